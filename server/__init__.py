@@ -1,0 +1,1 @@
+"""CaseTrail sync server: Flask app, API, services, database and CLI."""

@@ -1,0 +1,1 @@
+"""CaseTrail storage: the BlobStore port and its adapters (local filesystem, S3)."""
