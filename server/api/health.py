@@ -1,0 +1,36 @@
+"""``GET /api/v1/health``: is the database reachable, is the blob store reachable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import fields
+
+from server.api.common import BaseSchema
+from server.components import components
+from server.services.health import check_health
+
+blp = Blueprint("health", __name__, url_prefix="/health", description="服务状态 Health")
+
+
+class PartSchema(BaseSchema):
+    ok = fields.Boolean(required=True)
+    detail = fields.String(required=True)
+
+
+class HealthSchema(BaseSchema):
+    status = fields.String(required=True, metadata={"description": "ok | degraded"})
+    version = fields.String(required=True)
+    database = fields.Nested(PartSchema, required=True)
+    storage = fields.Nested(PartSchema, required=True)
+
+
+@blp.route("")
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, schema=HealthSchema, description="a part is down")
+@blp.doc(security=[])
+def health() -> Any:
+    """Report database and storage reachability (503 when a part is down)."""
+    report = check_health(components().engine, components().store)
+    return report.to_json(), (200 if report.ok else 503)

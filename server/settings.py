@@ -1,0 +1,168 @@
+"""Server settings, read once from ``CASETRAIL_*`` environment variables.
+
+Zero configuration gives the embedded default: everything under ``./var`` — a SQLite
+database (WAL mode), a local blob store and the log-signing key. Setting URLs scales
+out without code changes:
+
+============================== ==========================================================
+variable                       meaning (default)
+============================== ==========================================================
+CASETRAIL_DATA_DIR             data directory (``./var``)
+CASETRAIL_DATABASE_URL         SQLAlchemy URL (``sqlite:///<DATA_DIR>/casetrail.db``);
+                               ``postgresql://…`` uses psycopg 3
+CASETRAIL_STORAGE_URL          ``file:///abs/path`` (``file://<DATA_DIR>/blobs``) or
+                               ``s3://bucket/prefix``
+CASETRAIL_S3_ENDPOINT_URL      S3 endpoint (SeaweedFS, MinIO); unset means AWS
+CASETRAIL_S3_ACCESS_KEY        S3 access key
+CASETRAIL_S3_SECRET_KEY        S3 secret key
+CASETRAIL_S3_REGION            S3 region (``us-east-1``)
+CASETRAIL_MAX_JSON_BODY        largest accepted request body outside uploads, bytes (1 MiB)
+CASETRAIL_SIGNING_KEY_FILE     Ed25519 log-signing key, PEM
+                               (``<DATA_DIR>/keys/log-signing.pem``)
+CASETRAIL_LOG_ORIGIN           origin line of signed checkpoints (``casetrail.local/log``)
+CASETRAIL_CALENDAR_FILE        agency working-day calendar file (none)
+CASETRAIL_PUBLIC_URL           URL clients use to reach this server
+                               (``http://127.0.0.1:8000``)
+============================== ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PREFIX = "CASETRAIL_"
+DEFAULT_MAX_JSON_BODY = 1024 * 1024
+
+
+class SettingsInvalid(Exception):
+    """One or more ``CASETRAIL_*`` variables are malformed; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            "配置有误，请修正以下环境变量后重试 (invalid settings, fix these variables):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to start; built by :meth:`from_env` or directly in tests."""
+
+    data_dir: Path
+    database_url: str
+    storage_url: str
+    signing_key_file: Path
+    s3_endpoint_url: str | None = None
+    s3_access_key: str | None = field(default=None, repr=False)
+    s3_secret_key: str | None = field(default=None, repr=False)
+    s3_region: str = "us-east-1"
+    max_json_body: int = DEFAULT_MAX_JSON_BODY
+    log_origin: str = "casetrail.local/log"
+    calendar_file: Path | None = None
+    public_url: str = "http://127.0.0.1:8000"
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path | str, **overrides: object) -> Settings:
+        """The embedded default rooted at ``data_dir``, with optional field overrides."""
+        data_dir = Path(data_dir).resolve()
+        values: dict[str, object] = {
+            "data_dir": data_dir,
+            "database_url": f"sqlite:///{data_dir / 'casetrail.db'}",
+            "storage_url": (data_dir / "blobs").as_uri(),
+            "signing_key_file": data_dir / "keys" / "log-signing.pem",
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``CASETRAIL_*`` variables; raise :class:`SettingsInvalid` listing every fault."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name, "").strip()
+            return value or None
+
+        problems: list[str] = []
+        overrides: dict[str, object] = {}
+        if url := get("DATABASE_URL"):
+            scheme = urlsplit(url).scheme.split("+")[0]
+            if scheme not in ("sqlite", "postgresql", "postgres"):
+                problems.append(
+                    f"{PREFIX}DATABASE_URL: 仅支持 sqlite 或 postgresql (only sqlite:// or "
+                    f"postgresql:// URLs are supported), got {scheme or url!r}"
+                )
+            overrides["database_url"] = url
+        if url := get("STORAGE_URL"):
+            parts = urlsplit(url)
+            if parts.scheme == "file" and (
+                parts.netloc not in ("", "localhost") or not parts.path.startswith("/")
+            ):
+                problems.append(
+                    f"{PREFIX}STORAGE_URL: file URL 需要绝对路径 (needs an absolute path), "
+                    f"e.g. file:///srv/casetrail/blobs; got {url!r}"
+                )
+            elif parts.scheme == "s3" and not parts.netloc:
+                problems.append(
+                    f"{PREFIX}STORAGE_URL: s3 URL 需要桶名 (needs a bucket), "
+                    f"e.g. s3://evidence/casetrail; got {url!r}"
+                )
+            elif parts.scheme not in ("file", "s3"):
+                problems.append(
+                    f"{PREFIX}STORAGE_URL: 仅支持 file:// 或 s3:// (only file:// and s3:// "
+                    f"are supported), got {url!r}"
+                )
+            overrides["storage_url"] = url
+        if raw := get("MAX_JSON_BODY"):
+            try:
+                size = int(raw)
+                if size < 1024:
+                    raise ValueError
+                overrides["max_json_body"] = size
+            except ValueError:
+                problems.append(
+                    f"{PREFIX}MAX_JSON_BODY: 需要不小于 1024 的整数字节数 "
+                    f"(an integer number of bytes ≥ 1024), got {raw!r}"
+                )
+        for name in ("SIGNING_KEY_FILE", "CALENDAR_FILE"):
+            if value := get(name):
+                overrides[name.lower()] = Path(value).expanduser().resolve()
+        for name in ("S3_ENDPOINT_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_REGION"):
+            if value := get(name):
+                overrides[name.lower()] = value
+        if value := get("LOG_ORIGIN"):
+            if any(ch.isspace() for ch in value):
+                problems.append(
+                    f"{PREFIX}LOG_ORIGIN: 不能包含空白字符 (must not contain whitespace), "
+                    f"got {value!r}"
+                )
+            overrides["log_origin"] = value
+        if value := get("PUBLIC_URL"):
+            if urlsplit(value).scheme not in ("http", "https"):
+                problems.append(
+                    f"{PREFIX}PUBLIC_URL: 需要 http(s) URL (must be an http(s) URL), got {value!r}"
+                )
+            overrides["public_url"] = value.rstrip("/")
+        if problems:
+            raise SettingsInvalid(problems)
+        return cls.for_data_dir(get("DATA_DIR") or "./var", **overrides)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite database."""
+        return self.database_url.startswith("sqlite")
+
+    def storage_options(self) -> dict[str, str | None]:
+        """The mapping ``storage.open_store`` reads: URL plus S3 connection details."""
+        return {
+            "storage_url": self.storage_url,
+            "s3_endpoint_url": self.s3_endpoint_url,
+            "s3_access_key": self.s3_access_key,
+            "s3_secret_key": self.s3_secret_key,
+            "s3_region": self.s3_region,
+        }
