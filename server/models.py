@@ -1,0 +1,383 @@
+"""The sync server's data model (SQLAlchemy 2, SQLite and PostgreSQL alike).
+
+Public objects have UUID text ids (``str``), so ids leak nothing about counts and are
+the same on both databases. Times are timezone-aware UTC (:class:`UTCDateTime`).
+Enumerations are stored as short strings with CHECK constraints, digests as
+``sha256:<hex>`` text, Merkle hashes as raw 32 bytes.
+
+Schema changes go through Alembic (``server/migrations``); ``tests/server/
+test_migrations.py`` fails when these models and the migrations drift apart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> str:
+    """A fresh public id (UUID4 text)."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both databases (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; CaseTrail stores aware UTC times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _check_in(column: str, values: type[StrEnum]) -> CheckConstraint:
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
+
+
+class Role(StrEnum):
+    """What a user does (角色)."""
+
+    INSPECTOR = "inspector"  # 执法人员, holds a 执法证号
+    REVIEWER = "reviewer"  # 法制审核 / 案卷评查
+    ARCHIVIST = "archivist"  # 档案管理
+    ADMIN = "admin"  # 系统管理员
+
+
+class DeviceStatus(StrEnum):
+    """Lifecycle of a capture device (采集设备)."""
+
+    PENDING = "pending"  # registered, waiting for its enrolment code
+    ACTIVE = "active"  # enrolled: public key known, token issued
+    REVOKED = "revoked"
+
+
+class CaseStatus(StrEnum):
+    """Whether a case (案件) is still being worked on."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class EvidenceStatus(StrEnum):
+    """Where an announced file stands."""
+
+    EXPECTED = "expected"  # announced by a manifest, no byte yet
+    UPLOADING = "uploading"
+    STORED = "stored"  # durable, digests match the manifest
+    MISMATCH = "mismatch"  # quarantined: size or digest differs from the manifest
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (Alembic batch mode needs them)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Agency(Base):
+    """An enforcement agency (执法机关); every user, device and case belongs to one."""
+
+    __tablename__ = "agencies"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """A person with a role in an agency; inspectors carry their 执法证号 (``cert_no``)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        _check_in("role", Role),
+        CheckConstraint("role <> 'inspector' OR cert_no IS NOT NULL", name="inspector_cert_no"),
+        UniqueConstraint("agency_id", "cert_no"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    cert_no: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[datetime | None]
+
+    agency: Mapped[Agency] = relationship(lazy="joined")
+
+
+class ApiToken(Base):
+    """A bearer token (``ct_…``); only its SHA-256 is kept, its prefix is shown to humans."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (device_id IS NULL)", name="one_owner"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(71), unique=True)  # sha256:<hex>
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Device(Base):
+    """A capture device or docking station (采集设备/采集站) acting for its owner."""
+
+    __tablename__ = "devices"
+    __table_args__ = (_check_in("status", DeviceStatus),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    owner_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=DeviceStatus.PENDING.value)
+    enrol_code_hash: Mapped[str | None] = mapped_column(String(71))
+    enrol_code_expires_at: Mapped[datetime | None]
+    public_key: Mapped[str | None] = mapped_column(Text)  # base64 raw (Ed25519) / SPKI (ES256)
+    key_alg: Mapped[str | None] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(71), unique=True)
+    device_seq_head: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_manifest_hash: Mapped[str | None] = mapped_column(String(71))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enrolled_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    owner: Mapped[User] = relationship(lazy="joined")
+
+
+class Case(Base):
+    """An enforcement case (案件) under the recording standard version pinned at creation."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        _check_in("status", CaseStatus),
+        UniqueConstraint("agency_id", "case_no"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    category: Mapped[str] = mapped_column(String(64))
+    standard_id: Mapped[str] = mapped_column(String(64))
+    standard_version: Mapped[str] = mapped_column(String(32))
+    case_no: Mapped[str] = mapped_column(String(100))  # 案号
+    title: Mapped[str] = mapped_column(String(500))
+    parties: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN.value)
+    current_stage: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    officers: Mapped[list[CaseOfficer]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseOfficer.assigned_at"
+    )
+
+
+class CaseOfficer(Base):
+    """An inspector assigned to a case (承办人员)."""
+
+    __tablename__ = "case_officers"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    assigned_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="officers")
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+
+
+class StageChange(Base):
+    """One entry of a case's stage history (环节变更记录)."""
+
+    __tablename__ = "stage_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(64))
+    to_stage: Mapped[str] = mapped_column(String(64))
+    out_of_order: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaptureManifest(Base):
+    """A signed capture manifest as received from a device (采集清单)."""
+
+    __tablename__ = "capture_manifests"
+    __table_args__ = (UniqueConstraint("device_id", "device_seq"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    manifest_id: Mapped[str] = mapped_column(String(64), unique=True)  # chosen by the device
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    device_seq: Mapped[int] = mapped_column(BigInteger)
+    manifest_hash: Mapped[str] = mapped_column(String(71), unique=True)
+    signed_json: Mapped[str] = mapped_column(Text)  # the wire form, canonical JSON
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verification: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Evidence(Base):
+    """One file a manifest announced; the ingest path fills it when the bytes arrive."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (
+        _check_in("status", EvidenceStatus),
+        UniqueConstraint("manifest_id", "file_index"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    manifest_id: Mapped[str] = mapped_column(ForeignKey("capture_manifests.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    file_index: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)  # metadata only, never a storage path
+    expected_size: Mapped[int] = mapped_column(BigInteger)
+    expected_sha256: Mapped[str] = mapped_column(String(71), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=EvidenceStatus.EXPECTED.value)
+    storage_key: Mapped[str | None] = mapped_column(String(512))
+    sha512: Mapped[str | None] = mapped_column(String(135))
+    media_type: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Upload(Base):
+    """A resumable (tus) upload of one evidence file; state and lock live here."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    evidence_id: Mapped[str] = mapped_column(ForeignKey("evidence.id"), index=True)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    length: Mapped[int] = mapped_column(BigInteger)
+    storage_upload_id: Mapped[str | None] = mapped_column(String(512))
+    lock_owner: Mapped[str | None] = mapped_column(String(100))
+    lock_expires_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    hash_state: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CustodyEventRow(Base):
+    """One custody event: a leaf of its case chain and of the global Merkle log."""
+
+    __tablename__ = "custody_events"
+    __table_args__ = (UniqueConstraint("case_id", "case_seq"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    log_index: Mapped[int] = mapped_column(BigInteger, unique=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_seq: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(64))
+    event_hash: Mapped[str] = mapped_column(String(71))
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    canonical_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MerkleNode(Base):
+    """Hash of the complete aligned subtree ``[index·2^level, (index+1)·2^level)``."""
+
+    __tablename__ = "merkle_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogHead(Base):
+    """The single row holding the log's size and root; appends lock it (FOR UPDATE)."""
+
+    __tablename__ = "log_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=1)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Checkpoint(Base):
+    """A signed checkpoint (C2SP signed note) of the log at ``size``."""
+
+    __tablename__ = "checkpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    size: Mapped[int] = mapped_column(BigInteger, index=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LegalReview(Base):
+    """A recorded 法制审核 opinion on a case's intended decision."""
+
+    __tablename__ = "legal_reviews"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    reviewer_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    outcome: Mapped[str] = mapped_column(String(32))
+    opinion: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reviewed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Decision(Base):
+    """An enforcement decision (执法决定) on a case; major ones need a passed review."""
+
+    __tablename__ = "decisions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    decision_type: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    major: Mapped[bool] = mapped_column(Boolean, default=False)
+    major_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    legal_review_id: Mapped[str | None] = mapped_column(ForeignKey("legal_reviews.id"))
+    decided_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+Index("ix_custody_events_case_type", CustodyEventRow.case_id, CustodyEventRow.event_type)
