@@ -1,0 +1,222 @@
+"""Who is calling, and what they may see and do. No Flask here: views pass the header.
+
+Tokens are ``ct_`` + 40 random URL-safe characters, sent as ``Authorization: Bearer
+ct_…``. Only ``sha256:<hex>`` of a token is stored; its first characters (``prefix``)
+are kept so people can tell their tokens apart. A device token acts for the device's
+owner, with less power: it never passes an admin check, and it sees only cases its
+owner is assigned to.
+
+Object-level rules (another agency's or another inspector's case is *not found*, never
+*forbidden*, so its existence does not leak):
+
+========== ====================================== =====================================
+who        sees                                   writes (stage, officers)
+========== ====================================== =====================================
+inspector  cases of their agency they're assigned  the same cases
+reviewer   every case of their agency             — (reviews are recorded by D2's API)
+archivist  every case of their agency             —
+admin      every case of their agency             every case of their agency
+device     cases its owner is assigned to          — (manifests/uploads only)
+========== ====================================== =====================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, exists, select
+from sqlalchemy.orm import Session
+
+from server.errors import Forbidden, NotFound, Unauthorized
+from server.models import (
+    ApiToken,
+    Case,
+    CaseOfficer,
+    Device,
+    DeviceStatus,
+    Role,
+    User,
+    utcnow,
+)
+
+TOKEN_PREFIX = "ct_"
+TOKEN_SHOWN_CHARS = 10  # "ct_" + 7: enough to tell tokens apart, useless to an attacker
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write a row on every request
+
+
+def hash_secret(secret: str) -> str:
+    """``sha256:<hex>`` of a token or enrolment code, as stored."""
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token() -> tuple[str, str, str]:
+    """A fresh token: ``(token, stored hash, shown prefix)``. Show ``token`` once only."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(30)
+    return token, hash_secret(token), token[:TOKEN_SHOWN_CHARS]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a user, or a device acting for its owner (``device_id`` set)."""
+
+    user_id: str
+    agency_id: str
+    role: Role
+    token_id: str
+    device_id: str | None = None
+
+    @property
+    def is_device(self) -> bool:
+        """True when a device token made the request."""
+        return self.device_id is not None
+
+    @property
+    def actor_id(self) -> str:
+        """Who did it, for custody events: ``user:<id>`` or ``device:<id>``."""
+        return f"device:{self.device_id}" if self.device_id else f"user:{self.user_id}"
+
+    @property
+    def actor_role(self) -> str:
+        """The role recorded in custody events (``device`` for device tokens)."""
+        return "device" if self.device_id else self.role.value
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token from an ``Authorization: Bearer …`` header, or :class:`Unauthorized`."""
+    if not authorization:
+        raise Unauthorized()
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
+        raise Unauthorized(
+            "令牌格式错误，应为 'Authorization: Bearer ct_…' "
+            "(malformed credentials: expected 'Authorization: Bearer ct_…')"
+        )
+    return token
+
+
+def authenticate(session: Session, authorization: str | None) -> Principal:
+    """The principal behind ``authorization``; :class:`Unauthorized` for anything not valid."""
+    token = bearer_token(authorization)
+    digest = hash_secret(token)
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    now = utcnow()
+    invalid = Unauthorized(
+        "令牌无效、已过期或已吊销，请向管理员申请新令牌 "
+        "(token invalid, expired or revoked: ask your admin for a new one)"
+    )
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        raise invalid
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise invalid
+    device: Device | None = None
+    if row.device_id is not None:
+        device = session.get(Device, row.device_id)
+        if device is None or device.status != DeviceStatus.ACTIVE:
+            raise invalid
+        user = session.get(User, device.owner_user_id)
+    else:
+        user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise invalid
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        row.last_used_at = now
+    return Principal(
+        user_id=user.id,
+        agency_id=user.agency_id,
+        role=Role(user.role),
+        token_id=row.id,
+        device_id=device.id if device else None,
+    )
+
+
+def require_person(principal: Principal) -> None:
+    """Refuse device tokens (:class:`Forbidden`): the action needs a person's token."""
+    if principal.is_device:
+        raise Forbidden("设备令牌不能执行此操作 (a device token may not do this; use a user token)")
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    """Refuse devices and every role not in ``roles`` (:class:`Forbidden`)."""
+    require_person(principal)
+    if principal.role not in roles:
+        names = ", ".join(r.value for r in roles)
+        raise Forbidden(
+            f"需要以下角色之一：{names}；您的角色是 {principal.role.value} "
+            f"(requires one of: {names}; your role is {principal.role.value})"
+        )
+
+
+def require_admin(principal: Principal) -> None:
+    """Only an admin's own token passes."""
+    require_role(principal, Role.ADMIN)
+
+
+def sees_all_agency_cases(principal: Principal) -> bool:
+    """Reviewers, archivists and admins see all cases of their agency; devices never do."""
+    return not principal.is_device and principal.role in (
+        Role.REVIEWER,
+        Role.ARCHIVIST,
+        Role.ADMIN,
+    )
+
+
+def visible_cases(principal: Principal) -> Select[tuple[Case]]:
+    """``SELECT`` of the cases ``principal`` may see (add filters and order to it)."""
+    query = select(Case).where(Case.agency_id == principal.agency_id)
+    if not sees_all_agency_cases(principal):
+        query = query.where(
+            exists().where(CaseOfficer.case_id == Case.id, CaseOfficer.user_id == principal.user_id)
+        )
+    return query
+
+
+def get_visible_case(
+    session: Session, principal: Principal, case_id: str, *, for_update: bool = False
+) -> Case:
+    """The case if ``principal`` may see it, else :class:`NotFound` (never Forbidden).
+
+    ``for_update`` locks the row on PostgreSQL until the unit of work ends.
+    """
+    query = visible_cases(principal).where(Case.id == case_id)
+    if for_update:
+        query = query.with_for_update()
+    case = session.scalar(query)
+    if case is None:
+        raise NotFound(f"案件不存在或您无权查看 (case {case_id} not found or not visible to you)")
+    return case
+
+
+def is_assigned(session: Session, user_id: str, case_id: str) -> bool:
+    """Whether ``user_id`` is an officer of the case."""
+    return session.get(CaseOfficer, (case_id, user_id)) is not None
+
+
+def require_case_write(session: Session, principal: Principal, case: Case) -> None:
+    """Admins of the case's agency and its assigned inspectors may change it."""
+    require_person(principal)
+    if principal.agency_id != case.agency_id:
+        raise NotFound()
+    if principal.role == Role.ADMIN:
+        return
+    if principal.role == Role.INSPECTOR and is_assigned(session, principal.user_id, case.id):
+        return
+    raise Forbidden(
+        "只有承办该案的执法人员或管理员可以修改此案件 "
+        "(only the case's assigned inspectors or an admin may change this case)"
+    )
+
+
+def require_device_case_access(session: Session, principal: Principal, case: Case) -> None:
+    """For manifest registration and uploads: a device whose owner is assigned, or that owner."""
+    if not is_assigned(session, principal.user_id, case.id):
+        raise NotFound(f"案件不存在或您无权查看 (case {case.id} not found or not visible to you)")
+
+
+def token_expiry(days: int | None, now: datetime | None = None) -> datetime | None:
+    """Expiry time ``days`` from ``now`` (``None``: never expires)."""
+    return None if days is None else (now or utcnow()) + timedelta(days=days)
