@@ -1,0 +1,518 @@
+"""``LocalBlobStore``: the embedded default, objects as files under one root directory.
+
+Layout under ``root``::
+
+    <key>                       objects, one file per key (keys checked by storage.keys)
+    .tmp/                       temp files of ``write`` (same filesystem: rename is atomic)
+    .staging/<upload id>/       one resumable upload: ``key``, ``data``, ``journal``
+
+Durability: every object is written to a temp file, fsynced, then linked (write-once)
+or renamed into place, and the directory is fsynced. Write-once uses ``os.link``, which
+fails if the key exists, so two writers of one key cannot both win.
+
+Resumable parts are appended in order to one ``data`` file (fsynced after each part);
+the ``journal`` gets one fsynced line per part (``{"n": 3, "size": 16777216}``). Bytes
+past the last journalled part are leftovers of an interrupted part and are cut off.
+Completion links ``data`` to the key: no second copy of the bytes. The running digests
+live in memory; an upload resumed by another process is re-hashed once at completion.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import errno
+import json
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from storage.errors import (
+    AlreadyExists,
+    DeleteRefused,
+    DigestMismatch,
+    InvalidParts,
+    NotFound,
+    StorageError,
+    StorageFull,
+    Unavailable,
+    UploadNotFound,
+)
+from storage.hashing import Digester, read_blocks
+from storage.keys import (
+    check_key,
+    check_prefix,
+    is_original_key,
+    new_quarantine_token,
+    quarantine_key,
+    quarantine_note,
+    quarantine_note_key,
+)
+from storage.port import (
+    BLOCK_SIZE,
+    BlobInfo,
+    ByteStream,
+    Capabilities,
+    ObjectStat,
+    PartInfo,
+    UploadInfo,
+    completion_problems,
+)
+
+_UPLOAD_ID_LEN = 32
+
+
+@contextlib.contextmanager
+def _os_errors(key: str | None) -> Iterator[None]:
+    """Turn any ``OSError`` not handled on the spot into a storage error."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(
+                "存储空间已满，请清理磁盘或扩容后重试 / storage full: free disk space or "
+                f"grow the volume, then retry ({exc.strerror})",
+                key=key,
+            ) from exc
+        raise Unavailable(
+            f"本地存储读写失败，请检查磁盘与权限后重试 / local storage I/O failed: {exc}",
+            key=key,
+        ) from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _not_found(key: str) -> NotFound:
+    return NotFound(f"对象不存在 / no object at key {key!r}", key=key)
+
+
+class LocalBlobStore:
+    """A ``BlobStore`` on the local filesystem under ``root`` (created if missing)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).absolute()
+        self._tmp = self.root / ".tmp"
+        self._staging = self.root / ".staging"
+        with _os_errors(None):
+            for directory in (self.root, self._tmp, self._staging):
+                directory.mkdir(parents=True, exist_ok=True)
+        # upload id -> (number of parts hashed in order, running digests)
+        self._running: dict[str, tuple[int, Digester]] = {}
+        self._lock = threading.Lock()
+
+    # -- basics -------------------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Native write-once (``link``), fsync durability, no part size limits."""
+        return Capabilities(
+            backend="local",
+            write_once_native=True,
+            object_lock=False,
+            fsync=True,
+            min_part_size=0,
+            max_part_size=None,
+            max_parts=10_000,
+        )
+
+    def ping(self) -> None:
+        """Raise ``Unavailable`` unless the root is a writable directory."""
+        if not (self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)):
+            raise Unavailable(
+                f"本地存储目录不可写，请检查路径与权限 / storage root not writable: {self.root}"
+            )
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def _makedirs(self, directory: Path) -> None:
+        """Create ``directory`` below the root, fsyncing the parent of each new level."""
+        missing = []
+        while not directory.is_dir():
+            missing.append(directory)
+            directory = directory.parent
+        for new in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                new.mkdir()
+            _fsync_dir(new.parent)
+
+    def _publish(self, source: Path, key: str, *, write_once: bool) -> None:
+        """Make ``source`` (fsynced) appear at ``key`` atomically; the source name goes away."""
+        path = self._path(key)
+        self._makedirs(path.parent)
+        if write_once:
+            try:
+                os.link(source, path)
+            except FileExistsError:
+                raise AlreadyExists(
+                    f"对象已存在，不可覆盖 / write-once key already exists: {key!r}", key=key
+                ) from None
+            except IsADirectoryError:
+                raise AlreadyExists(
+                    f"键与已有目录冲突 / key is a prefix: {key!r}", key=key
+                ) from None
+            os.unlink(source)
+        else:
+            os.replace(source, path)
+        _fsync_dir(path.parent)
+
+    def _stream_to(
+        self, fileobj: object, blocks: Iterator[bytes], digester: Digester | None
+    ) -> int:
+        write = fileobj.write  # type: ignore[attr-defined]
+        size = 0
+        for block in blocks:
+            write(block)
+            if digester is not None:
+                digester.update(block)
+            size += len(block)
+        return size
+
+    # -- whole objects ------------------------------------------------------------------
+
+    def write(
+        self,
+        key: str,
+        stream: ByteStream,
+        *,
+        max_size: int | None = None,
+        expected_sha256: str | None = None,
+        write_once: bool = True,
+    ) -> BlobInfo:
+        """Stream to a temp file (hashing alongside), fsync, then link/rename into place."""
+        path = self._path(key)
+        with _os_errors(key):
+            if write_once and path.exists():
+                raise AlreadyExists(
+                    f"对象已存在，不可覆盖 / write-once key already exists: {key!r}", key=key
+                )
+            fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="w-")
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as f, Digester() as digester:
+                    self._stream_to(f, read_blocks(stream, limit=max_size, key=key), digester)
+                    f.flush()
+                    os.fsync(f.fileno())
+                if expected_sha256 is not None and digester.sha256 != expected_sha256:
+                    raise DigestMismatch(
+                        "数据摘要与预期不符，未保存 / SHA-256 mismatch, nothing stored at "
+                        f"{key!r}: expected {expected_sha256}, got {digester.sha256}",
+                        key=key,
+                        expected=expected_sha256,
+                        actual=digester.sha256,
+                    )
+                self._publish(tmp, key, write_once=write_once)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+        return BlobInfo(key, digester.size, digester.sha256, digester.sha512)
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Stream bytes ``[start, end)`` in blocks; ``NotFound`` is raised right away."""
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid range [{start}, {end})")
+        path = self._path(key)
+        with _os_errors(key):
+            try:
+                f = path.open("rb")
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                raise _not_found(key) from None
+            size = os.fstat(f.fileno()).st_size
+        stop = size if end is None else min(end, size)
+        return self._blocks(f, key, min(start, stop), stop)
+
+    def _blocks(self, f: object, key: str, start: int, stop: int) -> Iterator[bytes]:
+        with f, _os_errors(key):  # type: ignore[attr-defined]
+            f.seek(start)  # type: ignore[attr-defined]
+            remaining = stop - start
+            while remaining > 0:
+                block = f.read(min(BLOCK_SIZE, remaining))  # type: ignore[attr-defined]
+                if not block:
+                    raise Unavailable(f"对象在读取时被截断 / object shrank while read: {key!r}")
+                remaining -= len(block)
+                yield block
+
+    def stat(self, key: str) -> ObjectStat:
+        """Size and modification time; ``NotFound`` if absent."""
+        path = self._path(key)
+        with _os_errors(key):
+            try:
+                st = path.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                raise _not_found(key) from None
+        if not path.is_file():
+            raise _not_found(key)
+        return ObjectStat(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def exists(self, key: str) -> bool:
+        """True if a file is stored at ``key``."""
+        path = self._path(key)
+        with _os_errors(key):
+            return path.is_file()
+
+    def delete(self, key: str, *, retention_expired: bool = False) -> None:
+        """Delete ``key``; originals only via ``retention_expired=True``."""
+        path = self._path(key)
+        if is_original_key(key) and not retention_expired:
+            raise DeleteRefused(
+                "原始证据不可删除（保管期限未满）/ originals are write-once; delete only "
+                f"through the retention-expiry path: {key!r}",
+                key=key,
+            )
+        with _os_errors(key):
+            try:
+                path.unlink()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                raise _not_found(key) from None
+            _fsync_dir(path.parent)
+
+    def quarantine(self, key: str, reason: str) -> str:
+        """Move ``key`` under ``quarantine/<token>/`` beside a JSON note of ``reason``."""
+        path = self._path(key)
+        token = new_quarantine_token()
+        new_key = quarantine_key(key, token)
+        with _os_errors(key):
+            if not path.is_file():
+                raise _not_found(key)
+            note = quarantine_note(key, reason, bytes_kept=True, object=new_key)
+            self.write(quarantine_note_key(token), _BytesStream(note))
+            target = self._path(new_key)
+            self._makedirs(target.parent)
+            os.rename(path, target)
+            _fsync_dir(target.parent)
+            _fsync_dir(path.parent)
+        return new_key
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys starting with ``prefix``, sorted."""
+        check_prefix(prefix)
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        top = self.root.joinpath(*base.split("/")) if base else self.root
+        found: builtins.list[str] = []
+        with _os_errors(None):
+            for dirpath, dirnames, filenames in os.walk(top):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                rel = Path(dirpath).relative_to(self.root).as_posix()
+                for name in filenames:
+                    key = name if rel == "." else f"{rel}/{name}"
+                    if key.startswith(prefix) and not name.startswith("."):
+                        found.append(key)
+        return iter(sorted(found))
+
+    # -- resumable uploads --------------------------------------------------------------
+
+    def _upload_dir(self, key: str, upload_id: str) -> Path:
+        check_key(key)
+        directory = self._staging / upload_id
+        missing = UploadNotFound(
+            f"上传不存在或已结束 / no open upload {upload_id!r} for key {key!r}", key=key
+        )
+        if len(upload_id) != _UPLOAD_ID_LEN or not upload_id.isalnum():
+            raise missing
+        with _os_errors(key):
+            try:
+                stored_key = (directory / "key").read_text("utf-8")
+            except (FileNotFoundError, NotADirectoryError):
+                raise missing from None
+        if stored_key != key:
+            raise missing
+        return directory
+
+    @staticmethod
+    def _read_journal(directory: Path) -> builtins.list[PartInfo]:
+        parts: builtins.list[PartInfo] = []
+        lines = (directory / "journal").read_bytes().split(b"\n")
+        for line in lines[:-1]:  # the last element is "" or an interrupted, unsynced line
+            record = json.loads(line)
+            number, size = int(record["n"]), int(record["size"])
+            del parts[number - 1 :]
+            parts.append(PartInfo(number, size, f"{number}-{size}"))
+        return parts
+
+    def start_upload(self, key: str) -> str:
+        """Create the staging directory of a new upload; return its id."""
+        check_key(key)
+        upload_id = uuid.uuid4().hex
+        directory = self._staging / upload_id
+        with _os_errors(key):
+            directory.mkdir()
+            for name, content in (("data", b""), ("journal", b""), ("key", key.encode())):
+                with (directory / name).open("wb") as f:
+                    f.write(content)
+                    os.fsync(f.fileno())
+            _fsync_dir(directory)
+            _fsync_dir(self._staging)
+        return upload_id
+
+    def put_part(self, key: str, upload_id: str, number: int, stream: ByteStream) -> PartInfo:
+        """Append part ``number`` to the upload's data file (or replace the last part)."""
+        directory = self._upload_dir(key, upload_id)
+        with _os_errors(key):
+            parts = self._read_journal(directory)
+            if number == len(parts) + 1:
+                kept = parts
+            elif parts and number == len(parts):
+                kept = parts[:-1]
+            else:
+                raise InvalidParts(
+                    f"分片须按顺序上传 / parts go in order: expected {len(parts) + 1} "
+                    f"(or {len(parts)} to replace the last), got {number}",
+                    key=key,
+                )
+            offset = sum(p.size for p in kept)
+            with self._lock:
+                count, digester = self._running.pop(upload_id, (0, Digester()))
+            if count != len(kept):
+                digester = Digester() if not kept else None  # type: ignore[assignment]
+            with (directory / "data").open("r+b") as f:
+                f.truncate(offset)
+                f.seek(offset)
+                if digester is not None:
+                    with digester:
+                        size = self._stream_to(f, read_blocks(stream, key=key), digester)
+                else:
+                    size = self._stream_to(f, read_blocks(stream, key=key), None)
+                f.flush()
+                os.fsync(f.fileno())
+            with (directory / "journal").open("ab") as j:
+                j.write(json.dumps({"n": number, "size": size}).encode() + b"\n")
+                j.flush()
+                os.fsync(j.fileno())
+            if digester is not None:
+                with self._lock:
+                    self._running[upload_id] = (number, digester)
+        return PartInfo(number, size, f"{number}-{size}")
+
+    def list_parts(self, key: str, upload_id: str) -> builtins.list[PartInfo]:
+        """Parts recorded in the upload's journal."""
+        directory = self._upload_dir(key, upload_id)
+        with _os_errors(key):
+            return self._read_journal(directory)
+
+    def _finish_data(
+        self, key: str, upload_id: str, parts: builtins.list[PartInfo]
+    ) -> tuple[Path, int]:
+        """Check ``parts`` against the journal and cut the data file to their total."""
+        directory = self._upload_dir(key, upload_id)
+        problems = completion_problems(parts, self._read_journal(directory))
+        if problems:
+            raise InvalidParts(
+                "分片清单与已存储分片不符 / parts do not match the stored upload", problems, key=key
+            )
+        total = sum(p.size for p in parts)
+        data = directory / "data"
+        if data.stat().st_size != total:
+            with data.open("r+b") as f:
+                f.truncate(total)
+                os.fsync(f.fileno())
+        return data, total
+
+    def _digests(self, upload_id: str, data: Path, parts: builtins.list[PartInfo]) -> Digester:
+        with self._lock:
+            count, digester = self._running.get(upload_id, (-1, Digester()))
+        if count == len(parts):
+            return digester
+        digester = Digester()  # resumed in another process: re-hash the stored bytes once
+        with data.open("rb") as f, digester:
+            for block in read_blocks(f):
+                digester.update(block)
+        return digester
+
+    def _remove_upload(self, upload_id: str) -> None:
+        with self._lock:
+            self._running.pop(upload_id, None)
+        shutil.rmtree(self._staging / upload_id, ignore_errors=True)
+        _fsync_dir(self._staging)
+
+    def complete_upload(
+        self,
+        key: str,
+        upload_id: str,
+        parts: builtins.list[PartInfo],
+        *,
+        expected_sha256: str | None = None,
+        write_once: bool = True,
+    ) -> BlobInfo:
+        """Verify, then link the upload's data file to ``key`` (no copy of the bytes)."""
+        with _os_errors(key):
+            data, total = self._finish_data(key, upload_id, parts)
+            digester = self._digests(upload_id, data, parts)
+            if expected_sha256 is not None and digester.sha256 != expected_sha256:
+                raise DigestMismatch(
+                    "上传数据摘要与预期不符，未保存 / SHA-256 mismatch, nothing stored at "
+                    f"{key!r}: expected {expected_sha256}, got {digester.sha256}",
+                    key=key,
+                    expected=expected_sha256,
+                    actual=digester.sha256,
+                )
+            path = self._path(key)
+            try:
+                self._publish(data, key, write_once=write_once)
+            except AlreadyExists:
+                if not os.path.samefile(data, path):
+                    raise
+                # an earlier completion linked the data and crashed before cleaning up
+            self._remove_upload(upload_id)
+        return BlobInfo(key, total, digester.sha256, digester.sha512)
+
+    def quarantine_upload(
+        self, key: str, upload_id: str, parts: builtins.list[PartInfo], reason: str
+    ) -> str:
+        """Move the upload's bytes under ``quarantine/<token>/<key>`` with a note."""
+        with _os_errors(key):
+            data, total = self._finish_data(key, upload_id, parts)
+            token = new_quarantine_token()
+            new_key = quarantine_key(key, token)
+            note = quarantine_note(key, reason, bytes_kept=True, object=new_key, size=total)
+            self.write(quarantine_note_key(token), _BytesStream(note))
+            self._publish(data, new_key, write_once=True)
+            self._remove_upload(upload_id)
+        return new_key
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Delete the upload's staging directory."""
+        self._upload_dir(key, upload_id)
+        with _os_errors(key):
+            self._remove_upload(upload_id)
+
+    def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
+        """Open uploads whose key starts with ``prefix``, oldest first."""
+        check_prefix(prefix)
+        uploads: builtins.list[UploadInfo] = []
+        with _os_errors(None):
+            for directory in self._staging.iterdir():
+                try:
+                    key = (directory / "key").read_text("utf-8")
+                    started = datetime.fromtimestamp(directory.stat().st_mtime, UTC)
+                except FileNotFoundError:
+                    continue  # removed meanwhile, or a start that never finished
+                if key.startswith(prefix):
+                    uploads.append(UploadInfo(key, directory.name, started))
+        return sorted(uploads, key=lambda u: (u.started or datetime.min.replace(tzinfo=UTC), u.key))
+
+
+class _BytesStream:
+    """A tiny in-memory ``ByteStream`` for notes (never for evidence bytes)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        end = len(self._data) if size < 0 else self._pos + size
+        chunk = bytes(self._data[self._pos : end])
+        self._pos += len(chunk)
+        return chunk
