@@ -12,6 +12,8 @@
     ├── DeadlineError              deadline rules
     │   └── UnknownDeadlineRule
     ├── LegalReviewRequired        a decision on a major case without a passed 法制审核
+    ├── CustodyEventInvalid        a custody event record is malformed (.problems)
+    │   ── defined in core.verify (the stand-alone verifier), re-exported here: ──
     ├── CanonicalJSONError         a value cannot be canonicalised (e.g. a float)
     ├── ManifestInvalid            a capture manifest is malformed (.problems)
     ├── SignatureInvalid           a signature does not verify / unsupported algorithm
@@ -24,21 +26,35 @@ callers can report every finding, not the first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+# The root and the custody errors live in the stand-alone verifier (it is copied into
+# every exported case file and may import nothing from core); they are the same classes.
+from core.verify import (
+    CanonicalJSONError,
+    CheckpointInvalid,
+    CoreError,
+    ManifestInvalid,
+    ProofInvalid,
+    SignatureInvalid,
+)
 
-
-class CoreError(Exception):
-    """Base of every error raised by ``core``."""
-
-    def __init__(self, message: str, problems: Iterable[str] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.problems: tuple[str, ...] = tuple(problems)
-
-    def __str__(self) -> str:
-        if not self.problems:
-            return self.message
-        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+__all__ = [
+    "CalendarError",
+    "CalendarFileInvalid",
+    "CalendarNotCovered",
+    "CanonicalJSONError",
+    "CheckpointInvalid",
+    "CoreError",
+    "CustodyEventInvalid",
+    "DeadlineError",
+    "LegalReviewRequired",
+    "ManifestInvalid",
+    "ProofInvalid",
+    "SignatureInvalid",
+    "StandardError",
+    "StandardInvalid",
+    "UnknownDeadlineRule",
+    "UnknownStandard",
+]
 
 
 class StandardError(CoreError):
@@ -77,21 +93,5 @@ class LegalReviewRequired(CoreError):
     """A decision on a major case (重大执法决定) was attempted without a passed 法制审核."""
 
 
-class CanonicalJSONError(CoreError):
-    """A value has no RFC 8785 canonical form in CaseTrail (floats, non-string keys, …)."""
-
-
-class ManifestInvalid(CoreError):
-    """A capture manifest is malformed; ``problems`` lists every fault."""
-
-
-class SignatureInvalid(CoreError):
-    """A signature does not verify, or its algorithm or key is not supported."""
-
-
-class ProofInvalid(CoreError):
-    """An inclusion or consistency proof does not verify."""
-
-
-class CheckpointInvalid(CoreError):
-    """A checkpoint note is malformed or its signature does not verify."""
+class CustodyEventInvalid(CoreError):
+    """A custody event record is malformed; ``problems`` lists every fault."""

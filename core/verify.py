@@ -1,0 +1,1302 @@
+"""CaseTrail stand-alone verifier: every check an archivist needs, years later, offline.
+
+This one file needs ONLY the Python standard library and ``cryptography``. It is copied
+verbatim into every exported case file and run there, so it imports nothing from
+``core``; the rest of ``core`` imports its verification primitives from here and adds
+production (signing, proof generation, appending) on top. The error classes of the
+custody part of the core error tree are defined here for the same reason and
+re-exported by ``core.errors``::
+
+    CoreError
+    ├── CanonicalJSONError     a value has no canonical form (a float, a lone surrogate, …)
+    ├── ManifestInvalid        a capture manifest is malformed (.problems)
+    ├── SignatureInvalid       a signature does not verify / unsupported algorithm or key
+    ├── ProofInvalid           an inclusion or consistency proof does not verify
+    └── CheckpointInvalid      a checkpoint note is malformed or its signature fails
+
+What is in here, each format with a small example:
+
+* **Canonical JSON** (RFC 8785 / JCS for CaseTrail's float-free subset):
+  ``canonical_json({"b": [1, True, None], "a": "é"})`` → ``b'{"a":"\\xc3\\xa9","b":[1,true,null]}'``
+  (keys sorted by UTF-16 code units, no whitespace, UTF-8, integers only within ±(2**53-1)).
+* **Digests**: ``sha256_digest(b"")`` → ``"sha256:e3b0c442…b855"``.
+* **RFC 6962 / RFC 9162 §2 Merkle hashing**: ``leaf_hash(d) = SHA-256(0x00 || d)``,
+  ``node_hash(l, r) = SHA-256(0x01 || l || r)``; inclusion and consistency proof
+  verification exactly as RFC 9162 §2.1.3.2 and §2.1.4.2.
+* **Signed notes and checkpoints** (C2SP signed-note + tlog-checkpoint)::
+
+      casetrail.example.gov.cn/log
+      8
+      XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=          (base64 of the 32-byte root)
+
+      — casetrail.example.gov.cn/log Az3grkaT…base64(key hash || Ed25519 signature)…
+
+  verifier key string: ``<name>+<8 hex key hash>+<base64(0x01 || 32-byte public key)>``,
+  key hash = first 4 bytes of ``SHA-256(name || 0x0A || 0x01 || public key)``.
+* **Device keys and signatures**: ``Ed25519`` public keys as base64 of the 32 raw bytes,
+  ``ES256`` (ECDSA P-256 + SHA-256) public keys as base64 of the SPKI DER; ES256
+  signatures are raw ``r || s`` (64 bytes, JOSE style). ``key_id`` is
+  ``sha256:<hex>`` of those exported public-key bytes.
+* **Capture-manifest signatures**: the wire form
+  ``{"manifest": {...}, "signature": {"alg": "Ed25519", "key_id": "sha256:…", "value": "<b64>"}}``;
+  the signature is over ``canonical_json(manifest)``.
+* **Hash chains**: per case (``case_seq``/``case_prev`` of custody events) and per device
+  (``device_seq``/``device_prev`` of capture manifests); ``*_prev`` is the
+  ``sha256:<hex>`` of the previous item's canonical bytes, ``null`` for seq 1.
+* :func:`verify_case_file`: everything above over one case file; returns EVERY problem.
+
+Run stand-alone: ``python verify.py <dir>`` where ``<dir>`` holds ``case.json`` (see
+:func:`main`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+__all__ = [
+    "ALGORITHMS",
+    "EMPTY_ROOT",
+    "MAX_SAFE_INTEGER",
+    "CanonicalJSONError",
+    "ChainBreak",
+    "Checkpoint",
+    "CheckpointInvalid",
+    "CoreError",
+    "DevicePublicKey",
+    "ManifestInvalid",
+    "NoteVerifier",
+    "Problem",
+    "ProofInvalid",
+    "PublicKey",
+    "SignatureInvalid",
+    "canonical_json",
+    "check_case_chain",
+    "check_device_chain",
+    "consistency_ok",
+    "export_public_key",
+    "inclusion_ok",
+    "key_id",
+    "leaf_hash",
+    "load_public_key",
+    "node_hash",
+    "note_key_hash",
+    "open_checkpoint",
+    "open_note",
+    "parse_json",
+    "sha256_digest",
+    "verify_case_file",
+    "verify_consistency",
+    "verify_inclusion",
+    "verify_manifest_signature",
+    "verify_signature",
+]
+
+# --------------------------------------------------------------------------- errors
+
+
+class CoreError(Exception):
+    """Base of every error raised by ``core`` (re-exported by ``core.errors``)."""
+
+    def __init__(self, message: str, problems: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems: tuple[str, ...] = tuple(problems)
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return self.message
+        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class CanonicalJSONError(CoreError):
+    """A value has no RFC 8785 canonical form in CaseTrail (floats, non-string keys, …)."""
+
+
+class ManifestInvalid(CoreError):
+    """A capture manifest is malformed; ``problems`` lists every fault."""
+
+
+class SignatureInvalid(CoreError):
+    """A signature does not verify, or its algorithm or key is not supported."""
+
+
+class ProofInvalid(CoreError):
+    """An inclusion or consistency proof does not verify."""
+
+
+class CheckpointInvalid(CoreError):
+    """A checkpoint note is malformed or its signature does not verify."""
+
+
+# --------------------------------------------------------------------------- canonical JSON
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Largest integer magnitude allowed in CaseTrail JSON (I-JSON / RFC 8785 safe range)."""
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    c = m.group(0)
+    return _ESCAPES.get(c) or f"\\u{ord(c):04x}"
+
+
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+
+
+def _encode_string(s: str, where: str) -> str:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CanonicalJSONError(
+            f"{where}: 字符串含孤立代理码元，不是合法 Unicode / string contains a lone surrogate, "
+            "not valid Unicode; fix the producer"
+        ) from None
+    return '"' + _NEEDS_ESCAPE.sub(_escape_char, s) + '"'
+
+
+def _utf16_key(k: str) -> bytes:
+    return k.encode("utf-16-be", "surrogatepass")
+
+
+def _encode(value: object, where: str, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise CanonicalJSONError(
+                f"{where}: 整数 {value} 超出 ±(2^53-1) / integer outside ±(2^53-1); "
+                "send it as a string"
+            )
+        out.append(str(int(value)))
+    elif isinstance(value, float):
+        raise CanonicalJSONError(
+            f"{where}: 签名 JSON 中不允许浮点数 {value!r} / floats are not allowed in signed JSON; "
+            "send the number as a decimal string (e.g. coordinates)"
+        )
+    elif isinstance(value, str):
+        out.append(_encode_string(value, where))
+    elif isinstance(value, Mapping):
+        for k in value:
+            if not isinstance(k, str):
+                raise CanonicalJSONError(
+                    f"{where}: 对象键必须是字符串 / object key {k!r} is not a string"
+                )
+        out.append("{")
+        for i, k in enumerate(sorted(value, key=_utf16_key)):
+            if i:
+                out.append(",")
+            out.append(_encode_string(k, where))
+            out.append(":")
+            _encode(value[k], f"{where}.{k}", out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, f"{where}[{i}]", out)
+        out.append("]")
+    else:
+        raise CanonicalJSONError(
+            f"{where}: {type(value).__name__} 不是 JSON 值 / is not a JSON value"
+        )
+
+
+def canonical_json(value: object) -> bytes:
+    """Return the RFC 8785 (JCS) canonical UTF-8 bytes of a float-free JSON value.
+
+    Accepts ``None``, ``bool``, ``int`` within ±(2**53-1), ``str``, mappings with string
+    keys (sorted by UTF-16 code units) and lists/tuples. Raises
+    :class:`CanonicalJSONError` naming the offending place for anything else — floats
+    in particular: CaseTrail sends coordinates and other decimals as strings.
+
+    >>> canonical_json({"b": 1, "a": [True, None, "x"]})
+    b'{"a":[true,null,"x"],"b":1}'
+    """
+    out: list[str] = []
+    _encode(value, "$", out)
+    return "".join(out).encode("utf-8")
+
+
+def _reject_constant(name: str) -> Any:
+    raise CanonicalJSONError(f"JSON 中不允许 {name} / {name} is not allowed in JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in d:
+            raise CanonicalJSONError(f"JSON 对象键重复 / duplicate object key {k!r}")
+        d[k] = v
+    return d
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Parse JSON text strictly: UTF-8, no duplicate keys, no NaN/Infinity.
+
+    Floats are returned as Python ``float`` so that validators can report every place
+    they occur; :func:`canonical_json` refuses them. Raises :class:`CanonicalJSONError`.
+    """
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CanonicalJSONError(
+                f"JSON 不是合法 UTF-8 / JSON is not valid UTF-8: {e}"
+            ) from None
+    try:
+        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise CanonicalJSONError(f"JSON 语法错误 / malformed JSON: {e}") from None
+
+
+def sha256_digest(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data`` — CaseTrail's digest notation."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def is_digest(value: object) -> bool:
+    """True when ``value`` is a ``sha256:<64 lowercase hex>`` string."""
+    return isinstance(value, str) and _DIGEST_RE.fullmatch(value) is not None
+
+
+# --------------------------------------------------------------------------- Merkle (RFC 9162 §2)
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+"""Root hash of the empty tree: SHA-256 of the empty string."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 6962 leaf hash: ``SHA-256(0x00 || data)``."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 6962 interior node hash: ``SHA-256(0x01 || left || right)``."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _check_hashes(proof: Sequence[bytes], *named: tuple[str, bytes]) -> None:
+    for name, h in named:
+        if len(h) != HASH_SIZE:
+            raise ProofInvalid(
+                f"{name} 长度为 {len(h)} 字节，应为 32 / {name} is {len(h)} bytes, not 32"
+            )
+    for i, p in enumerate(proof):
+        if len(p) != HASH_SIZE:
+            raise ProofInvalid(f"证明第 {i} 项长度错误 / proof[{i}] is {len(p)} bytes, not 32")
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Check that leaf hash ``leaf`` is at ``index`` of the tree of ``size`` with ``root``.
+
+    RFC 9162 §2.1.3.2, step by step. ``proof`` is the audit path from the leaf upward
+    (as made by :func:`core.merkle.inclusion_proof`). Raises :class:`ProofInvalid`.
+    """
+    _check_hashes(proof, ("leaf hash", leaf), ("root", root))
+    if not 0 <= index < size:
+        raise ProofInvalid(
+            f"叶序号 {index} 不在大小为 {size} 的树中 / leaf index {index} is not in a tree of size {size}"
+        )
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise ProofInvalid("包含证明过长 / inclusion proof is too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofInvalid("包含证明过短 / inclusion proof is too short")
+    if r != root:
+        raise ProofInvalid(
+            "包含证明算出的根与检查点不符 / inclusion proof leads to a different root: "
+            f"computed {r.hex()}, expected {root.hex()}"
+        )
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Check that the tree of ``new_size``/``new_root`` extends ``old_size``/``old_root``.
+
+    RFC 9162 §2.1.4.2, step by step; an empty old tree must have root
+    :data:`EMPTY_ROOT` and an empty proof. Raises :class:`ProofInvalid`.
+    """
+    _check_hashes(proof, ("old root", old_root), ("new root", new_root))
+    if not 0 <= old_size <= new_size:
+        raise ProofInvalid(
+            f"旧树大小 {old_size} 大于新树 {new_size} / old size {old_size} is not within 0..{new_size}"
+        )
+    if old_size == new_size or old_size == 0:
+        if proof:
+            raise ProofInvalid("此情形的一致性证明必须为空 / this consistency proof must be empty")
+        expected = new_root if old_size == new_size else EMPTY_ROOT
+        if old_root != expected:
+            raise ProofInvalid("旧根不符 / old root does not match")
+        return
+    if not proof:
+        raise ProofInvalid("一致性证明为空 / consistency proof is empty")
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # exact power of two: the old root is a node itself
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofInvalid("一致性证明过长 / consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofInvalid("一致性证明过短 / consistency proof is too short")
+    if fr != old_root:
+        raise ProofInvalid("一致性证明与旧根不符 / consistency proof does not match the old root")
+    if sr != new_root:
+        raise ProofInvalid("一致性证明与新根不符 / consistency proof does not match the new root")
+
+
+def inclusion_ok(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+    """:func:`verify_inclusion` as a bool."""
+    try:
+        verify_inclusion(leaf, index, size, proof, root)
+    except ProofInvalid:
+        return False
+    return True
+
+
+def consistency_ok(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    """:func:`verify_consistency` as a bool."""
+    try:
+        verify_consistency(old_size, new_size, old_root, new_root, proof)
+    except ProofInvalid:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- device keys
+
+ALGORITHMS = ("Ed25519", "ES256")
+"""Signature algorithms accepted for capture manifests."""
+
+PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
+
+
+def _b64decode(text: str, what: str, exc: type[CoreError]) -> bytes:
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise exc(f"{what} 不是合法 base64 / {what} is not valid base64") from None
+
+
+def export_public_key(public_key: PublicKey) -> str:
+    """Public key as text: Ed25519 → base64 of 32 raw bytes; P-256 → base64 of SPKI DER."""
+    return base64.b64encode(_public_key_bytes(public_key)).decode("ascii")
+
+
+def _public_key_bytes(public_key: PublicKey) -> bytes:
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(
+        public_key.curve, ec.SECP256R1
+    ):
+        return public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    raise SignatureInvalid(
+        "只支持 Ed25519 与 P-256 公钥 / only Ed25519 and P-256 keys are supported"
+    )
+
+
+def key_id(public_key: PublicKey) -> str:
+    """Stable key id: ``sha256:<hex>`` of the exported public-key bytes (see module doc)."""
+    return sha256_digest(_public_key_bytes(public_key))
+
+
+def algorithm_of(public_key: PublicKey) -> str:
+    """``"Ed25519"`` or ``"ES256"`` for a supported public key."""
+    _public_key_bytes(public_key)  # rejects unsupported curves
+    return "Ed25519" if isinstance(public_key, ed25519.Ed25519PublicKey) else "ES256"
+
+
+def load_public_key(alg: str, text: str) -> PublicKey:
+    """Load a device public key exported by :func:`export_public_key`. Raises SignatureInvalid."""
+    raw = _b64decode(text, "public key", SignatureInvalid)
+    if alg == "Ed25519":
+        if len(raw) != 32:
+            raise SignatureInvalid(
+                f"Ed25519 公钥应为 32 字节 / Ed25519 public key must be 32 bytes, got {len(raw)}"
+            )
+        return ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    if alg == "ES256":
+        try:
+            key = serialization.load_der_public_key(raw)
+        except ValueError:
+            raise SignatureInvalid(
+                "ES256 公钥不是合法 SPKI DER / ES256 key is not SPKI DER"
+            ) from None
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
+            key.curve, ec.SECP256R1
+        ):
+            raise SignatureInvalid("ES256 公钥必须是 P-256 / ES256 key must be on curve P-256")
+        return key
+    raise SignatureInvalid(
+        f"不支持的算法 {alg!r} / unsupported algorithm {alg!r}; use Ed25519 or ES256"
+    )
+
+
+def verify_signature(alg: str, public_key: PublicKey, message: bytes, signature: bytes) -> None:
+    """Verify an Ed25519 or ES256 (raw ``r || s``, 64 bytes) signature. Raises SignatureInvalid."""
+    if alg not in ALGORITHMS:
+        raise SignatureInvalid(
+            f"不支持的算法 {alg!r} / unsupported algorithm {alg!r}; use Ed25519 or ES256"
+        )
+    if algorithm_of(public_key) != alg:
+        raise SignatureInvalid(f"密钥类型与算法 {alg} 不符 / the key is not an {alg} key")
+    try:
+        if isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(signature, message)
+        else:
+            if len(signature) != 64:
+                raise SignatureInvalid(
+                    "ES256 签名应为 64 字节 r||s / ES256 signature must be 64 bytes raw r||s "
+                    f"(got {len(signature)}; DER signatures must be converted)"
+                )
+            r = int.from_bytes(signature[:32], "big")
+            s = int.from_bytes(signature[32:], "big")
+            public_key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise SignatureInvalid("签名验证失败 / signature does not verify") from None
+
+
+@dataclass(frozen=True)
+class DevicePublicKey:
+    """A device's public key as shipped in a case file: ``{"alg": "Ed25519", "public_key": "<b64>"}``."""
+
+    alg: str
+    public_key: str
+
+    @property
+    def key(self) -> PublicKey:
+        """The loaded key object."""
+        return load_public_key(self.alg, self.public_key)
+
+    @property
+    def key_id(self) -> str:
+        """``sha256:<hex>`` of the exported public-key bytes."""
+        return key_id(self.key)
+
+
+def verify_manifest_signature(signed: Mapping[str, Any], public_key: PublicKey) -> None:
+    """Verify a signed capture manifest in wire form against ``public_key``.
+
+    Wire form: ``{"manifest": {...}, "signature": {"alg", "key_id", "value"}}``. The
+    signature must be over ``canonical_json(manifest)``; ``alg`` and ``key_id`` of the
+    signature block must equal the manifest's own and match ``public_key``.
+    Raises :class:`SignatureInvalid` (or :class:`CanonicalJSONError` for a float).
+    """
+    manifest = signed.get("manifest")
+    sig = signed.get("signature")
+    if not isinstance(manifest, Mapping) or not isinstance(sig, Mapping):
+        raise SignatureInvalid(
+            "签名清单须含 manifest 与 signature 对象 / needs 'manifest' and 'signature' objects"
+        )
+    alg, kid, value = sig.get("alg"), sig.get("key_id"), sig.get("value")
+    if not isinstance(alg, str) or not isinstance(kid, str) or not isinstance(value, str):
+        raise SignatureInvalid(
+            "signature 须含字符串 alg、key_id、value / signature needs string alg, key_id, value"
+        )
+    if manifest.get("alg") != alg or manifest.get("key_id") != kid:
+        raise SignatureInvalid(
+            "签名块的 alg/key_id 与清单不一致 / signature alg/key_id differ from the manifest's own"
+        )
+    actual = key_id(public_key)
+    if kid != actual:
+        raise SignatureInvalid(
+            f"签名声明的密钥 {kid} 不是所给公钥 {actual} / signed with key {kid}, not the given key {actual}"
+        )
+    verify_signature(
+        alg,
+        public_key,
+        canonical_json(manifest),
+        _b64decode(value, "signature value", SignatureInvalid),
+    )
+
+
+# --------------------------------------------------------------------------- signed notes, checkpoints
+
+_NOTE_SIG_PREFIX = "\u2014 "  # em dash + space
+_MAX_NOTE_SIGNATURES = 100
+
+
+def note_key_hash(name: str, public_key: bytes) -> bytes:
+    """C2SP signed-note key hash: first 4 bytes of SHA-256(name || 0x0A || 0x01 || key)."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n\x01" + public_key).digest()[:4]
+
+
+def _valid_key_name(name: str) -> bool:
+    return (
+        bool(name) and "+" not in name and not any(c.isspace() for c in name) and name.isprintable()
+    )
+
+
+@dataclass(frozen=True)
+class NoteVerifier:
+    """An Ed25519 signed-note verifier: a name and a 32-byte public key.
+
+    Its text form (the "verifier key") is ``<name>+<hex key hash>+<base64(0x01 || key)>``,
+    e.g. ``PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW``.
+    """
+
+    name: str
+    public_key: bytes
+
+    def __post_init__(self) -> None:
+        if not _valid_key_name(self.name):
+            raise CheckpointInvalid(
+                f"密钥名不合法 / invalid key name {self.name!r} (no spaces or '+')"
+            )
+        if len(self.public_key) != 32:
+            raise CheckpointInvalid(
+                "Ed25519 公钥应为 32 字节 / Ed25519 public key must be 32 bytes"
+            )
+
+    @property
+    def key_hash(self) -> bytes:
+        """The 4-byte key hash identifying this key in signature lines."""
+        return note_key_hash(self.name, self.public_key)
+
+    def key_string(self) -> str:
+        """The verifier key string ``<name>+<hex key hash>+<base64(0x01 || key)>``."""
+        b64 = base64.b64encode(b"\x01" + self.public_key).decode("ascii")
+        return f"{self.name}+{self.key_hash.hex()}+{b64}"
+
+    @classmethod
+    def from_key_string(cls, text: str) -> NoteVerifier:
+        """Parse a verifier key string; raises :class:`CheckpointInvalid` if malformed."""
+        parts = text.split("+")
+        if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
+            raise CheckpointInvalid(
+                "验证密钥格式应为 名称+8位十六进制+base64 / verifier key must be <name>+<8 hex>+<base64>"
+            )
+        name, hex_hash, b64 = parts
+        raw = _b64decode(b64, "verifier key", CheckpointInvalid)
+        if len(raw) != 33 or raw[0] != 0x01:
+            raise CheckpointInvalid(
+                "验证密钥不是 Ed25519 (类型 0x01) / verifier key is not an Ed25519 (0x01) key"
+            )
+        v = cls(name, raw[1:])
+        if v.key_hash.hex() != hex_hash:
+            raise CheckpointInvalid(
+                "验证密钥的密钥哈希不符 / verifier key hash does not match its key"
+            )
+        return v
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        """True when ``signature`` is this key's Ed25519 signature of ``message``."""
+        try:
+            ed25519.Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+
+def open_note(text: str, verifiers: Iterable[NoteVerifier]) -> tuple[str, list[str]]:
+    """Verify a C2SP signed note; return ``(note text, names whose signature verified)``.
+
+    Signature lines from unknown keys are ignored, as the spec requires; at least one
+    signature must come from a given verifier, and a known key with a bad signature is
+    an error. Raises :class:`CheckpointInvalid` with the precise reason.
+    """
+    malformed = "签名注记格式错误 / malformed signed note: "
+    if any(ord(c) < 0x20 and c != "\n" for c in text):
+        raise CheckpointInvalid(malformed + "control character in note")
+    cut = text.rfind("\n\n")
+    if cut < 0:
+        raise CheckpointInvalid(malformed + "no blank line before the signatures")
+    body, sig_block = text[: cut + 1], text[cut + 2 :]
+    if not sig_block.endswith("\n"):
+        raise CheckpointInvalid(malformed + "signature block must end with a newline")
+    lines = sig_block[:-1].split("\n")
+    if len(lines) > _MAX_NOTE_SIGNATURES:
+        raise CheckpointInvalid(malformed + "too many signatures")
+    by_id = {(v.name, v.key_hash): v for v in verifiers}
+    verified: list[str] = []
+    message = body.encode("utf-8")
+    for line in lines:
+        if not line.startswith(_NOTE_SIG_PREFIX):
+            raise CheckpointInvalid(malformed + f"not a signature line: {line[:60]!r}")
+        name, sep, b64 = line[len(_NOTE_SIG_PREFIX) :].partition(" ")
+        if not sep or not _valid_key_name(name) or " " in b64:
+            raise CheckpointInvalid(malformed + f"bad signature line: {line[:60]!r}")
+        raw = _b64decode(b64, "signature", CheckpointInvalid)
+        if len(raw) < 5:
+            raise CheckpointInvalid(malformed + "signature too short")
+        v = by_id.get((name, raw[:4]))
+        if v is None:
+            continue
+        if not v.verify(message, raw[4:]):
+            raise CheckpointInvalid(
+                f"密钥 {name}+{raw[:4].hex()} 的签名无效，内容可能被改动 / invalid signature for key "
+                f"{name}+{raw[:4].hex()}: the note was altered or signed by another key"
+            )
+        verified.append(name)
+    if not verified:
+        known = ", ".join(f"{n}+{h.hex()}" for n, h in by_id) or "none"
+        raise CheckpointInvalid(
+            "没有受信密钥的签名 / no signature by a trusted key (unknown key); "
+            f"trusted: {known}; check you were given the right log key"
+        )
+    return body, verified
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A C2SP tlog-checkpoint body: origin, tree size, root hash, optional extension lines.
+
+    Text form (each line ends with ``\\n``)::
+
+        casetrail.example/log
+        8
+        XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=
+    """
+
+    origin: str
+    size: int
+    root_hash: bytes
+    extensions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.origin or "\n" in self.origin or not self.origin.isprintable():
+            problems.append("origin must be one non-empty printable line")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
+            problems.append("size must be an integer ≥ 0")
+        if len(self.root_hash) != HASH_SIZE:
+            problems.append("root hash must be 32 bytes")
+        for e in self.extensions:
+            if not e or "\n" in e or not e.isprintable():
+                problems.append(f"extension line {e!r} must be one non-empty printable line")
+        if problems:
+            raise CheckpointInvalid("检查点字段不合法 / invalid checkpoint fields", problems)
+
+    def body(self) -> str:
+        """The note text that gets signed."""
+        lines = [self.origin, str(self.size), base64.b64encode(self.root_hash).decode("ascii")]
+        return "\n".join([*lines, *self.extensions]) + "\n"
+
+    @classmethod
+    def parse_body(cls, body: str) -> Checkpoint:
+        """Parse the (already verified) note text of a checkpoint."""
+        lines = body.split("\n")
+        if len(lines) < 4 or lines[-1] != "":
+            raise CheckpointInvalid(
+                "检查点须有来源、大小、根哈希三行 / checkpoint needs origin, size and root lines"
+            )
+        origin, size_s, root_s, *ext = lines[:-1]
+        if not re.fullmatch(r"0|[1-9][0-9]{0,19}", size_s):
+            raise CheckpointInvalid(
+                f"树大小不是十进制数 / tree size {size_s!r} is not a decimal number"
+            )
+        root = _b64decode(root_s, "root hash", CheckpointInvalid)
+        return cls(origin, int(size_s), root, tuple(ext))
+
+
+def open_checkpoint(
+    text: str, verifier: NoteVerifier | str, *, origin: str | None = None
+) -> Checkpoint:
+    """Verify a signed checkpoint with the log's key alone and parse it.
+
+    ``verifier`` is a :class:`NoteVerifier` or its key string. When ``origin`` is given
+    the checkpoint's origin line must equal it. Raises :class:`CheckpointInvalid`.
+    """
+    v = NoteVerifier.from_key_string(verifier) if isinstance(verifier, str) else verifier
+    body, _ = open_note(text, [v])
+    cp = Checkpoint.parse_body(body)
+    if origin is not None and cp.origin != origin:
+        raise CheckpointInvalid(
+            f"检查点来源 {cp.origin!r} 不是预期的 {origin!r} / checkpoint origin {cp.origin!r} is not {origin!r}"
+        )
+    return cp
+
+
+# --------------------------------------------------------------------------- hash chains
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """One break in a hash chain (a case's custody events or a device's manifests).
+
+    ``kind`` is one of ``gap``, ``duplicate``, ``reorder``, ``altered``, ``wrong_link``,
+    ``wrong_case``, ``malformed``. ``seq``/``item_id`` say where; ``expected``/``found``
+    give the two values that disagree; ``message`` reads Chinese first, then English.
+    """
+
+    kind: str
+    seq: int | None
+    item_id: str | None
+    expected: str | None
+    found: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class _Link:
+    pos: int
+    seq: int
+    prev: object
+    digest: str
+    ident: str
+
+
+def _missing_ranges(seqs: Iterable[int], top: int, start: int = 1) -> list[tuple[int, int]]:
+    present = set(seqs)
+    ranges: list[tuple[int, int]] = []
+    s = start
+    while s <= top:
+        if s not in present:
+            e = s
+            while e + 1 <= top and e + 1 not in present:
+                e += 1
+            ranges.append((s, e))
+            s = e + 1
+        else:
+            s += 1
+    return ranges
+
+
+def _check_chain(
+    links: list[_Link],
+    *,
+    noun: str,
+    seq_field: str,
+    prev_field: str,
+    report_gaps: bool,
+    anchor: tuple[int, str] | None,
+) -> list[ChainBreak]:
+    out: list[ChainBreak] = []
+    # Order in the list: each descent is a reordered item.
+    for before, item in zip(links, links[1:], strict=False):
+        if item.seq < before.seq:
+            out.append(
+                ChainBreak(
+                    "reorder",
+                    item.seq,
+                    item.ident,
+                    f"after {seq_field} {before.seq}",
+                    f"position {item.pos}",
+                    f"顺序错乱：{noun} {item.ident}（序号 {item.seq}）排在序号 {before.seq} 之后 / "
+                    f"reordered: {noun} {item.ident} ({seq_field} {item.seq}) comes after "
+                    f"{seq_field} {before.seq} at position {item.pos}",
+                )
+            )
+    by_seq: dict[int, list[_Link]] = {}
+    for item in links:
+        by_seq.setdefault(item.seq, []).append(item)
+    digests = {item.digest: item for item in links}
+
+    def member(seq: int) -> _Link:
+        """The item at ``seq`` that belongs to the chain: its successor links to it, or
+        it links to its (unique) predecessor; else the first one seen."""
+        cands = by_seq[seq]
+        for c in cands:
+            if any(n.prev == c.digest for n in by_seq.get(seq + 1, [])):
+                return c
+        preds = by_seq.get(seq - 1, [])
+        for c in cands:
+            if len(preds) == 1 and c.prev == preds[0].digest:
+                return c
+        return cands[0]
+
+    chain: dict[int, _Link] = {}
+    for seq in sorted(by_seq):
+        m = member(seq)
+        chain[seq] = m
+        for other in by_seq[seq]:
+            if other is not m:
+                out.append(
+                    ChainBreak(
+                        "duplicate",
+                        seq,
+                        other.ident,
+                        m.ident,
+                        other.ident,
+                        f"序号重复：{noun} {other.ident} 与 {m.ident} 都是序号 {seq}，"
+                        f"{other.ident} 不在链上（可能是插入的）/ duplicate {seq_field} {seq}: "
+                        f"{noun} {other.ident} is not part of the chain (inserted?); "
+                        f"{m.ident} is the linked one",
+                    )
+                )
+    # Gaps.
+    first = anchor[0] + 1 if anchor else 1
+    if report_gaps and chain:
+        for lo, hi in _missing_ranges(chain, max(chain), first):
+            missing = ", ".join(str(s) for s in range(lo, hi + 1))
+            out.append(
+                ChainBreak(
+                    "gap",
+                    lo,
+                    None,
+                    missing,
+                    None,
+                    f"缺失：序号 {missing} 的{noun}不见了（被删除或未同步）/ gap: missing "
+                    f"{seq_field} {missing}",
+                )
+            )
+    # Links.
+    for seq, item in sorted(chain.items()):
+        pred = chain.get(seq - 1)
+        if seq < first:
+            continue
+        if anchor and seq == first:
+            expected: str | None = anchor[1]
+            pred = None
+        elif seq == 1:
+            expected = None
+        elif pred is not None:
+            expected = pred.digest
+        else:
+            continue  # predecessor missing: reported as a gap
+        if item.prev == expected:
+            continue
+        target = digests.get(item.prev) if isinstance(item.prev, str) else None
+        if pred is not None and isinstance(item.prev, str) and target is None:
+            out.append(
+                ChainBreak(
+                    "altered",
+                    pred.seq,
+                    pred.ident,
+                    item.prev,
+                    pred.digest,
+                    f"内容被改动：{noun} {pred.ident}（序号 {pred.seq}）的哈希 {pred.digest} 与"
+                    f"序号 {seq} 记录的 {prev_field} {item.prev} 不符 / altered: {noun} "
+                    f"{pred.ident} ({seq_field} {pred.seq}) hashes to {pred.digest} but "
+                    f"{seq_field} {seq} ({item.ident}) recorded {prev_field} {item.prev}",
+                )
+            )
+        elif target is not None:
+            out.append(
+                ChainBreak(
+                    "wrong_link",
+                    seq,
+                    item.ident,
+                    expected,
+                    target.digest,
+                    f"链接错误：{noun} {item.ident}（序号 {seq}）指向序号 {target.seq}，应指向"
+                    f"序号 {seq - 1} / wrong link: {item.ident} ({seq_field} {seq}) links to "
+                    f"{seq_field} {target.seq} ({target.ident}), expected {prev_field} {expected}",
+                )
+            )
+        else:
+            out.append(
+                ChainBreak(
+                    "wrong_link",
+                    seq,
+                    item.ident,
+                    expected,
+                    None if item.prev is None else str(item.prev),
+                    f"链接错误：{noun} {item.ident}（序号 {seq}）的 {prev_field} 应为 "
+                    f"{json.dumps(expected)}，实为 {json.dumps(item.prev)} / wrong link: "
+                    f"{item.ident} ({seq_field} {seq}) must have {prev_field} "
+                    f"{json.dumps(expected)}, found {json.dumps(item.prev)}",
+                )
+            )
+    return out
+
+
+def _links(
+    items: Sequence[Mapping[str, Any]],
+    *,
+    id_field: str,
+    seq_field: str,
+    prev_field: str,
+    noun: str,
+    out: list[ChainBreak],
+) -> list[_Link]:
+    links = []
+    for pos, item in enumerate(items):
+        ident = item.get(id_field)
+        ident_s = ident if isinstance(ident, str) else f"#{pos}"
+        seq, prev = item.get(seq_field), item.get(prev_field)
+        problem = None
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            problem = f"{seq_field} {seq!r} is not an integer ≥ 1"
+        elif prev is not None and not is_digest(prev):
+            problem = f"{prev_field} {prev!r} is not null or sha256:<hex>"
+        else:
+            try:
+                digest = sha256_digest(canonical_json(item))
+            except CanonicalJSONError as e:
+                problem = e.message
+        if problem is not None:
+            out.append(
+                ChainBreak(
+                    "malformed",
+                    seq if isinstance(seq, int) else None,
+                    ident_s,
+                    None,
+                    None,
+                    f"格式错误：{noun} {ident_s} / malformed {noun} {ident_s}: {problem}",
+                )
+            )
+            continue
+        assert isinstance(seq, int)
+        links.append(_Link(pos, seq, prev, digest, ident_s))
+    return links
+
+
+def check_case_chain(
+    events: Sequence[Mapping[str, Any]], case_id: str | None = None
+) -> list[ChainBreak]:
+    """Every break in one case's custody-event chain, events given as JSON objects.
+
+    The events are checked in the order given (a descent in ``case_seq`` is a
+    ``reorder``); ``case_id`` defaults to the first event's. Breaks: ``wrong_case``,
+    ``malformed``, ``reorder``, ``duplicate`` (the one not linked by its successor is
+    named), ``gap`` (the missing ``case_seq`` numbers), ``altered`` (an event whose
+    successor's ``case_prev`` is not its hash), ``wrong_link`` (``case_prev`` points at
+    another event, or is not ``null`` at seq 1). Events deleted from the END of a chain
+    leave no break here: compare against the Merkle log for that.
+    """
+    out: list[ChainBreak] = []
+    if case_id is None and events:
+        first = events[0].get("case_id")
+        case_id = first if isinstance(first, str) else None
+    kept = []
+    for e in events:
+        if e.get("case_id") != case_id:
+            ident = e.get("event_id")
+            out.append(
+                ChainBreak(
+                    "wrong_case",
+                    e.get("case_seq") if isinstance(e.get("case_seq"), int) else None,
+                    str(ident),
+                    str(case_id),
+                    str(e.get("case_id")),
+                    f"案件不符：事件 {ident} 属于案件 {e.get('case_id')}，不是 {case_id} / wrong case: "
+                    f"event {ident} belongs to case {e.get('case_id')!r}, not {case_id!r}",
+                )
+            )
+        else:
+            kept.append(e)
+    links = _links(
+        kept,
+        id_field="event_id",
+        seq_field="case_seq",
+        prev_field="case_prev",
+        noun="事件 event",
+        out=out,
+    )
+    out += _check_chain(
+        links,
+        noun="事件 event",
+        seq_field="case_seq",
+        prev_field="case_prev",
+        report_gaps=True,
+        anchor=None,
+    )
+    return out
+
+
+def check_device_chain(
+    manifests: Sequence[Mapping[str, Any]],
+    *,
+    report_gaps: bool = True,
+    anchor: tuple[int, str] | None = None,
+) -> list[ChainBreak]:
+    """Every break in one device's capture-manifest chain (manifest objects as JSON).
+
+    ``anchor=(seq, "sha256:…")`` is the last manifest already verified (e.g. stored by
+    the server): checking then starts at ``seq + 1``, which must link to that hash.
+    ``report_gaps=False`` suits a case file, where a device's other captures belong to
+    other cases. Input order does not matter (manifests are sorted by ``device_seq``).
+    """
+    out: list[ChainBreak] = []
+    links = _links(
+        manifests,
+        id_field="manifest_id",
+        seq_field="device_seq",
+        prev_field="device_prev",
+        noun="清单 manifest",
+        out=out,
+    )
+    links.sort(key=lambda link: (link.seq, link.pos))
+    out += _check_chain(
+        links,
+        noun="清单 manifest",
+        seq_field="device_seq",
+        prev_field="device_prev",
+        report_gaps=report_gaps,
+        anchor=anchor,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- the case file
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a case file: ``code`` (stable, machine-readable), ``where``, ``message``."""
+
+    code: str
+    where: str
+    message: str
+
+
+def _proof_hashes(proof: object) -> list[bytes] | None:
+    if not isinstance(proof, list) or not all(isinstance(h, str) for h in proof):
+        return None
+    try:
+        return [base64.b64decode(h, validate=True) for h in proof]
+    except (binascii.Error, ValueError):
+        return None
+
+
+def verify_case_file(
+    *,
+    events: Sequence[Mapping[str, Any]],
+    proofs: Mapping[str, Mapping[str, Any]],
+    checkpoint: str,
+    log_key: str,
+    manifests: Sequence[Mapping[str, Any]] = (),
+    device_keys: Sequence[Mapping[str, Any]] = (),
+    case_id: str | None = None,
+) -> list[Problem]:
+    """Check a whole case file and return EVERY problem (an empty list means verified).
+
+    * ``events``: the case's custody events (JSON objects) in ``case_seq`` order;
+    * ``proofs``: per ``event_id``, ``{"leaf_index": int, "tree_size": int, "hashes":
+      [base64, …]}`` — an RFC 9162 inclusion proof of the event's canonical bytes;
+    * ``checkpoint``: the signed checkpoint text the proofs lead to; ``log_key``: the
+      trusted log verifier key string (``name+hash+base64``);
+    * ``manifests``: signed capture manifests in wire form; ``device_keys``:
+      ``[{"alg": "Ed25519"|"ES256", "public_key": "<b64>"}, …]`` (matched by key id).
+
+    Checks: the checkpoint signature; each event's inclusion in the checkpoint; the case
+    chain; each manifest's signature and its device's chain links; that every
+    ``capture_registered`` event's ``details.manifest_hash`` names a manifest in the file
+    and every manifest is registered by such an event.
+    """
+    problems: list[Problem] = []
+    cp: Checkpoint | None = None
+    try:
+        cp = open_checkpoint(checkpoint, log_key)
+    except CheckpointInvalid as e:
+        problems.append(Problem("checkpoint_invalid", "checkpoint", e.message))
+
+    for pos, ev in enumerate(events):
+        ident = ev.get("event_id")
+        where = f"event {ident}" if isinstance(ident, str) else f"event #{pos}"
+        try:
+            leaf = leaf_hash(canonical_json(ev))
+        except CanonicalJSONError as e:
+            problems.append(Problem("event_malformed", where, e.message))
+            continue
+        proof = proofs.get(ident) if isinstance(ident, str) else None
+        if proof is None:
+            problems.append(
+                Problem("proof_missing", where, "缺少包含证明 / no inclusion proof for this event")
+            )
+            continue
+        index, size, hashes = (
+            proof.get("leaf_index"),
+            proof.get("tree_size"),
+            _proof_hashes(proof.get("hashes")),
+        )
+        if not isinstance(index, int) or not isinstance(size, int) or hashes is None:
+            problems.append(
+                Problem(
+                    "proof_malformed",
+                    where,
+                    "包含证明格式错误 / inclusion proof needs leaf_index, tree_size, hashes (base64)",
+                )
+            )
+            continue
+        if cp is None:
+            continue
+        if size != cp.size:
+            problems.append(
+                Problem(
+                    "proof_wrong_size",
+                    where,
+                    f"证明针对大小 {size} 的树，检查点为 {cp.size} / proof is for tree size {size}, "
+                    f"the checkpoint has {cp.size}",
+                )
+            )
+            continue
+        try:
+            verify_inclusion(leaf, index, size, hashes, cp.root_hash)
+        except ProofInvalid as e:
+            problems.append(
+                Problem(
+                    "not_in_log",
+                    where,
+                    "事件不在已签名日志中（内容被改动或证明错误）/ event is not in the signed log "
+                    f"(altered or wrong proof): {e.message}",
+                )
+            )
+
+    for b in check_case_chain(events, case_id):
+        where = f"event {b.item_id}" if b.item_id else f"case_seq {b.seq}"
+        problems.append(Problem(f"chain_{b.kind}", where, b.message))
+
+    keys: dict[str, PublicKey] = {}
+    for i, dk in enumerate(device_keys):
+        try:
+            k = load_public_key(str(dk.get("alg")), str(dk.get("public_key")))
+        except SignatureInvalid as e:
+            problems.append(Problem("device_key_invalid", f"device key #{i}", e.message))
+            continue
+        keys[key_id(k)] = k
+
+    manifest_hashes: dict[str, str] = {}
+    by_device: dict[str, list[Mapping[str, Any]]] = {}
+    for pos, signed in enumerate(manifests):
+        m = signed.get("manifest")
+        if not isinstance(m, Mapping):
+            problems.append(
+                Problem(
+                    "manifest_malformed",
+                    f"manifest #{pos}",
+                    "缺少 manifest 对象 / no 'manifest' object",
+                )
+            )
+            continue
+        where = f"manifest {m.get('manifest_id', f'#{pos}')}"
+        try:
+            manifest_hashes[sha256_digest(canonical_json(m))] = where
+        except CanonicalJSONError as e:
+            problems.append(Problem("manifest_malformed", where, e.message))
+            continue
+        by_device.setdefault(str(m.get("device_id")), []).append(m)
+        device_key = keys.get(str(m.get("key_id")))
+        if device_key is None:
+            problems.append(
+                Problem(
+                    "device_key_missing",
+                    where,
+                    f"缺少设备公钥 {m.get('key_id')} / no public key {m.get('key_id')} in the case file",
+                )
+            )
+            continue
+        try:
+            verify_manifest_signature(signed, device_key)
+        except (SignatureInvalid, CanonicalJSONError) as e:
+            problems.append(Problem("manifest_signature_invalid", where, e.message))
+    for device, ms in sorted(by_device.items()):
+        for b in check_device_chain(ms, report_gaps=False):
+            problems.append(Problem(f"device_chain_{b.kind}", f"device {device}", b.message))
+
+    registered: set[str] = set()
+    for ev in events:
+        details = ev.get("details")
+        if ev.get("type") == "capture_registered" and isinstance(details, Mapping):
+            mh = details.get("manifest_hash")
+            if isinstance(mh, str):
+                registered.add(mh)
+                if mh not in manifest_hashes:
+                    problems.append(
+                        Problem(
+                            "manifest_missing",
+                            f"event {ev.get('event_id')}",
+                            f"登记的采集清单 {mh} 不在案卷中 / registered manifest {mh} is not in the case file",
+                        )
+                    )
+    for mh, where in manifest_hashes.items():
+        if mh not in registered:
+            problems.append(
+                Problem(
+                    "manifest_unregistered",
+                    where,
+                    "此采集清单没有对应的 capture_registered 事件 / no capture_registered event names this manifest",
+                )
+            )
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python verify.py <dir>``: verify ``<dir>/case.json`` and print every problem.
+
+    ``case.json`` holds ``{"events": [...], "proofs": {...}, "checkpoint": "...",
+    "log_key": "...", "manifests": [...], "device_keys": [...]}`` (the arguments of
+    :func:`verify_case_file`). Exit status 0 = verified, 1 = problems, 2 = unreadable.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("用法 / usage: python verify.py <case-dir>", file=sys.stderr)
+        return 2
+    try:
+        data = parse_json(Path(args[0], "case.json").read_bytes())
+        problems = verify_case_file(
+            events=data["events"],
+            proofs=data["proofs"],
+            checkpoint=data["checkpoint"],
+            log_key=data["log_key"],
+            manifests=data.get("manifests", []),
+            device_keys=data.get("device_keys", []),
+        )
+    except (OSError, KeyError, TypeError, AttributeError, CanonicalJSONError) as e:
+        print(f"无法读取案卷 / cannot read the case file: {e}", file=sys.stderr)
+        return 2
+    for p in problems:
+        print(f"[{p.code}] {p.where}: {p.message}")
+    if problems:
+        print(f"发现 {len(problems)} 个问题 / {len(problems)} problem(s) found")
+        return 1
+    print("校验通过 / verified: every event is in the signed log, chains and signatures intact")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
