@@ -1,0 +1,210 @@
+"""Still images: EXIF facts and an orientation-corrected thumbnail, with Pillow.
+
+Decompression bombs are refused *before any pixel is decoded*: the header's width ×
+height is compared with ``InspectionLimits.max_image_pixels`` right after
+``Image.open`` (which reads headers only). That check is the error the brief asks for in
+place of Pillow's ``DecompressionBombWarning``; we do not flip the process-wide
+warnings filter, which is not thread-safe on Python 3.11. Pillow's own
+``DecompressionBombError`` (over twice ``Image.MAX_IMAGE_PIXELS``) is caught as well.
+``LOAD_TRUNCATED_IMAGES`` is never set: a truncated file fails to load and is flagged.
+JPEGs are decoded with ``draft()`` at the smallest DCT scale that still covers the
+thumbnail, so a 100 Mpx photo costs about 1/64 of its full decode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from server.media.report import (
+    Derivative,
+    DerivativeRole,
+    Flag,
+    FlagCode,
+    ImageFacts,
+    InspectionLimits,
+)
+
+# Sniffed type → the only Pillow plugins allowed to open it.
+PILLOW_FORMATS = {
+    "image/jpeg": ("JPEG", "MPO"),
+    "image/png": ("PNG",),
+    "image/gif": ("GIF",),
+    "image/webp": ("WEBP",),
+    "image/tiff": ("TIFF",),
+}
+
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+_ORIENTATION, _MAKE, _MODEL, _DATETIME = 0x0112, 0x010F, 0x0110, 0x0132
+_DATETIME_ORIGINAL, _OFFSET_TIME_ORIGINAL, _SUBSEC_ORIGINAL = 0x9003, 0x9011, 0x9291
+_MAX_TEXT = 128
+_TRUNCATION_HINTS = ("truncated", "Truncated", "EOF", "end of file", "broken data stream")
+
+
+@dataclass
+class ImageOutcome:
+    """What inspecting one image found."""
+
+    facts: ImageFacts | None = None
+    flags: list[Flag] = field(default_factory=list)
+    derivatives: list[Derivative] = field(default_factory=list)
+
+
+def inspect_image(
+    path: Path, media_type: str, *, limits: InspectionLimits, out_dir: Path
+) -> ImageOutcome:
+    """Read facts from ``path`` and write ``thumbnail.jpg`` into ``out_dir``."""
+    outcome = ImageOutcome()
+    formats = PILLOW_FORMATS.get(media_type)
+    if formats is None:
+        outcome.flags.append(Flag.of(FlagCode.UNSUPPORTED_FORMAT, media_type))
+        return outcome
+    try:
+        with path.open("rb") as fp, Image.open(fp, formats=list(formats)) as im:
+            width, height = im.size
+            facts, meta_flags = _facts(im, limits)
+            outcome.facts = facts
+            outcome.flags.extend(meta_flags)
+            if width * height > limits.max_image_pixels:
+                outcome.flags.append(
+                    Flag.of(
+                        FlagCode.IMAGE_BOMB,
+                        f"{width}×{height} = {width * height:,} px > {limits.max_image_pixels:,}",
+                    )
+                )
+                return outcome
+            outcome.derivatives.append(_thumbnail(im, limits, out_dir))
+    except Image.DecompressionBombError as exc:
+        outcome.flags.append(Flag.of(FlagCode.IMAGE_BOMB, str(exc)[:300]))
+    except UnidentifiedImageError as exc:
+        outcome.flags.append(Flag.of(_truncated_or_unreadable(path, exc), str(exc)[:300]))
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as exc:
+        # Pillow reports damaged data through all of these.
+        code = _truncated_or_unreadable(path, exc)
+        outcome.flags.append(Flag.of(code, f"{type(exc).__name__}: {exc}"[:300]))
+    return outcome
+
+
+def _truncated_or_unreadable(path: Path, exc: BaseException) -> FlagCode:
+    text = str(exc)
+    if any(h in text for h in _TRUNCATION_HINTS) or isinstance(exc, EOFError):
+        return FlagCode.TRUNCATED
+    return FlagCode.UNREADABLE
+
+
+def _thumbnail(im: Image.Image, limits: InspectionLimits, out_dir: Path) -> Derivative:
+    side = limits.thumbnail_max_side
+    if im.format == "JPEG":
+        im.draft("RGB", (side, side))
+    im.load()  # raises on truncated data; never LOAD_TRUNCATED_IMAGES
+    upright = ImageOps.exif_transpose(im)
+    upright.thumbnail((side, side))
+    if upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info:
+        rgba = upright.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        upright = flat
+    else:
+        upright = upright.convert("RGB")
+    target = out_dir / "thumbnail.jpg"
+    upright.save(target, "JPEG", quality=85)
+    return Derivative(DerivativeRole.THUMBNAIL, target, "image/jpeg", *upright.size)
+
+
+def jpeg_size(path: Path) -> tuple[int, int] | None:
+    """Width and height of a JPEG we made ourselves (e.g. a poster frame)."""
+    try:
+        with Image.open(path, formats=["JPEG"]) as im:
+            return im.size
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def _facts(im: Image.Image, limits: InspectionLimits) -> tuple[ImageFacts, list[Flag]]:
+    flags: list[Flag] = []
+    width, height = im.size
+    base = ImageFacts(format=im.format or "", width=width, height=height)
+    raw = im.info.get("exif")
+    if isinstance(raw, bytes) and len(raw) > limits.max_exif_bytes:
+        flags.append(
+            Flag.of(FlagCode.EXIF_TOO_LARGE, f"{len(raw):,} B > {limits.max_exif_bytes:,} B")
+        )
+        return base, flags
+    try:
+        exif = im.getexif()
+        ifd = exif.get_ifd(_EXIF_IFD)
+        gps = exif.get_ifd(_GPS_IFD)
+        lat = _gps_coord(gps.get(2), gps.get(1), "NS", 90)
+        lon = _gps_coord(gps.get(4), gps.get(3), "EW", 180)
+        orientation = exif.get(_ORIENTATION)
+        facts = ImageFacts(
+            format=base.format,
+            width=width,
+            height=height,
+            orientation=orientation if isinstance(orientation, int) else None,
+            capture_time=_exif_time(
+                ifd.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME),
+                ifd.get(_OFFSET_TIME_ORIGINAL),
+                ifd.get(_SUBSEC_ORIGINAL),
+            ),
+            gps_lat=lat if lon is not None else None,
+            gps_lon=lon if lat is not None else None,
+            camera_make=_text(exif.get(_MAKE)),
+            camera_model=_text(exif.get(_MODEL)),
+        )
+    except Exception as exc:  # Pillow's EXIF parser raises many types on crafted data
+        flags.append(Flag.of(FlagCode.METADATA_UNREADABLE, f"EXIF: {type(exc).__name__}"))
+        return base, flags
+    return facts, flags
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    clean = "".join(c for c in value if c.isprintable()).strip()
+    return clean[:_MAX_TEXT] or None
+
+
+def _exif_time(value: Any, offset: Any, subsec: Any) -> datetime | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        moment = datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    sub = _text(subsec)
+    if sub and sub.isdigit():
+        moment = moment.replace(microsecond=int(sub[:6].ljust(6, "0")))
+    off = _text(offset)
+    if off and len(off) == 6 and off[0] in "+-" and off[3] == ":":
+        try:
+            delta = timedelta(hours=int(off[1:3]), minutes=int(off[4:6]))
+        except ValueError:
+            return moment
+        moment = moment.replace(tzinfo=timezone(-delta if off[0] == "-" else delta))
+    return moment
+
+
+def _gps_coord(value: Any, ref: Any, refs: str, bound: int) -> str | None:
+    """EXIF degrees/minutes/seconds rationals → decimal degrees as a string (6 places)."""
+    if not isinstance(value, tuple) or len(value) != 3:
+        return None
+    try:
+        d, m, s = (Decimal(str(float(v))) for v in value)
+    except (TypeError, ValueError, ZeroDivisionError, InvalidOperation):
+        return None
+    degrees = d + m / 60 + s / 3600
+    ref_text = _text(ref) or refs[0]
+    if ref_text[:1].upper() == refs[1]:
+        degrees = -degrees
+    if not degrees.is_finite() or abs(degrees) > bound:
+        return None
+    return str(degrees.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN))
