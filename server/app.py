@@ -22,12 +22,17 @@ from server.db import make_engine, make_session_factory
 from server.errors import CaseTrailApi, register_error_handlers
 from server.settings import Settings
 from server.signing_key import load_signing_key
+from storage import open_store
 
 API_PREFIX = "/api/v1"
 API_VERSION = "1"
 
 BLUEPRINTS: list[str] = [
     "server.api.health",
+    "server.api.me",
+    "server.api.users",
+    "server.api.devices",
+    "server.api.cases",
 ]
 
 
@@ -49,8 +54,6 @@ def create_app(settings: Settings | None = None, *, store: Any = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     if store is None:
-        from storage import open_store
-
         store = open_store(settings.storage_options())
     engine = make_engine(settings.database_url)
     app.extensions[EXTENSION_KEY] = Components(

@@ -165,7 +165,7 @@ def sees_all_agency_cases(principal: Principal) -> bool:
     )
 
 
-def visible_cases(principal: Principal) -> Select[tuple[Case]]:
+def visible_cases(principal: Principal) -> Select[Case]:
     """``SELECT`` of the cases ``principal`` may see (add filters and order to it)."""
     query = select(Case).where(Case.agency_id == principal.agency_id)
     if not sees_all_agency_cases(principal):

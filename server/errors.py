@@ -122,7 +122,7 @@ def status_for(error: ServiceError) -> int:
     """The HTTP status of a service error: the entry of its nearest class in the table."""
     for cls in type(error).__mro__:
         if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
+            return HTTP_STATUS[cls]
     return 500
 
 

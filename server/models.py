@@ -216,7 +216,10 @@ class Case(Base):
     closed_at: Mapped[datetime | None]
 
     officers: Mapped[list[CaseOfficer]] = relationship(
-        back_populates="case", cascade="all, delete-orphan", order_by="CaseOfficer.assigned_at"
+        back_populates="case",
+        cascade="all, delete-orphan",
+        order_by="CaseOfficer.assigned_at",
+        lazy="selectin",
     )
 
 

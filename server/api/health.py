@@ -1,3 +1,5 @@
+# mypy: disable-error-code="untyped-decorator"
+# (flask-smorest ships without type hints; its decorators keep the view signatures.)
 """``GET /api/v1/health``: is the database reachable, is the blob store reachable."""
 
 from __future__ import annotations
