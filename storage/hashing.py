@@ -95,3 +95,39 @@ class Digester:
     def sha512(self) -> str:
         """``sha512:<hex>`` of everything fed so far (call outside a feeding session)."""
         return format_digest("sha512", self._sha512.hexdigest())
+
+
+class RunningDigests:
+    """Per-upload digests kept in memory while one process puts the parts in order.
+
+    When another process resumed the upload (or a part was replaced), the state is
+    unknown and the adapter re-derives the digests from the stored bytes.
+    """
+
+    def __init__(self) -> None:
+        self._by_upload: dict[str, tuple[int, Digester]] = {}
+        self._lock = threading.Lock()
+
+    def for_part(self, upload_id: str, number: int) -> Digester | None:
+        """The digester to feed part ``number`` into (fresh for part 1), or None if unknown."""
+        with self._lock:
+            count, digester = self._by_upload.pop(upload_id, (0, None))
+        if number == 1:
+            return Digester()
+        return digester if count == number - 1 else None
+
+    def keep(self, upload_id: str, number: int, digester: Digester) -> None:
+        """Record that parts 1..``number`` have been fed to ``digester``."""
+        with self._lock:
+            self._by_upload[upload_id] = (number, digester)
+
+    def complete(self, upload_id: str, parts: int) -> Digester | None:
+        """The digests of all ``parts`` parts, if this process fed every one of them."""
+        with self._lock:
+            count, digester = self._by_upload.get(upload_id, (-1, None))
+        return digester if count == parts else None
+
+    def drop(self, upload_id: str) -> None:
+        """Forget an upload (completed, aborted or quarantined)."""
+        with self._lock:
+            self._by_upload.pop(upload_id, None)

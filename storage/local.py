@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -43,7 +42,7 @@ from storage.errors import (
     Unavailable,
     UploadNotFound,
 )
-from storage.hashing import Digester, read_blocks
+from storage.hashing import Digester, RunningDigests, read_blocks
 from storage.keys import (
     check_key,
     check_prefix,
@@ -109,9 +108,7 @@ class LocalBlobStore:
         with _os_errors(None):
             for directory in (self.root, self._tmp, self._staging):
                 directory.mkdir(parents=True, exist_ok=True)
-        # upload id -> (number of parts hashed in order, running digests)
-        self._running: dict[str, tuple[int, Digester]] = {}
-        self._lock = threading.Lock()
+        self._running = RunningDigests()
 
     # -- basics -------------------------------------------------------------------------
 
@@ -373,10 +370,7 @@ class LocalBlobStore:
                     key=key,
                 )
             offset = sum(p.size for p in kept)
-            with self._lock:
-                count, digester = self._running.pop(upload_id, (0, Digester()))
-            if count != len(kept):
-                digester = Digester() if not kept else None  # type: ignore[assignment]
+            digester = self._running.for_part(upload_id, number)
             with (directory / "data").open("r+b") as f:
                 f.truncate(offset)
                 f.seek(offset)
@@ -392,8 +386,7 @@ class LocalBlobStore:
                 j.flush()
                 os.fsync(j.fileno())
             if digester is not None:
-                with self._lock:
-                    self._running[upload_id] = (number, digester)
+                self._running.keep(upload_id, number, digester)
         return PartInfo(number, size, f"{number}-{size}")
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[PartInfo]:
@@ -421,10 +414,9 @@ class LocalBlobStore:
         return data, total
 
     def _digests(self, upload_id: str, data: Path, parts: builtins.list[PartInfo]) -> Digester:
-        with self._lock:
-            count, digester = self._running.get(upload_id, (-1, Digester()))
-        if count == len(parts):
-            return digester
+        running = self._running.complete(upload_id, len(parts))
+        if running is not None:
+            return running
         digester = Digester()  # resumed in another process: re-hash the stored bytes once
         with data.open("rb") as f, digester:
             for block in read_blocks(f):
@@ -432,8 +424,7 @@ class LocalBlobStore:
         return digester
 
     def _remove_upload(self, upload_id: str) -> None:
-        with self._lock:
-            self._running.pop(upload_id, None)
+        self._running.drop(upload_id)
         shutil.rmtree(self._staging / upload_id, ignore_errors=True)
         _fsync_dir(self._staging)
 

@@ -1,0 +1,615 @@
+"""``S3BlobStore``: the BlobStore port on any S3-compatible store (SeaweedFS, MinIO, AWS).
+
+The only module that imports boto3/botocore. Vendor errors stop here: every
+``ClientError`` / ``BotoCoreError`` becomes a ``storage.errors`` error.
+
+- Memory: ``write`` holds one part buffer (``part_size``, default 16 MiB) at a time;
+  memory does not grow with the object size.
+- Write-once: ``If-None-Match: *`` on PutObject and CompleteMultipartUpload where the
+  backend honours it (detected once: SeaweedFS 4.48, MinIO and AWS do). Otherwise the
+  adapter checks with HEAD right before creating; two writers racing inside that window
+  can both succeed, which is harmless for content-addressed originals (both verified
+  the same SHA-256 before completing, so they write identical bytes) and is reported
+  via ``capabilities.write_once_native = False``.
+- Object Lock: when the bucket has Object Lock enabled and ``retention_days`` is set,
+  originals are created with a retention lock (``retention_mode``, default COMPLIANCE).
+- Checksums: the client is made with ``request_checksum_calculation="when_required"``
+  (boto3 ≥ 1.36 otherwise sends CRC trailers some S3 servers reject); single-request
+  writes carry ``x-amz-checksum-sha256`` of the body, which we compute anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from storage.errors import (
+    AlreadyExists,
+    DeleteRefused,
+    DigestMismatch,
+    InvalidParts,
+    NotFound,
+    StorageError,
+    StorageFull,
+    TooLarge,
+    Unavailable,
+    UploadNotFound,
+)
+from storage.hashing import Digester, RunningDigests, read_blocks
+from storage.keys import (
+    check_key,
+    check_prefix,
+    is_original_key,
+    new_quarantine_token,
+    quarantine_key,
+    quarantine_note,
+    quarantine_note_key,
+)
+from storage.port import (
+    BLOCK_SIZE,
+    BlobInfo,
+    ByteStream,
+    Capabilities,
+    ObjectStat,
+    PartInfo,
+    UploadInfo,
+    completion_problems,
+)
+
+MIN_PART_SIZE = 5 << 20
+MAX_PARTS = 10_000
+DEFAULT_PART_SIZE = 16 << 20
+
+_NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
+_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+_BAD_PARTS = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}
+_FULL = {"QuotaExceeded", "InsufficientStorage", "XMinioStorageFull", "507"}
+
+
+def make_s3_client(
+    endpoint_url: str | None,
+    access_key: str,
+    secret_key: str,
+    region: str = "us-east-1",
+    *,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 60.0,
+    max_attempts: int = 3,
+    max_pool_connections: int = 16,
+) -> Any:
+    """A boto3 S3 client that works with SeaweedFS, MinIO and AWS alike.
+
+    Checksums only when an operation requires them (SeaweedFS rejects some of boto3's
+    default CRC trailers), path-style addressing for custom endpoints, bounded retries
+    ("standard" mode) and timeouts so an outage surfaces as ``Unavailable`` quickly.
+    """
+    config = Config(
+        region_name=region,
+        signature_version="s3v4",
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        max_pool_connections=max_pool_connections,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=config,
+    )
+
+
+def _code(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return str(error.get("Code") or status or "")
+
+
+@contextlib.contextmanager
+def _s3_errors(key: str | None) -> Iterator[None]:
+    """Translate botocore errors into storage errors (the only place that sees them)."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except ClientError as exc:
+        code = _code(exc)
+        if code in _NOT_FOUND:
+            raise NotFound(f"对象不存在 / no object at key {key!r}", key=key) from exc
+        if code == "NoSuchUpload":
+            raise UploadNotFound(
+                f"上传不存在或已结束 / no open upload for key {key!r}", key=key
+            ) from exc
+        if code in _PRECONDITION:
+            raise AlreadyExists(
+                f"对象已存在，不可覆盖 / write-once key already exists: {key!r}", key=key
+            ) from exc
+        if code in _BAD_PARTS:
+            raise InvalidParts(
+                f"分片无效（除最后一片外每片须 ≥ 5 MiB）/ invalid parts: {exc}", key=key
+            ) from exc
+        if code in _FULL:
+            raise StorageFull(
+                f"对象存储空间已满，请扩容后重试 / object store full: {exc}", key=key
+            ) from exc
+        raise Unavailable(
+            f"对象存储请求失败，请稍后重试或检查存储配置 / object store request failed: {exc}",
+            key=key,
+        ) from exc
+    except BotoCoreError as exc:
+        raise Unavailable(
+            f"无法连接对象存储，请检查其是否运行后重试 / object store unreachable: {exc}",
+            key=key,
+        ) from exc
+
+
+def _b64_sha256(digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(digest.partition(":")[2])).decode("ascii")
+
+
+class _Bytes:
+    """Non-copying ``ByteStream`` over a bytes object (for notes and buffered parts)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        end = len(self._data) if size < 0 else self._pos + size
+        chunk = self._data[self._pos : end]
+        self._pos += len(chunk)
+        return chunk
+
+
+class S3BlobStore:
+    """A ``BlobStore`` on one S3 bucket, keys under an optional ``prefix``."""
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        retention_days: int | None = None,
+        retention_mode: str = "COMPLIANCE",
+        write_once_native: bool | None = None,
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
+        if prefix:
+            check_prefix(prefix)
+        self._client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.part_size = part_size
+        self.retention_days = retention_days
+        self.retention_mode = retention_mode
+        self._write_once_native = write_once_native
+        self._object_lock: bool | None = None
+        self._running = RunningDigests()
+
+    # -- capabilities and health ----------------------------------------------------------
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Detected once per instance: conditional create and Object Lock support."""
+        if self._write_once_native is None:
+            self._write_once_native = self._probe_conditional_create()
+        if self._object_lock is None:
+            self._object_lock = self._probe_object_lock()
+        return Capabilities(
+            backend="s3",
+            write_once_native=self._write_once_native,
+            object_lock=self._object_lock and self.retention_days is not None,
+            fsync=False,
+            min_part_size=MIN_PART_SIZE,
+            max_part_size=self.part_size,
+            max_parts=MAX_PARTS,
+        )
+
+    def _probe_conditional_create(self) -> bool:
+        key = f"{self.prefix}casetrail-probe/{uuid.uuid4().hex}"
+        with _s3_errors(None):
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=b"1", IfNoneMatch="*")
+            try:
+                self._client.put_object(Bucket=self.bucket, Key=key, Body=b"2", IfNoneMatch="*")
+                honoured = False
+            except ClientError as exc:
+                if _code(exc) not in _PRECONDITION:
+                    raise
+                honoured = True
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        return honoured
+
+    def _probe_object_lock(self) -> bool:
+        try:
+            with _s3_errors(None):
+                config = self._client.get_object_lock_configuration(Bucket=self.bucket)
+        except Unavailable:
+            return False  # "ObjectLockConfigurationNotFoundError" and friends: no lock
+        enabled = config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+        return bool(enabled == "Enabled")
+
+    def ping(self) -> None:
+        """HEAD the bucket; ``Unavailable`` if unreachable, missing or forbidden."""
+        with _s3_errors(None):
+            self._client.head_bucket(Bucket=self.bucket)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _k(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _lock_args(self, key: str) -> dict[str, Any]:
+        if self.retention_days is None or not is_original_key(key):
+            return {}
+        if not self.capabilities.object_lock:
+            return {}
+        until = datetime.now(UTC) + timedelta(days=self.retention_days)
+        return {"ObjectLockMode": self.retention_mode, "ObjectLockRetainUntilDate": until}
+
+    def _create_args(self, key: str, write_once: bool) -> dict[str, Any]:
+        """Conditional-create argument, or the emulated check where not native."""
+        if not write_once:
+            return {}
+        if self.capabilities.write_once_native:
+            return {"IfNoneMatch": "*"}
+        if self.exists(key):
+            raise AlreadyExists(
+                f"对象已存在，不可覆盖 / write-once key already exists: {key!r}", key=key
+            )
+        return {}
+
+    def _abort_quietly(self, key: str, upload_id: str) -> None:
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
+            )
+        self._running.drop(upload_id)
+
+    def _read_part(self, blocks: Iterator[bytes]) -> bytes:
+        """Up to ``part_size`` bytes from ``blocks`` as one buffer (the only one held)."""
+        chunks: list[bytes] = []
+        size = 0
+        for block in blocks:
+            chunks.append(block)
+            size += len(block)
+            if size >= self.part_size:
+                break
+        return b"".join(chunks)
+
+    # -- whole objects --------------------------------------------------------------------
+
+    def write(
+        self,
+        key: str,
+        stream: ByteStream,
+        *,
+        max_size: int | None = None,
+        expected_sha256: str | None = None,
+        write_once: bool = True,
+    ) -> BlobInfo:
+        """One PutObject for small streams, else a multipart upload; verify, then create."""
+        s3_key = self._k(key)
+        with _s3_errors(key):
+            condition = self._create_args(key, write_once)
+            blocks = read_blocks(stream, limit=max_size, key=key)
+            digester = Digester()
+            first = self._read_part(blocks)
+            if len(first) < self.part_size:
+                digester.update(first)
+                self._check_digest(key, digester, expected_sha256)
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=s3_key,
+                    Body=first,
+                    ChecksumSHA256=_b64_sha256(digester.sha256),
+                    **condition,
+                    **self._lock_args(key),
+                )
+                return BlobInfo(key, digester.size, digester.sha256, digester.sha512)
+            upload_id = self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=s3_key, **self._lock_args(key)
+            )["UploadId"]
+            try:
+                parts: builtins.list[dict[str, Any]] = []
+                buffer = first
+                while buffer:
+                    number = len(parts) + 1
+                    with digester:  # hashing overlaps with sending the part
+                        digester.update(buffer)
+                        response = self._client.upload_part(
+                            Bucket=self.bucket,
+                            Key=s3_key,
+                            UploadId=upload_id,
+                            PartNumber=number,
+                            Body=buffer,
+                        )
+                    parts.append({"PartNumber": number, "ETag": response["ETag"]})
+                    buffer = b""  # drop the sent part before reading the next one
+                    buffer = self._read_part(blocks)
+                self._check_digest(key, digester, expected_sha256)
+                if not self.capabilities.write_once_native and write_once:
+                    self._create_args(key, write_once)  # re-check just before creating
+                self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=s3_key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                    **condition,
+                )
+            except BaseException:
+                self._abort_quietly(key, upload_id)
+                raise
+        return BlobInfo(key, digester.size, digester.sha256, digester.sha512)
+
+    @staticmethod
+    def _check_digest(key: str, digester: Digester, expected: str | None) -> None:
+        if expected is not None and digester.sha256 != expected:
+            raise DigestMismatch(
+                "数据摘要与预期不符，未保存 / SHA-256 mismatch, nothing stored at "
+                f"{key!r}: expected {expected}, got {digester.sha256}",
+                key=key,
+                expected=expected,
+                actual=digester.sha256,
+            )
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Ranged GET streamed in blocks; ``NotFound`` is raised right away."""
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid range [{start}, {end})")
+        s3_key = self._k(key)
+        if end == start:
+            self.stat(key)
+            return iter(())
+        byte_range = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+        with _s3_errors(key):
+            try:
+                response = self._client.get_object(Bucket=self.bucket, Key=s3_key, Range=byte_range)
+            except ClientError as exc:
+                if _code(exc) != "InvalidRange":
+                    raise
+                self.stat(key)  # NotFound if it is gone; else the range starts past the end
+                return iter(())
+        return self._blocks(key, response["Body"])
+
+    @staticmethod
+    def _blocks(key: str, body: Any) -> Iterator[bytes]:
+        with contextlib.closing(body), _s3_errors(key):
+            yield from body.iter_chunks(BLOCK_SIZE)
+
+    def stat(self, key: str) -> ObjectStat:
+        """HEAD the object."""
+        with _s3_errors(key):
+            head = self._client.head_object(Bucket=self.bucket, Key=self._k(key))
+        return ObjectStat(key, int(head["ContentLength"]), head["LastModified"])
+
+    def exists(self, key: str) -> bool:
+        """True if HEAD finds the object."""
+        try:
+            self.stat(key)
+        except NotFound:
+            return False
+        return True
+
+    def delete(self, key: str, *, retention_expired: bool = False) -> None:
+        """Delete ``key``; originals only via ``retention_expired=True``."""
+        if is_original_key(check_key(key)) and not retention_expired:
+            raise DeleteRefused(
+                "原始证据不可删除（保管期限未满）/ originals are write-once; delete only "
+                f"through the retention-expiry path: {key!r}",
+                key=key,
+            )
+        self.stat(key)
+        try:
+            with _s3_errors(key):
+                self._client.delete_object(Bucket=self.bucket, Key=self._k(key))
+        except Unavailable as exc:
+            if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) == "AccessDenied":
+                raise DeleteRefused(
+                    f"对象仍在保留期内，存储拒绝删除 / the object store refused: retention "
+                    f"lock still active on {key!r}",
+                    key=key,
+                ) from exc
+            raise
+
+    def quarantine(self, key: str, reason: str) -> str:
+        """Copy ``key`` under ``quarantine/<token>/`` with a note, then remove the original."""
+        token = new_quarantine_token()
+        new_key = quarantine_key(key, token)
+        self.stat(key)
+        note = quarantine_note(key, reason, bytes_kept=True, object=new_key)
+        self.write(quarantine_note_key(token), _Bytes(note))
+        with _s3_errors(key):
+            self._client.copy(
+                {"Bucket": self.bucket, "Key": self._k(key)}, self.bucket, self._k(new_key)
+            )
+            self._client.delete_object(Bucket=self.bucket, Key=self._k(key))
+        return new_key
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys under ``prefix`` in S3's (sorted) listing order."""
+        check_prefix(prefix)
+        return self._list(prefix)
+
+    def _list(self, prefix: str) -> Iterator[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        with _s3_errors(None):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self.prefix) :]
+                    if not key.startswith("casetrail-probe/"):
+                        yield key
+
+    # -- resumable uploads ----------------------------------------------------------------
+
+    def start_upload(self, key: str) -> str:
+        """CreateMultipartUpload at ``key`` (with a retention lock for originals if set)."""
+        with _s3_errors(key):
+            response = self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=self._k(key), **self._lock_args(key)
+            )
+        return str(response["UploadId"])
+
+    def put_part(self, key: str, upload_id: str, number: int, stream: ByteStream) -> PartInfo:
+        """UploadPart from one buffer of at most ``part_size`` bytes, in order."""
+        stored = self.list_parts(key, upload_id)
+        if not (number == len(stored) + 1 or (stored and number == len(stored))):
+            raise InvalidParts(
+                f"分片须按顺序上传 / parts go in order: expected {len(stored) + 1} "
+                f"(or {len(stored)} to replace the last), got {number}",
+                key=key,
+            )
+        digester = self._running.for_part(upload_id, number)
+        try:
+            data = self._read_part(read_blocks(stream, limit=self.part_size, key=key))
+        except TooLarge as exc:
+            raise TooLarge(
+                f"分片超过 {self.part_size} 字节上限，请拆分 / part exceeds the "
+                f"{self.part_size}-byte part limit; split it",
+                key=key,
+                limit=self.part_size,
+            ) from exc
+        with _s3_errors(key), digester or contextlib.nullcontext():
+            if digester is not None:
+                digester.update(data)  # hashed in a thread while the part is sent
+            response = self._client.upload_part(
+                Bucket=self.bucket,
+                Key=self._k(key),
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+        if digester is not None:
+            self._running.keep(upload_id, number, digester)
+        return PartInfo(number, len(data), str(response["ETag"]))
+
+    def list_parts(self, key: str, upload_id: str) -> builtins.list[PartInfo]:
+        """ListParts (paginated)."""
+        parts: list[PartInfo] = []
+        paginator = self._client.get_paginator("list_parts")
+        with _s3_errors(key):
+            for page in paginator.paginate(
+                Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
+            ):
+                for item in page.get("Parts", []):
+                    parts.append(PartInfo(int(item["PartNumber"]), int(item["Size"]), item["ETag"]))
+        return sorted(parts, key=lambda p: p.number)
+
+    def _checked_parts(self, key: str, upload_id: str, parts: builtins.list[PartInfo]) -> None:
+        problems = completion_problems(parts, self.list_parts(key, upload_id))
+        if problems:
+            raise InvalidParts(
+                "分片清单与已存储分片不符 / parts do not match the stored upload", problems, key=key
+            )
+
+    def complete_upload(
+        self,
+        key: str,
+        upload_id: str,
+        parts: builtins.list[PartInfo],
+        *,
+        expected_sha256: str | None = None,
+        write_once: bool = True,
+    ) -> BlobInfo:
+        """Verify the running digest, then CompleteMultipartUpload (conditional create).
+
+        If this process did not see every part (resumed elsewhere), the object is read
+        back after completion to derive its digests; a mismatch then moves it straight
+        to quarantine and raises ``DigestMismatch``. Callers that keep their own running
+        SHA-256 across processes should verify it before calling (the ingest layer does).
+        """
+        self._checked_parts(key, upload_id, parts)
+        digester = self._running.complete(upload_id, len(parts))
+        if digester is not None:
+            self._check_digest(key, digester, expected_sha256)
+        with _s3_errors(key):
+            condition = self._create_args(key, write_once)
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self._k(key),
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]
+                },
+                **condition,
+            )
+        self._running.drop(upload_id)
+        if digester is None:
+            digester = Digester()
+            with digester:
+                for block in self.open(key):
+                    digester.update(block)
+            if expected_sha256 is not None and digester.sha256 != expected_sha256:
+                moved = self.quarantine(key, f"摘要不符 / digest mismatch: {digester.sha256}")
+                raise DigestMismatch(
+                    f"上传数据摘要与预期不符，已隔离至 {moved} / SHA-256 mismatch; the object "
+                    f"was moved to quarantine at {moved}",
+                    key=key,
+                    expected=expected_sha256,
+                    actual=digester.sha256,
+                )
+        return BlobInfo(key, digester.size, digester.sha256, digester.sha512)
+
+    def quarantine_upload(
+        self, key: str, upload_id: str, parts: builtins.list[PartInfo], reason: str
+    ) -> str:
+        """Record the upload in quarantine, then abort it.
+
+        S3 cannot complete a multipart upload under another key, and completing it at
+        ``key`` would expose unverified bytes at a content-addressed key. So the note
+        (reason, key, parts with sizes and ETags) is kept with ``bytes_kept: false`` and
+        the parts are discarded. Returns the note's key.
+        """
+        self._checked_parts(key, upload_id, parts)
+        token = new_quarantine_token()
+        note = quarantine_note(
+            key,
+            reason,
+            bytes_kept=False,
+            upload_id=upload_id,
+            size=sum(p.size for p in parts),
+            parts=[{"number": p.number, "size": p.size, "etag": p.etag} for p in parts],
+        )
+        note_key = quarantine_note_key(token)
+        self.write(note_key, _Bytes(note))
+        self.abort_upload(key, upload_id)
+        return note_key
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload; ``UploadNotFound`` if it is not open."""
+        self.list_parts(key, upload_id)  # backends differ on aborting an unknown id
+        with _s3_errors(key):
+            self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
+            )
+        self._running.drop(upload_id)
+
+    def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
+        """ListMultipartUploads under ``prefix``."""
+        check_prefix(prefix)
+        uploads: list[UploadInfo] = []
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        with _s3_errors(None):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Uploads", []):
+                    uploads.append(
+                        UploadInfo(
+                            item["Key"][len(self.prefix) :], item["UploadId"], item.get("Initiated")
+                        )
+                    )
+        return uploads
