@@ -5,6 +5,8 @@ Each command family lives in its own module of this package and is registered he
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 
@@ -14,11 +16,18 @@ def main() -> None:
     """CaseTrail 执法全过程记录 — 证据同步服务器与管理工具 (evidence sync server and admin tools)."""
 
 
-def _register() -> None:
-    from server.cli import rules
+# Each module exposes ``COMMANDS``; add a module here to add its commands.
+COMMAND_MODULES = [
+    "server.cli.rules",
+    "server.cli.serve",
+    "server.cli.admin",
+]
 
-    for command in rules.COMMANDS:
-        main.add_command(command)
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        for command in importlib.import_module(name).COMMANDS:
+            main.add_command(command)
 
 
 _register()

@@ -1,0 +1,108 @@
+"""Helpers shared by the admin commands: settings, database access, errors, tables."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from sqlalchemy import select
+
+from server.db import current_revision, make_engine, make_session_factory
+from server.errors import ServiceError
+from server.models import Agency
+from server.services.unit_of_work import SqlUnitOfWork
+from server.settings import Settings, SettingsInvalid
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a clean CLI error listing every fault."""
+    try:
+        return Settings.from_env()
+    except SettingsInvalid as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def unit_of_work(settings: Settings, *, migrated: bool = True) -> Iterator[SqlUnitOfWork]:
+    """A unit of work on the configured database (checked to be migrated)."""
+    engine = make_engine(settings.database_url)
+    try:
+        if migrated and current_revision(engine) is None:
+            raise click.ClickException(
+                "数据库尚未初始化，请先运行 `casetrail db upgrade` 或 `casetrail serve --init` "
+                f"(database not initialised: run `casetrail db upgrade` first) — {settings.database_url}"
+            )
+        with SqlUnitOfWork(make_session_factory(engine)) as uow:
+            yield uow
+    finally:
+        engine.dispose()
+
+
+def service_errors(command: Callable[P, T]) -> Callable[P, T]:
+    """Turn service errors into one readable line (exit status 1) instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return command(*args, **kwargs)
+        except ServiceError as exc:
+            details = ""
+            if exc.errors:
+                details = "".join(
+                    f"\n  - {field}: {'; '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+                    for field, msgs in exc.errors.items()
+                )
+            raise click.ClickException(exc.message + details) from exc
+
+    return wrapper
+
+
+def find_agency(uow: SqlUnitOfWork, code: str | None) -> Agency:
+    """The agency with ``code``, or the only agency when there is exactly one."""
+    agencies = list(uow.session.scalars(select(Agency).order_by(Agency.code)))
+    if code is not None:
+        for agency in agencies:
+            if agency.code == code:
+                return agency
+        raise click.ClickException(
+            f"没有机关代码 {code!r} (no agency {code!r}); 已有 known: "
+            + (", ".join(a.code for a in agencies) or "（无 none）")
+        )
+    if len(agencies) == 1:
+        return agencies[0]
+    if not agencies:
+        raise click.ClickException(
+            "还没有任何机关，请先运行 `casetrail serve --init` (no agency yet: run `casetrail serve --init`)"
+        )
+    raise click.ClickException(
+        "有多个机关，请用 --agency 指定 (several agencies: choose one with --agency): "
+        + ", ".join(a.code for a in agencies)
+    )
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A plain aligned table; CJK characters count double so columns line up."""
+
+    def width(text: str) -> int:
+        return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([width(h), *(width(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v + " " * (w - width(v)) for v, w in zip(values, widths, strict=True)
+        ).rstrip()
+
+    click.echo(line(list(headers)))
+    click.echo(line(["-" * w for w in widths]))
+    for row in cells:
+        click.echo(line(row))
+    if not rows:
+        click.echo("（无 none）")

@@ -1,0 +1,154 @@
+"""``casetrail serve`` and ``casetrail db upgrade``: run and prepare the sync server."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from server.cli.common import load_settings, unit_of_work
+from server.db import current_revision, make_engine, upgrade
+from server.services.setup import create_first_admin
+from server.settings import Settings
+from server.signing_key import create_signing_key
+
+
+def default_workers() -> int:
+    return max(2, min(4, (os.cpu_count() or 1)))
+
+
+class CaseTrailServer(BaseApplication):  # type: ignore[misc]
+    """Gunicorn with gthread workers, each building its own app (no shared connections)."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn ≥ 27; one per user home
+            self.cfg.set("control_socket_disable", True)
+
+    def load(self) -> Any:
+        from server.app import create_app
+
+        return create_app(self.settings)
+
+
+def initialise(settings: Settings, agency_name: str) -> None:
+    """Migrate, create the signing key and the first admin; print what was done."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    if before != after:
+        click.echo(
+            f"数据库已迁移到 {after} (database migrated to {after}): {settings.database_url}"
+        )
+    _key, created = create_signing_key(settings.signing_key_file)
+    if created:
+        click.echo(
+            f"已生成日志签名密钥 (log-signing key created, mode 0600): {settings.signing_key_file}"
+        )
+    with unit_of_work(settings) as uow:
+        first = create_first_admin(uow, agency_name)
+        uow.commit()
+    if first is None:
+        click.echo("已初始化，未做任何更改 (already initialised; nothing changed)")
+        return
+    bar = "=" * 72
+    click.echo(
+        f"\n{bar}\n"
+        f"  已创建机关「{first.agency}」和管理员账户 {first.username}\n"
+        f"  (created agency and admin account '{first.username}')\n\n"
+        f"  管理员令牌 (admin token):\n\n      {first.token}\n\n"
+        "  此令牌只显示这一次，请立即妥善保存。\n"
+        "  This token is shown ONCE. Store it safely now; it cannot be shown again.\n"
+        f"  用法 usage: curl -H 'Authorization: Bearer {first.token[:10]}…' …/api/v1/me\n"
+        f"{bar}\n"
+    )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="监听地址 address to bind")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", type=click.IntRange(1, 64), help="进程数 worker processes [2–4]")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="每进程线程数 threads per worker (slow clients don't stall others)")  # fmt: skip
+@click.option("--init", "init", is_flag=True,
+              help="首次运行时初始化：迁移数据库、生成签名密钥、创建管理员 "
+                   "(first run: migrate, create signing key and admin; harmless later)")  # fmt: skip
+@click.option("--agency-name", default="本机关 (default agency)", show_default=True,
+              help="--init 创建的机关名称 (agency name used by --init)")  # fmt: skip
+def serve(
+    host: str, port: int, workers: int | None, threads: int, init: bool, agency_name: str
+) -> None:
+    """运行同步服务器 Run the sync server (gunicorn, threaded workers)."""
+    settings = load_settings()
+    if init:
+        initialise(settings, agency_name)
+    else:
+        engine = make_engine(settings.database_url)
+        try:
+            if current_revision(engine) is None:
+                raise click.ClickException(
+                    "数据库尚未初始化，请运行 `casetrail serve --init` 或 `casetrail db upgrade` "
+                    "(database not initialised: run `casetrail serve --init`)"
+                )
+        finally:
+            engine.dispose()
+    click.echo(
+        f"CaseTrail 正在监听 serving on http://{host}:{port}/api/v1 "
+        f"(docs /api/v1/docs, data {settings.data_dir})"
+    )
+    CaseTrailServer(
+        settings,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers or default_workers(),
+            "threads": threads,
+            "worker_class": "gthread",
+            "timeout": 120,
+            "graceful_timeout": 30,
+            "keepalive": 5,
+            "accesslog": "-",
+            "errorlog": "-",
+            "loglevel": "info",
+        },
+    ).run()
+
+
+@click.group()
+def db() -> None:
+    """数据库维护 Database maintenance."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """迁移数据库到最新结构 Migrate the configured database."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine, revision)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        click.echo(f"数据库已是 {after}，无需迁移 (already at {after}): {settings.database_url}")
+    else:
+        click.echo(
+            f"数据库已从 {before or '空 empty'} 迁移到 {after} (migrated): {settings.database_url}"
+        )
+
+
+COMMANDS: list[click.Command] = [serve, db]
