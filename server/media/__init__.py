@@ -12,7 +12,7 @@ read, never modified. Entry point::
 """
 
 from server.media.errors import MediaError, MediaToolMissing
-from server.media.inspect import inspect_media
+from server.media.inspection import inspect_media
 from server.media.report import (
     BEIJING,
     DEFAULT_LIMITS,

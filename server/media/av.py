@@ -20,7 +20,7 @@ How probing works, and why it is safe:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -112,6 +112,10 @@ def inspect_av(
         outcome.flags.append(failure)
         return outcome
     facts = parse_probe(result.stderr)
+    if facts.duration_ms is None:
+        # Live-recorded WebM/MKV and raw streams carry no duration in their header:
+        # measure it by stream-copying every packet to nowhere (no decoding).
+        facts = replace(facts, duration_ms=_scan_duration(link, demuxer, ffmpeg, limits, work_dir))
     outcome.facts = facts
     outcome.kind = MediaKind.VIDEO if facts.video_codec else MediaKind.AUDIO
     if facts.video_codec is None and facts.audio_codec is None:
@@ -126,6 +130,31 @@ def inspect_av(
         else:
             outcome.flags.append(poster)
     return outcome
+
+
+def _scan_duration(
+    link: Path, demuxer: str, ffmpeg: FFmpegTools, limits: InspectionLimits, work_dir: Path
+) -> int | None:
+    result = run_limited(
+        [
+            str(ffmpeg.ffmpeg),
+            *_input_args(demuxer, link),
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+            "-",
+        ],
+        _child_limits(limits),
+        work_dir=work_dir,
+    )
+    times = re.findall(r"^out_time_us=(\d+)$", result.stdout, re.MULTILINE)
+    return int(times[-1]) // 1000 if result.returncode == 0 and times else None
 
 
 def _child_limits(limits: InspectionLimits) -> ChildLimits:

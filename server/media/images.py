@@ -130,6 +130,10 @@ def _facts(im: Image.Image, limits: InspectionLimits) -> tuple[ImageFacts, list[
     width, height = im.size
     base = ImageFacts(format=im.format or "", width=width, height=height)
     raw = im.info.get("exif")
+    if im.format == "PNG" and raw is None:
+        # Pillow's PNG getexif() decodes the whole image to look for a late eXIf chunk:
+        # never before the bomb check, and camera EXIF in PNG comes before the pixels.
+        return base, flags
     if isinstance(raw, bytes) and len(raw) > limits.max_exif_bytes:
         flags.append(
             Flag.of(FlagCode.EXIF_TOO_LARGE, f"{len(raw):,} B > {limits.max_exif_bytes:,} B")

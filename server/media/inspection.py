@@ -34,6 +34,7 @@ from server.media.report import (
     MediaReport,
 )
 from server.media.sniff import (
+    FFCONCAT,
     REFERENCING_TYPES,
     SNIFF_BYTES,
     declared_matches,
@@ -83,10 +84,11 @@ def _inspect(
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         return _with(report, flags, Flag.of(FlagCode.UNREADABLE, exc.strerror or "open"))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return _with(report, flags, Flag.of(FlagCode.UNREADABLE, "not a regular file"))
     with os.fdopen(fd, "rb") as fp:
-        st = os.fstat(fp.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            return _with(report, flags, Flag.of(FlagCode.UNREADABLE, "not a regular file"))
         head = fp.read(SNIFF_BYTES)
     report = replace(report, size=st.st_size)
     if st.st_size == 0:
@@ -101,7 +103,7 @@ def _inspect(
             Flag.of(FlagCode.POLYGLOT, f"{media_type} + {', '.join(sniffed.also_looks_like)}")
         )
     if media_type in REFERENCING_TYPES:
-        flags.append(Flag.of(FlagCode.REFERENCES_EXTERNAL_RESOURCE, _references(path)))
+        flags.append(Flag.of(FlagCode.REFERENCES_EXTERNAL_RESOURCE, _references(path, media_type)))
 
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="casetrail-media-"))
@@ -158,8 +160,9 @@ def _with(report: MediaReport, flags: list[Flag], flag: Flag) -> MediaReport:
     return replace(report, flags=(*flags, flag))
 
 
-def _references(path: Path) -> str:
+def _references(path: Path, media_type: str) -> str:
     """How many entries a playlist/concat list references (read bounded, never followed)."""
+    concat = media_type == FFCONCAT
     count, first = 0, ""
     with path.open("rb") as fp:
         for n, raw in enumerate(fp):
@@ -167,8 +170,9 @@ def _references(path: Path) -> str:
                 break
             line = raw[:2048].decode("utf-8", "replace").strip()
             target = ""
-            if line.startswith("file ") or line.startswith("file\t"):  # ffconcat
-                target = line[5:].strip().strip("'\"")
+            if concat:
+                if line.startswith(("file ", "file\t")):
+                    target = line[5:].strip().strip("'\"")
             elif line and not line.startswith("#"):  # HLS URI line
                 target = line
             elif 'URI="' in line:
