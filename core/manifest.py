@@ -291,7 +291,7 @@ def _manifest_problems(d: Mapping[str, Any]) -> list[str]:
                         p.add(w + ".resumed_at", "早于中断时间", "is before the interruption")
     seq, prev = d.get("device_seq"), d.get("device_prev")
     if "device_seq" in d:
-        if not _is_int(seq) or seq < 1:
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
             p.add("device_seq", f"{seq!r} 须为 ≥1 的整数", "must be an integer >= 1")
         elif seq == 1 and prev is not None:
             p.add("device_prev", "序号 1 须为 null", "must be null when device_seq is 1")

@@ -624,7 +624,7 @@ class NoteVerifier:
     @classmethod
     def from_key_string(cls, text: str) -> NoteVerifier:
         """Parse a verifier key string; raises :class:`CheckpointInvalid` if malformed."""
-        parts = text.split("+")
+        parts = text.split("+", 2)
         if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
             raise CheckpointInvalid(
                 "验证密钥格式应为 名称+8位十六进制+base64 / verifier key must be <name>+<8 hex>+<base64>"
