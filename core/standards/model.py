@@ -8,8 +8,9 @@ and the legal basis (法律依据) of every rule. All values are frozen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import Enum
+from typing import Any
 
 
 class Requirement(Enum):
@@ -67,6 +68,11 @@ class LegalBasis:
     provision: str = ""
     note: str = ""
     verified: bool = True
+
+    def short(self) -> str:
+        """Citation without the note, e.g. ``中华人民共和国行政处罚法 第四十二条``."""
+        text = f"{self.law} {self.provision}".strip()
+        return text if self.verified else text + "〔待核〕"
 
     def cite(self) -> str:
         """Human-readable citation, e.g. ``行政处罚法 第四十二条``."""
@@ -174,6 +180,14 @@ class RecordingStandard:
     def rule(self, check: RuleCheck) -> CommonRule | None:
         """The common rule carrying that check, or None when the standard has none."""
         return next((r for r in self.common_rules if r.check is check), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The standard as plain JSON data (enums as their string values)."""
+        return asdict(self, dict_factory=_plain)
+
+
+def _plain(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {k: v.value if isinstance(v, Enum) else v for k, v in items}
 
 
 @dataclass(frozen=True)
