@@ -35,7 +35,7 @@ from server.media.report import (
     InspectionLimits,
     MediaKind,
 )
-from server.media.sandbox import ChildLimits, ChildResult, run_limited
+from server.media.sandbox import ChildResult, child_limits, run_limited
 from server.media.tools import FFmpegTools
 
 # Sniffed media type → the only demuxer ffmpeg may use for it.
@@ -93,7 +93,7 @@ def inspect_av(
     if demuxer is None:
         outcome.flags.append(Flag.of(FlagCode.UNSUPPORTED_FORMAT, media_type))
         return outcome
-    child = _child_limits(limits)
+    child = child_limits(limits)
     meta_out = work_dir / "meta.txt"
     result = run_limited(
         [
@@ -150,21 +150,11 @@ def _scan_duration(
             "-nostats",
             "-",
         ],
-        _child_limits(limits),
+        child_limits(limits),
         work_dir=work_dir,
     )
     times = re.findall(r"^out_time_us=(\d+)$", result.stdout, re.MULTILINE)
     return int(times[-1]) // 1000 if result.returncode == 0 and times else None
-
-
-def _child_limits(limits: InspectionLimits) -> ChildLimits:
-    return ChildLimits(
-        timeout_s=limits.child_timeout_s,
-        cpu_s=limits.child_cpu_s,
-        memory_bytes=limits.child_memory_bytes,
-        output_bytes=limits.child_output_bytes,
-        max_log_bytes=limits.max_log_bytes,
-    )
 
 
 def _input_args(demuxer: str, link: Path, *, seek: str | None = None) -> list[str]:
@@ -239,7 +229,7 @@ def parse_probe(stderr: str) -> AVFacts:
             continue
         if m := _TAG.match(line):
             key, value = m.group(2).lower(), m.group(3).strip()
-            if section in ("input", "duration") or target_is_first(video, audio, section):
+            if section in ("input", "duration") or _target_is_first(video, audio, section):
                 tags.setdefault(key, value)
             continue
         if section == "video" and video.get("_first") and (m2 := _ROTATION.search(line)):
@@ -262,7 +252,7 @@ def parse_probe(stderr: str) -> AVFacts:
     )
 
 
-def target_is_first(video: dict[str, object], audio: dict[str, object], section: str) -> bool:
+def _target_is_first(video: dict[str, object], audio: dict[str, object], section: str) -> bool:
     """Whether tag lines now belong to the first stream of their kind."""
     target = video if section == "video" else audio if section == "audio" else None
     return bool(target and target.get("_first"))
@@ -370,7 +360,7 @@ def _poster(
                 "-y",
                 f"file:{target}",
             ],
-            _child_limits(limits),
+            child_limits(limits),
             work_dir=work_dir,
         )
         if last.timed_out or last.hit_resource_limit:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.media.report import Flag, FlagCode, InspectionLimits, PdfFacts
-from server.media.sandbox import ChildLimits, run_limited
+from server.media.sandbox import child_limits, run_limited
 
 _PROBE = Path(__file__).with_name("_pdf_probe.py")
 
@@ -34,13 +34,7 @@ def inspect_pdf(link: Path, *, limits: InspectionLimits, work_dir: Path) -> PdfO
     outcome = PdfOutcome()
     result = run_limited(
         [sys.executable, "-I", str(_PROBE), str(link.absolute())],
-        ChildLimits(
-            timeout_s=limits.child_timeout_s,
-            cpu_s=limits.child_cpu_s,
-            memory_bytes=limits.child_memory_bytes,
-            output_bytes=limits.child_output_bytes,
-            max_log_bytes=limits.max_log_bytes,
-        ),
+        child_limits(limits),
         work_dir=work_dir,
     )
     if result.timed_out:

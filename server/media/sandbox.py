@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from server.media.report import InspectionLimits
+
 _SHIM = (
     "import os,resource as r,sys;a=sys.argv\n"
     "for k,v in ((r.RLIMIT_AS,a[1]),(r.RLIMIT_CPU,a[2]),(r.RLIMIT_FSIZE,a[3]),(r.RLIMIT_CORE,'0')):\n"
@@ -40,6 +42,17 @@ class ChildLimits:
     memory_bytes: int
     output_bytes: int
     max_log_bytes: int
+
+
+def child_limits(limits: InspectionLimits) -> ChildLimits:
+    """The per-child part of the inspection limits."""
+    return ChildLimits(
+        timeout_s=limits.child_timeout_s,
+        cpu_s=limits.child_cpu_s,
+        memory_bytes=limits.child_memory_bytes,
+        output_bytes=limits.child_output_bytes,
+        max_log_bytes=limits.max_log_bytes,
+    )
 
 
 @dataclass(frozen=True)
