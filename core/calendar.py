@@ -199,7 +199,7 @@ def _year(r: TomlReader, key: str, value: object, source: str) -> CalendarYear |
     t = r.table(value, path)
     if t is None:
         return None
-    r.keys(t, path, ("holidays", "working_days"))
+    r.keys(t, path, ("holidays",), ("working_days",))
     holidays = _dates(r, t, "holidays", path, year)
     working = _dates(r, t, "working_days", path, year)
     for d in sorted(holidays & working):

@@ -289,7 +289,7 @@ def _entry(
 ) -> CatalogueEntry | None:
     kind = r.choice(t, "kind", path, EntryKind)
     extra = _ENTRY_KEYS[kind] if kind is not None else ("party", "min_yuan", "measures")
-    r.keys(t, path, ("id", "category", "kind", "name_zh", "basis", *extra))
+    r.keys(t, path, ("id", "category", "kind", "name_zh", *extra), ("basis",))
     eid = r.string(t, "id", path, pattern=KEBAB, hint="ASCII kebab-case")
     category = r.string(t, "category", path)
     if category is not None and category != "*" and not KEBAB.match(category):

@@ -305,8 +305,8 @@ def _stage(
     r.keys(
         t,
         path,
-        ("id", "name_zh", "name_en", "requirement", "av", "on_site", "basis", "records"),
-        ("condition", "av_basis"),
+        ("id", "name_zh", "name_en", "requirement", "av", "on_site", "records"),
+        ("condition", "av_basis", "basis"),  # basis: reported by r.bases() when missing
     )
     sid = r.string(t, "id", path, pattern=KEBAB, hint="ASCII kebab-case (e.g. on-site-inspection)")
     name_zh = r.string(t, "name_zh", path)
@@ -340,7 +340,7 @@ def _record(
     bases: dict[str, LegalBasis],
     conditions: dict[str, Condition],
 ) -> RecordType | None:
-    r.keys(t, path, ("id", "name_zh", "name_en", "requirement", "basis"), ("condition",))
+    r.keys(t, path, ("id", "name_zh", "name_en", "requirement"), ("condition", "basis"))
     rid = r.string(t, "id", path, pattern=KEBAB, hint="ASCII kebab-case (e.g. hearing-notice)")
     name_zh = r.string(t, "name_zh", path)
     name_en = r.string(t, "name_en", path)
@@ -354,7 +354,7 @@ def _record(
 def _common_rule(
     r: TomlReader, t: Table, path: str, bases: dict[str, LegalBasis]
 ) -> CommonRule | None:
-    r.keys(t, path, ("id", "name_zh", "name_en", "check", "basis"), ("min_officers",))
+    r.keys(t, path, ("id", "name_zh", "name_en", "check"), ("min_officers", "basis"))
     rid = r.string(t, "id", path, pattern=KEBAB, hint="ASCII kebab-case")
     name_zh = r.string(t, "name_zh", path)
     name_en = r.string(t, "name_en", path)
@@ -381,7 +381,7 @@ def _retention(r: TomlReader, doc: Table, bases: dict[str, LegalBasis]) -> Reten
     if t is None:
         return None
     path = "retention"
-    r.keys(t, path, ("case_file", "av_non_evidence_months", "basis"), ("note",))
+    r.keys(t, path, ("case_file", "av_non_evidence_months"), ("note", "basis"))
     years: int | None = None
     ok = True
     raw = t.get("case_file")
