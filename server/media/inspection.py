@@ -38,7 +38,6 @@ from server.media.sniff import (
     REFERENCING_TYPES,
     SNIFF_BYTES,
     declared_matches,
-    kind_of,
     normalize_media_type,
     sniff,
 )
@@ -147,7 +146,7 @@ def _inspect(
     return replace(
         report,
         media_type=media_type,
-        kind=kind if kind else kind_of(media_type),
+        kind=kind,
         image=image,
         av=av,
         pdf=pdf,

@@ -250,8 +250,8 @@ class MediaReport:
     """The result of inspecting one original; never raised, always returned.
 
     ``media_type`` is sniffed from the leading bytes, never taken from the file name or
-    the declared type. ``error`` is set when inspection itself could not complete; the
-    ``flags`` still list every finding made before that.
+    the declared type. Findings about the file are ``flags``; ``error`` is set only when
+    our own code failed unexpectedly (the report then carries no other facts).
     """
 
     media_type: str
