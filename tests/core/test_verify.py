@@ -42,7 +42,10 @@ def build_case_file() -> dict[str, Any]:
     """A case with two devices (Ed25519, ES256), interleaved with another case in the log."""
     log = MemoryTree()
     signer = NoteSigner(ORIGIN, ed25519.Ed25519PrivateKey.generate())
-    devices = {alg: generate_private_key(alg) for alg in ("Ed25519", "ES256")}  # type: ignore[arg-type]
+    devices: dict[str, PrivateKey] = {
+        "Ed25519": generate_private_key("Ed25519"),
+        "ES256": generate_private_key("ES256"),
+    }
     manifests = []
     for alg, k in devices.items():
         prev = None
@@ -77,7 +80,7 @@ def build_case_file() -> dict[str, Any]:
 
     ours(EventType.CASE_OPENED)
     for sm in manifests:
-        nonlocal_other = next_event(
+        other = next_event(  # another case's event between ours in the global log
             other,
             event_id=f"x-{log.size}",
             case_id="c-other",
@@ -85,7 +88,6 @@ def build_case_file() -> dict[str, Any]:
             time="2025-03-01T02:00:00Z",
             actor=actor,
         )
-        other = nonlocal_other
         add(other)
         ours(
             EventType.CAPTURE_REGISTERED,
