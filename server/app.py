@@ -13,9 +13,11 @@ expose a flask-smorest ``Blueprint`` named ``blp`` (its URL prefix is relative t
 from __future__ import annotations
 
 import importlib
+import io
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from server.components import EXTENSION_KEY, Components
 from server.db import make_engine, make_session_factory
@@ -26,6 +28,10 @@ from storage import open_store
 
 API_PREFIX = "/api/v1"
 API_VERSION = "1"
+
+# Blueprints whose requests stream large bodies (tus uploads) set their own limits; every
+# other request body is capped at ``Settings.max_json_body``.
+STREAMING_BLUEPRINTS: set[str] = set()
 
 BLUEPRINTS: list[str] = [
     "server.api.health",
@@ -75,4 +81,36 @@ def create_app(settings: Settings | None = None, *, store: Any = None) -> Flask:
         module = importlib.import_module(name)
         api.register_blueprint(module.blp, url_prefix=API_PREFIX + module.blp.url_prefix)
     register_error_handlers(app, api)
+    app.before_request(_limit_unsized_body)
     return app
+
+
+def _limit_unsized_body() -> None:
+    """Refuse a chunked body over the limit with 413 before any view reads it.
+
+    Werkzeug only caps a body without ``Content-Length`` by truncating it silently
+    (the view would then see broken JSON), so the body is read here, in blocks, up to
+    one byte past the limit, and handed on with its now known length.
+    """
+    limit = request.max_content_length
+    environ = request.environ
+    if (
+        limit is None
+        or request.blueprint in STREAMING_BLUEPRINTS
+        or environ.get("CONTENT_LENGTH")
+        or "wsgi.input_terminated" not in environ
+    ):
+        return
+    raw = environ["wsgi.input"]
+    body = bytearray()
+    while len(body) <= limit:
+        block = raw.read(min(64 * 1024, limit + 1 - len(body)))
+        if not block:
+            break
+        body += block
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"] = io.BytesIO(bytes(body))
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)  # else Werkzeug ignores CONTENT_LENGTH
+    del environ["wsgi.input_terminated"]

@@ -127,6 +127,7 @@ def create_case(uow: UnitOfWork, principal: Principal, draft: NewCase) -> Case:
         status=CaseStatus.OPEN.value,
         current_stage=first_stage,
         created_by=principal.user_id,
+        officers=[],
     )
     session.add(case)
     try:
