@@ -52,7 +52,10 @@ class TomlReader:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            self.problem("", f"TOML 语法错误 syntax error: {exc}")
+            where = str(exc)
+            if "at end of document" in where:  # tomllib gives no line here: name the last one
+                where += f" (line {text.count(chr(10)) + 1}, 文件末尾 end of file)"
+            self.problem("", f"TOML 语法错误 syntax error: {where}")
             return None
 
     def keys(

@@ -23,7 +23,9 @@ def test_publication_within_seven_working_days_skips_national_day():
 
 def test_withdrawal_in_three_working_days_counts_the_adjusted_saturday():
     # 行政处罚法 Art. 85: 三日 = working days. 10-09 (1), 10-10 (2), 10-11 Sat 调休 (3).
-    assert due_date("withdraw-publication", date(2025, 9, 30), calendar=CAL).due == date(2025, 10, 11)
+    assert due_date("withdraw-publication", date(2025, 9, 30), calendar=CAL).due == date(
+        2025, 10, 11
+    )
 
 
 def test_a_natural_day_deadline_ending_on_a_holiday_moves_to_the_next_working_day():
