@@ -94,13 +94,8 @@ def load_standard_file(path: str | Path) -> RecordingStandard:
 
 def list_standards(directory: str | Path | None = None) -> list[StandardSummary]:
     """Every standard (shipped, or in ``directory``) with its newest version, sorted by id."""
-    by_id: dict[str, list[RecordingStandard]] = {}
-    for name, text in _files(directory):
-        std = _cached(text, name)
-        by_id.setdefault(std.id, []).append(std)
     out = []
-    for sid in sorted(by_id):
-        versions = sorted(by_id[sid], key=lambda s: version_key(s.version))
+    for versions in _by_id(directory).values():
         newest = versions[-1]
         out.append(
             StandardSummary(
@@ -120,32 +115,17 @@ def load_standard(
     """The standard ``standard_id`` at ``version`` (newest when None).
 
     A pinned version is returned exactly or ``UnknownStandard`` is raised; a file whose
-    declared id or version disagrees with its file name is ``StandardInvalid``.
+    name is not ``<id>.toml`` / ``<id>@<version>.toml`` for its content, or two files of
+    one id and version, are ``StandardInvalid``.
     """
-    found: list[RecordingStandard] = []
-    for name, text in _files(directory):
-        stem = name.removesuffix(".toml")
-        file_id, _, file_version = stem.partition("@")
-        if file_id != standard_id:
-            continue
-        std = _cached(text, name)
-        problems = []
-        if std.id != file_id:
-            problems.append(f"id: {std.id!r} 与文件名不符 does not match file name {name}")
-        if file_version and std.version != file_version:
-            problems.append(
-                f"version: {std.version!r} 与文件名不符 does not match file name {name}"
-            )
-        if problems:
-            raise _invalid(name, problems)
-        found.append(std)
+    standards = _by_id(directory)
+    found = standards.get(standard_id)
     if not found:
-        known = ", ".join(s.id for s in list_standards(directory)) or "（无 none）"
+        known = ", ".join(standards) or "（无 none）"
         raise UnknownStandard(
             f"没有 id 为 {standard_id!r} 的记录标准 no recording standard {standard_id!r}; "
             f"已有 known: {known}"
         )
-    found.sort(key=lambda s: version_key(s.version))
     if version is None:
         return found[-1]
     for std in found:
@@ -156,6 +136,35 @@ def load_standard(
         f"记录标准 {standard_id!r} 没有版本 {version!r} (standard has no such version); "
         f"已有版本 available: {have}"
     )
+
+
+def _by_id(directory: str | Path | None) -> dict[str, list[RecordingStandard]]:
+    """Every standard file, checked against its name, grouped by id, oldest version first."""
+    by_id: dict[str, list[RecordingStandard]] = {}
+    seen: dict[tuple[str, str], str] = {}
+    for name, text in _files(directory):
+        std = _cached(text, name)
+        stem = name.removesuffix(".toml")
+        if stem not in (std.id, f"{std.id}@{std.version}"):
+            raise _invalid(
+                name,
+                [
+                    f"文件名应为 {std.id}.toml 或 {std.id}@{std.version}.toml "
+                    f"(file name does not match id {std.id!r} and version {std.version!r})"
+                ],
+            )
+        key = (std.id, std.version)
+        if key in seen:
+            raise _invalid(
+                name,
+                [
+                    f"与 {seen[key]} 是同一标准同一版本 same id and version as {seen[key]}: "
+                    "raise the version of the edited file"
+                ],
+            )
+        seen[key] = name
+        by_id.setdefault(std.id, []).append(std)
+    return {sid: sorted(by_id[sid], key=lambda s: version_key(s.version)) for sid in sorted(by_id)}
 
 
 def _files(directory: str | Path | None) -> Iterator[tuple[str, str]]:
@@ -314,7 +323,7 @@ def _stage(
     requirement, condition = _requirement_and_condition(r, t, path, conditions)
     av = r.choice(t, "av", path, AVLevel)
     av_basis: tuple[LegalBasis, ...] = ()
-    if av is not None and av is not AVLevel.NONE or "av_basis" in t:
+    if (av is not None and av is not AVLevel.NONE) or "av_basis" in t:
         av_basis = r.bases(t, "av_basis", path, bases)
     on_site = r.boolean(t, "on_site", path)
     basis = r.bases(t, "basis", path, bases)
@@ -325,9 +334,15 @@ def _stage(
         for i, rt in enumerate(record_tables)
         if (rec := _record(r, rt, join(join(path, "records"), i), bases, conditions)) is not None
     )
-    if None in (sid, name_zh, name_en, requirement, av, on_site):
+    if (
+        sid is None
+        or name_zh is None
+        or name_en is None
+        or requirement is None
+        or av is None
+        or on_site is None
+    ):
         return None
-    assert sid and name_zh and name_en and requirement and av and on_site is not None
     return Stage(
         sid, name_zh, name_en, requirement, av, av_basis, on_site, records, basis, condition
     )

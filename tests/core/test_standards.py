@@ -28,12 +28,12 @@ SHIPPED = Path(str(resources.files("core.standards")))
 # differently. To change a standard, copy <id>.toml to <id>@<old version>.toml, edit
 # <id>.toml, raise its version, and add the new digest here.
 RELEASED = {
-    "coercion.toml": "",
-    "confirmation.toml": "",
-    "inspection.toml": "",
-    "licensing.toml": "",
-    "penalty.toml": "",
-    "penalty-simple.toml": "",
+    "coercion.toml": "b6382aecb0ab0773f3845c8f51f2737e10999062e81a1ce819548b80410ffe75",
+    "confirmation.toml": "3a66117692bd91e94787304614b401b7f5edf6b982c49523ddb41ccdcb7473c1",
+    "inspection.toml": "81680f17cad95adf05ef02e38019124b6b57ad6406f584fa42fcdad6655bd284",
+    "licensing.toml": "88136e09d39bb13eaca6299518feb48dc7fd70309c5a1da4172a9b49af8c611d",
+    "penalty.toml": "329f64b4da75e71ebd762076e6f3b3ba8091e59d23046da2d457616e9e38bd7c",
+    "penalty-simple.toml": "0f26ae2752b8fa1f9a1aa93d10cc4116394ddf9d556e193f03efb567e6b87041",
 }
 
 
@@ -123,7 +123,14 @@ def test_a_version_file_whose_content_disagrees_with_its_name_is_refused(tmp_pat
     shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty@2025.9.toml")
     with pytest.raises(StandardInvalid) as err:
         load_standard("penalty", "2025.9", directory=tmp_path)
-    assert "does not match file name" in str(err.value)
+    assert "penalty@2026.1.toml" in str(err.value)
+
+
+def test_releasing_without_raising_the_version_is_caught(tmp_path):
+    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty.toml")
+    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty@2026.1.toml")
+    with pytest.raises(StandardInvalid, match="raise the version"):
+        list_standards(tmp_path)
 
 
 BROKEN = """
