@@ -201,6 +201,7 @@ class S3BlobStore:
         self._write_once_native = write_once_native
         self._object_lock: bool | None = None
         self._running = RunningDigests()
+        self._replaced: dict[str, dict[int, str]] = {}  # upload id -> part number -> ETag
 
     # -- capabilities and health ----------------------------------------------------------
 
@@ -280,6 +281,7 @@ class S3BlobStore:
                 Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
             )
         self._running.drop(upload_id)
+        self._replaced.pop(upload_id, None)
 
     def _read_part(self, blocks: Iterator[bytes]) -> bytes:
         """Up to ``part_size`` bytes from ``blocks`` as one buffer (the only one held)."""
@@ -442,9 +444,9 @@ class S3BlobStore:
         return new_key
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        """Keys under ``prefix`` in S3's (sorted) listing order."""
+        """Keys under ``prefix``, sorted (SeaweedFS lists in directory order, not S3's)."""
         check_prefix(prefix)
-        return self._list(prefix)
+        return iter(sorted(self._list(prefix)))
 
     def _list(self, prefix: str) -> Iterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")
@@ -496,19 +498,29 @@ class S3BlobStore:
             )
         if digester is not None:
             self._running.keep(upload_id, number, digester)
-        return PartInfo(number, len(data), str(response["ETag"]))
+        etag = str(response["ETag"])
+        if number == len(stored):
+            self._replaced.setdefault(upload_id, {})[number] = etag
+        return PartInfo(number, len(data), etag)
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[PartInfo]:
-        """ListParts (paginated)."""
-        parts: list[PartInfo] = []
+        """ListParts (paginated), one entry per part number.
+
+        SeaweedFS 4.48 lists every upload of a replaced part number; the one this
+        process put last wins, else the newest by LastModified.
+        """
+        newest: dict[int, tuple[bool, Any, PartInfo]] = {}
+        replaced = self._replaced.get(upload_id, {})
         paginator = self._client.get_paginator("list_parts")
         with _s3_errors(key):
-            for page in paginator.paginate(
-                Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
-            ):
+            pages = paginator.paginate(Bucket=self.bucket, Key=self._k(key), UploadId=upload_id)
+            for page in pages:
                 for item in page.get("Parts", []):
-                    parts.append(PartInfo(int(item["PartNumber"]), int(item["Size"]), item["ETag"]))
-        return sorted(parts, key=lambda p: p.number)
+                    part = PartInfo(int(item["PartNumber"]), int(item["Size"]), item["ETag"])
+                    rank = (replaced.get(part.number) == part.etag, item["LastModified"], part)
+                    if part.number not in newest or rank[:2] > newest[part.number][:2]:
+                        newest[part.number] = rank
+        return [newest[n][2] for n in sorted(newest)]
 
     def _checked_parts(self, key: str, upload_id: str, parts: builtins.list[PartInfo]) -> None:
         problems = completion_problems(parts, self.list_parts(key, upload_id))
@@ -549,6 +561,7 @@ class S3BlobStore:
                 **condition,
             )
         self._running.drop(upload_id)
+        self._replaced.pop(upload_id, None)
         if digester is None:
             digester = Digester()
             with digester:
@@ -598,6 +611,7 @@ class S3BlobStore:
                 Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
             )
         self._running.drop(upload_id)
+        self._replaced.pop(upload_id, None)
 
     def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
         """ListMultipartUploads under ``prefix``."""

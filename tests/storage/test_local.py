@@ -1,0 +1,86 @@
+"""The contract suite on ``LocalBlobStore`` (a real directory), plus local-only checks."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from storage import LocalBlobStore, StorageFull
+from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all
+
+
+def _tree(root: Path) -> int:
+    entries = sorted((str(p), p.stat().st_size) for p in root.rglob("*"))
+    return hash(tuple(entries))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> StoreEnv:
+    root = tmp_path / "blobs"
+
+    def corrupt(key: str, data: bytes) -> None:
+        root.joinpath(*key.split("/")).write_bytes(data)
+
+    return StoreEnv(
+        store=LocalBlobStore(root),
+        reopen=lambda: LocalBlobStore(root),
+        io_count=lambda: _tree(tmp_path),
+        corrupt=corrupt,
+    )
+
+
+class TestLocalBlobStore(BlobStoreContract):
+    """Everything the port promises, on the local filesystem."""
+
+
+def test_quarantined_upload_keeps_its_bytes(env: StoreEnv) -> None:
+    store = env.store
+    uid = store.start_upload("originals/x")
+    part = store.put_part("originals/x", uid, 1, io.BytesIO(b"suspect bytes"))
+    moved = store.quarantine_upload("originals/x", uid, [part], "test")
+    assert read_all(store, moved) == b"suspect bytes"
+
+
+def test_interrupted_part_leftovers_are_cut_off(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    uid = store.start_upload("u/k")
+    p1 = store.put_part("u/k", uid, 1, io.BytesIO(b"kept"))
+    # a crash mid-part leaves bytes in the data file that the journal never recorded
+    with (tmp_path / ".staging" / uid / "data").open("ab") as f:
+        f.write(b"half-written garbage")
+    again = LocalBlobStore(tmp_path)
+    assert again.list_parts("u/k", uid) == [p1]
+    p2 = again.put_part("u/k", uid, 2, io.BytesIO(b"-more"))
+    info = again.complete_upload("u/k", uid, [p1, p2])
+    assert read_all(again, "u/k") == b"kept-more" and info.size == 9
+
+
+def test_completion_does_not_copy_the_bytes(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    uid = store.start_upload("u/big")
+    store.put_part("u/big", uid, 1, io.BytesIO(payload(1 << 20)))
+    inode = (tmp_path / ".staging" / uid / "data").stat().st_ino
+    store.complete_upload("u/big", uid, store.list_parts("u/big", uid))
+    assert (tmp_path / "u" / "big").stat().st_ino == inode
+    assert not (tmp_path / ".staging" / uid).exists()
+
+
+def test_disk_full_is_a_clear_storage_full_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalBlobStore(tmp_path)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StorageFull) as caught:
+        store.write("a/b", io.BytesIO(b"data"))
+    assert "存储空间已满" in str(caught.value)
+    monkeypatch.undo()
+    assert not store.exists("a/b")
+    assert list((tmp_path / ".tmp").iterdir()) == []

@@ -1,0 +1,123 @@
+"""The contract suite on ``S3BlobStore`` against a real SeaweedFS, plus S3-only checks."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from storage import Unavailable
+from storage.s3 import S3BlobStore, make_s3_client
+from tests.storage.contract import BlobStoreContract, StoreEnv, payload
+from tests.support.seaweedfs import SeaweedFS
+
+pytestmark = pytest.mark.seaweedfs
+
+PART = 5 << 20
+
+
+def client_for(server: SeaweedFS, **kwargs: Any) -> Any:
+    return make_s3_client(
+        server.endpoint_url, server.access_key, server.secret_key, server.region, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def bucket(seaweedfs: SeaweedFS) -> str:
+    name = "contract-" + uuid.uuid4().hex[:8]
+    client_for(seaweedfs).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def env(seaweedfs: SeaweedFS, bucket: str) -> StoreEnv:
+    prefix = f"t-{uuid.uuid4().hex[:12]}/"  # one bucket, a fresh prefix per test
+    sent = itertools.count()
+    counter = {"n": 0}
+
+    def on_send(**_: object) -> None:
+        counter["n"] = next(sent)
+
+    def make() -> S3BlobStore:
+        client = client_for(seaweedfs)
+        client.meta.events.register("before-send.s3", on_send)
+        return S3BlobStore(client, bucket, prefix=prefix, part_size=PART)
+
+    raw = client_for(seaweedfs)
+
+    def corrupt(key: str, data: bytes) -> None:
+        raw.put_object(Bucket=bucket, Key=prefix + key, Body=data)
+
+    return StoreEnv(store=make(), reopen=make, io_count=lambda: counter["n"], corrupt=corrupt)
+
+
+class TestS3BlobStore(BlobStoreContract):
+    """Everything the port promises, on SeaweedFS through the S3 API."""
+
+
+def test_seaweedfs_capabilities_detected(env: StoreEnv) -> None:
+    caps = env.store.capabilities
+    assert caps.write_once_native  # SeaweedFS 4.48 honours If-None-Match: *
+    assert not caps.object_lock  # no Object Lock on this bucket
+    assert (caps.min_part_size, caps.max_part_size) == (5 << 20, PART)
+
+
+def test_object_lock_on_originals_where_enabled(seaweedfs: SeaweedFS) -> None:
+    client = client_for(seaweedfs)
+    name = "locked-" + uuid.uuid4().hex[:8]
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    store = S3BlobStore(client, name, retention_days=1)
+    assert store.capabilities.object_lock
+    key = "originals/sha256/ab/cd/" + "ab" * 32
+    store.write(key, io.BytesIO(b"locked evidence"))
+    retention = client.get_object_retention(Bucket=name, Key=key)["Retention"]
+    assert retention["Mode"] == "COMPLIANCE"
+    store.write("derivatives/x/t", io.BytesIO(b"not locked"))
+    with pytest.raises(Exception, match="ObjectLockConfigurationNotFound|NoSuchObjectLock"):
+        client.get_object_retention(Bucket=name, Key="derivatives/x/t")
+
+
+class _KillMidway:
+    """A stream that kills the object store after ``after`` bytes have been read."""
+
+    def __init__(self, server: SeaweedFS, total: int, after: int) -> None:
+        self._server, self._left, self._after, self._read = server, total, after, 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._read >= self._after and self._server.proc is not None:
+            self._server.kill()
+        n = min(size, self._left)
+        self._left -= n
+        self._read += n
+        return payload(n, seed=self._read)
+
+
+@pytest.fixture
+def own_seaweedfs() -> Iterator[SeaweedFS]:
+    server = SeaweedFS()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_outage_mid_write_is_unavailable_and_leaves_nothing(own_seaweedfs: SeaweedFS) -> None:
+    client = client_for(own_seaweedfs, connect_timeout=1, read_timeout=5, max_attempts=2)
+    client.create_bucket(Bucket="outage")
+    store = S3BlobStore(client, "outage", part_size=PART)
+    key = "originals/sha256/00/11/" + "0011" * 16
+    with pytest.raises(Unavailable) as caught:
+        store.write(key, _KillMidway(own_seaweedfs, 4 * PART, after=2 * PART))
+    assert "无法连接对象存储" in str(caught.value) or "对象存储请求失败" in str(caught.value)
+    with pytest.raises(Unavailable):
+        store.ping()
+    own_seaweedfs.start()
+    store.ping()
+    assert not store.exists(key)
+    assert list(store.list("originals/")) == []
