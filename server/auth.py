@@ -184,7 +184,7 @@ def get_visible_case(
     """
     query = visible_cases(principal).where(Case.id == case_id)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(of=Case)
     case = session.scalar(query)
     if case is None:
         raise NotFound(f"案件不存在或您无权查看 (case {case_id} not found or not visible to you)")

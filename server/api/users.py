@@ -64,7 +64,8 @@ class IssuedTokenSchema(TokenSchema):
 
 
 def _issued(issued: users.IssuedToken) -> dict[str, Any]:
-    return {**TokenSchema().dump(issued.row), "token": issued.token}
+    fields_of_row = {name: getattr(issued.row, name) for name in TokenSchema().fields}
+    return {**fields_of_row, "token": issued.token}
 
 
 @blp.route("")

@@ -102,7 +102,7 @@ def enrol_device(uow: UnitOfWork, enrolment_code: str, alg: str, public_key: str
     device = session.scalar(
         select(Device)
         .where(Device.enrol_code_hash == hash_secret(_normalise_code(enrolment_code)))
-        .with_for_update()
+        .with_for_update(of=Device)
     )
     if (
         device is None

@@ -1,0 +1,73 @@
+"""Health reports each part; a unit of work rolls back unless committed and cleans up."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from server.app import create_app
+from server.models import Agency
+from server.services.unit_of_work import SqlUnitOfWork
+from server.settings import Settings
+from storage.errors import Unavailable
+from tests.server.conftest import parts
+
+
+class StoppedStore:
+    """A blob store whose backend is down."""
+
+    def ping(self) -> None:
+        raise Unavailable("connection refused")
+
+
+def test_health_is_ok_on_a_working_setup_without_a_token(app: Flask) -> None:
+    body = app.test_client().get("/api/v1/health").get_json()
+    assert body["status"] == "ok" and body["database"]["ok"] and body["storage"]["ok"]
+    assert body["version"]
+
+
+def test_health_is_503_naming_the_part_that_is_down(settings: Settings) -> None:
+    app = create_app(settings, store=StoppedStore())
+    try:
+        response = app.test_client().get("/api/v1/health")
+        body = response.get_json()
+        assert response.status_code == 503
+        assert body["status"] == "degraded" and body["database"]["ok"]
+        assert not body["storage"]["ok"] and "存储不可达" in body["storage"]["detail"]
+    finally:
+        parts(app).engine.dispose()
+
+
+def test_a_database_that_is_down_is_503(tmp_path) -> None:
+    settings = Settings.for_data_dir(tmp_path, database_url="postgresql://nobody@127.0.0.1:1/none")
+    app = create_app(settings)
+    response = app.test_client().get("/api/v1/health")
+    assert response.status_code == 503 and not response.get_json()["database"]["ok"]
+
+
+def agencies(app: Flask) -> int:
+    with parts(app).engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(Agency)) or 0
+
+
+def test_a_unit_of_work_rolls_back_unless_committed_and_runs_cleanups(app: Flask) -> None:
+    cleaned: list[str] = []
+    with SqlUnitOfWork(parts(app).session_factory) as uow:
+        uow.session.add(Agency(code="forgotten", name="x"))
+        uow.on_rollback(lambda: cleaned.append("blob removed"))
+    assert agencies(app) == 0 and cleaned == ["blob removed"]
+
+    try:
+        with SqlUnitOfWork(parts(app).session_factory) as uow:
+            uow.session.add(Agency(code="failed", name="x"))
+            uow.on_rollback(lambda: cleaned.append("again"))
+            raise RuntimeError("use case failed")
+    except RuntimeError:
+        pass
+    assert agencies(app) == 0 and cleaned == ["blob removed", "again"]
+
+    with SqlUnitOfWork(parts(app).session_factory) as uow:
+        uow.session.add(Agency(code="kept", name="x"))
+        uow.on_rollback(lambda: cleaned.append("must not run"))
+        uow.commit()
+    assert agencies(app) == 1 and "must not run" not in cleaned
