@@ -29,6 +29,7 @@ from server.auth import (
 )
 from server.errors import Conflict, Invalid
 from server.models import Case, CaseOfficer, CaseStatus, Role, StageChange, User, utcnow
+from server.services.custody import record_custody
 from server.services.unit_of_work import UnitOfWork
 
 MAX_PAGE = 200
@@ -146,7 +147,7 @@ def create_case(uow: UnitOfWork, principal: Principal, draft: NewCase) -> Case:
             )
         )
     session.flush()
-    _record_custody(
+    record_custody(
         uow,
         case,
         "case_opened",
@@ -251,7 +252,7 @@ def assign_officers(
         )
     uow.session.flush()
     if officers:
-        _record_custody(
+        record_custody(
             uow,
             case,
             "officers_assigned",
@@ -320,7 +321,7 @@ def change_stage(uow: UnitOfWork, principal: Principal, case_id: str, move: Stag
         )
     )
     uow.session.flush()
-    _record_custody(
+    record_custody(
         uow,
         case,
         "stage_changed",
@@ -333,15 +334,6 @@ def change_stage(uow: UnitOfWork, principal: Principal, case_id: str, move: Stag
         },
     )
     return case
-
-
-def _record_custody(
-    uow: UnitOfWork, case: Case, type: str, actor: Principal, details: dict[str, Any]
-) -> None:
-    # Imported late: the custody log service (server/services/custody.py) lands separately.
-    from server.services.custody import record_custody
-
-    record_custody(uow, case, type, actor, details)
 
 
 def _require_open(case: Case) -> None:

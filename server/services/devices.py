@@ -21,7 +21,7 @@ from core.errors import SignatureInvalid
 from core.keys import export_public_key, key_id, load_public_key
 from server.auth import Principal, hash_secret, new_token, require_admin, require_person
 from server.errors import Conflict, Invalid, NotFound, Unauthorized
-from server.models import ApiToken, Device, DeviceStatus, User, utcnow
+from server.models import ApiToken, Device, DeviceStatus, Role, User, utcnow
 from server.services.unit_of_work import UnitOfWork
 
 ENROLMENT_TTL = timedelta(hours=72)
@@ -144,7 +144,7 @@ def list_devices(uow: UnitOfWork, principal: Principal) -> list[Device]:
     """Admins: every device of the agency. Other people: their own devices."""
     require_person(principal)
     query = select(Device).where(Device.agency_id == principal.agency_id)
-    if principal.role != "admin":
+    if principal.role != Role.ADMIN:
         query = query.where(Device.owner_user_id == principal.user_id)
     return list(uow.session.scalars(query.order_by(Device.created_at)))
 
@@ -155,7 +155,7 @@ def get_device(uow: UnitOfWork, principal: Principal, device_id: str) -> Device:
     visible = device is not None and device.agency_id == principal.agency_id
     if visible and principal.is_device:
         visible = principal.device_id == device_id
-    elif visible and principal.role != "admin":
+    elif visible and principal.role != Role.ADMIN:
         visible = device is not None and device.owner_user_id == principal.user_id
     if not visible or device is None:
         raise NotFound(f"设备不存在 (device {device_id} not found)")

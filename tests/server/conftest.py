@@ -31,21 +31,6 @@ from tests.support.postgres import PostgresCluster
 
 PG_TEMPLATE = "casetrail_template"
 
-try:
-    import server.services.custody  # noqa: F401  (the custody log service, brief D2)
-except ModuleNotFoundError:  # pragma: no cover - bridge until the custody service lands
-    import sys
-    import types
-
-    _bridge = types.ModuleType("server.services.custody")
-    _bridge.CALLS = []  # type: ignore[attr-defined]
-
-    def _record(uow: Any, case: Any, type: str, actor: Any, details: Any) -> None:
-        _bridge.CALLS.append((case.id, type, actor.actor_id, details))  # type: ignore[attr-defined]
-
-    _bridge.record_custody = _record  # type: ignore[attr-defined]
-    sys.modules["server.services.custody"] = _bridge
-
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

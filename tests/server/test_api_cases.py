@@ -194,3 +194,26 @@ def test_assigning_officers_adds_inspectors_once(world: World) -> None:
     bad = world.as_("a_admin").post(path, {"officer_ids": [world.people["a_archivist"].id]})
     assert bad.status_code == 422
     assert world.as_("a_admin").post(path, {"officer_ids": []}).status_code == 422
+
+
+def test_opening_assigning_and_moving_a_case_are_custody_events_in_one_chain(world: World) -> None:
+    from sqlalchemy import select
+
+    from server.models import CustodyEventRow
+
+    case = open_case(world, officer_ids=[world.people["a_insp1"].id])
+    api = world.as_("a_insp1")
+    api.post(f"/cases/{case['id']}/officers", {"officer_ids": [world.people["a_insp2"].id]})
+    api.post(f"/cases/{case['id']}/stage", {"stage": STAGES[1]})
+    api.post(f"/cases/{case['id']}/stage", {"stage": "bogus"})  # refused: no event
+    with parts(world.app).engine.connect() as conn:
+        rows = conn.execute(
+            select(CustodyEventRow.case_seq, CustodyEventRow.event_type)
+            .where(CustodyEventRow.case_id == case["id"])
+            .order_by(CustodyEventRow.case_seq)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "case_opened"),
+        (2, "officers_assigned"),
+        (3, "stage_changed"),
+    ]

@@ -115,13 +115,17 @@ def test_oversized_body_is_413_with_and_without_content_length(world: World) -> 
     huge = {**CASE, "title": "大" * limit}
     api = world.as_("a_admin")
     assert_shape(api.post("/cases", huge), 413)
-    payload = ('{"category": "penalty", "case_no": "1", "title": "' + "x" * (limit + 10) + '"}').encode()
+    payload = (
+        '{"category": "penalty", "case_no": "1", "title": "' + "x" * (limit + 10) + '"}'
+    ).encode()
     chunked = post_chunked(world.app, "/api/v1/cases", payload, api.headers)
     assert_shape(chunked, 413)
     assert snapshot(engine) == before
 
 
-def test_unexpected_failure_is_500_in_the_one_shape_without_internals(app: Flask, world: World) -> None:
+def test_unexpected_failure_is_500_in_the_one_shape_without_internals(
+    app: Flask, world: World
+) -> None:
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
     @app.route("/api/v1/boom")

@@ -20,7 +20,9 @@ def test_migrated_schema_matches_the_models_and_starts_an_empty_log(db_url: str)
             size, root = conn.execute(text("SELECT size, root FROM log_head")).one()
         assert size == 0
         # RFC 6962: the empty tree's root is SHA-256("")
-        assert bytes(root).hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        assert (
+            bytes(root).hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        )
         upgrade(engine)  # running it again is harmless
         assert current_revision(engine) == "0001"
     finally:
