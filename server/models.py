@@ -287,6 +287,13 @@ class Evidence(Base):
     media_type: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Ingest (server/services/ingest.py): the signed receipt, and the inspection job whose
+    # queue is this row (pending → running → done | failed; lease for crashed workers).
+    receipt: Mapped[str | None] = mapped_column(Text)
+    inspection_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    inspection: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    inspection_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    inspection_lease_until: Mapped[datetime | None]
 
 
 class Upload(Base):
@@ -304,6 +311,15 @@ class Upload(Base):
     hash_state: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Ingest state (server/services/ingest.py): durable parts + the tail kept as a scratch
+    # object below the store's minimum part size; offset = parts_size + tail_size.
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    storage_key: Mapped[str | None] = mapped_column(String(512))
+    parts_count: Mapped[int] = mapped_column(Integer, default=0)
+    parts_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    tail_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    filename: Mapped[str | None] = mapped_column(Text)  # metadata only, never a storage key
+    created_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class CustodyEventRow(Base):
