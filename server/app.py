@@ -39,6 +39,7 @@ BLUEPRINTS: list[str] = [
     "server.api.users",
     "server.api.devices",
     "server.api.cases",
+    "server.api.custody",
 ]
 
 

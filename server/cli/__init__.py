@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "server.cli.rules",
     "server.cli.serve",
     "server.cli.admin",
+    "server.cli.custody",
 ]
 
 
