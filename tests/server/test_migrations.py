@@ -5,10 +5,13 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from server.db import alembic_config, current_revision, make_engine, upgrade
 from server.models import Base
+
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
