@@ -5,7 +5,6 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from server.db import alembic_config, current_revision, make_engine, upgrade
