@@ -12,8 +12,6 @@ from server.models import Base
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
-HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-
 
 def test_migrated_schema_matches_the_models_and_starts_an_empty_log(db_url: str) -> None:
     engine = make_engine(db_url)
