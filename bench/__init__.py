@@ -1,0 +1,1 @@
+"""CaseTrail benchmarks: ``python -m bench [--profile quick|full] [--only B9,S3,...]``."""
