@@ -40,6 +40,7 @@ BLUEPRINTS: list[str] = [
     "server.api.devices",
     "server.api.cases",
     "server.api.custody",
+    "server.api.manifests",
 ]
 
 
