@@ -399,4 +399,17 @@ class Decision(Base):
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+
+class CompletenessWaiver(Base):
+    """A reviewer's acceptance of a missing item (豁免) in a case's completeness report."""
+
+    __tablename__ = "completeness_waivers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    stage: Mapped[str | None] = mapped_column(String(64))  # None: case-wide (deadlines)
+    item: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    waived_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    waived_at: Mapped[datetime] = mapped_column(default=utcnow)
+
 Index("ix_custody_events_case_type", CustodyEventRow.case_id, CustodyEventRow.event_type)
