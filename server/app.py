@@ -16,7 +16,7 @@ import importlib
 import io
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from server.components import EXTENSION_KEY, Components
@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None, *, store: Any = None) -> Flask:
         OPENAPI_URL_PREFIX=API_PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Swagger UI assets are served from the installed package: agency networks are
+        # often cut off from public CDNs.
+        OPENAPI_SWAGGER_UI_URL=f"{API_PREFIX}/docs/assets/",
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -83,8 +85,19 @@ def create_app(settings: Settings | None = None, *, store: Any = None) -> Flask:
         module = importlib.import_module(name)
         api.register_blueprint(module.blp, url_prefix=API_PREFIX + module.blp.url_prefix)
     register_error_handlers(app, api)
+    _serve_swagger_ui_assets(app)
     app.before_request(_limit_unsized_body)
     return app
+
+
+def _serve_swagger_ui_assets(app: Flask) -> None:
+    """Serve the Swagger UI files of the ``swagger-ui-bundle-v2`` package under ``/docs/assets``."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    def swagger_ui_asset(filename: str) -> Any:
+        return send_from_directory(swagger_ui_path, filename, max_age=86400)
+
+    app.add_url_rule(f"{API_PREFIX}/docs/assets/<path:filename>", view_func=swagger_ui_asset)
 
 
 def _limit_unsized_body() -> None:
