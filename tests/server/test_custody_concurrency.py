@@ -41,9 +41,7 @@ def append_events(db_url: str, case_id: str, worker: str, count: int) -> None:
             with SqlUnitOfWork(factory) as uow:
                 case = uow.session.get(Case, case_id)
                 assert case is not None
-                record_custody(
-                    uow, case, "viewed", Actor(f"worker:{worker}", "system"), {"n": n}
-                )
+                record_custody(uow, case, "viewed", Actor(f"worker:{worker}", "system"), {"n": n})
                 uow.commit()
     finally:
         engine.dispose()
@@ -59,9 +57,7 @@ def all_events(api: Any, case_id: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_concurrent_appends_make_one_unbroken_verifiable_chain(
-    world: World, db_url: str
-) -> None:
+def test_concurrent_appends_make_one_unbroken_verifiable_chain(world: World, db_url: str) -> None:
     admin = world.as_("a_admin")
     case = admin.post(
         "/cases", {"category": "penalty", "case_no": "并发-1", "title": "并发写入"}

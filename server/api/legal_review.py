@@ -1,0 +1,112 @@
+# mypy: disable-error-code="untyped-decorator"
+# (flask-smorest ships without type hints; its decorators keep the view signatures.)
+"""Legal review (法制审核) of a case's decision, and the decision gate for major decisions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from core.legal_review import MEASURES, PartyKind
+from server.api.common import BaseSchema, call, created
+from server.services import legal_review
+from server.services.legal_review import OUTCOMES, NewDecision, NewReview
+
+blp = Blueprint("legal_review", __name__, url_prefix="/cases", description="法制审核 Legal review")
+
+
+class ReviewSchema(BaseSchema):
+    id = fields.String(dump_only=True)
+    case_id = fields.String(dump_only=True)
+    result = fields.String(
+        required=True,
+        attribute="outcome",
+        validate=validate.OneOf(OUTCOMES),
+        metadata={"description": "passed 通过 | returned 退回"},
+    )
+    opinion = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+    opinion_ref = fields.String(
+        load_default="",
+        validate=validate.Length(max=200),
+        metadata={"description": "法制审核意见书 document number"},
+    )
+    reviewer_user_id = fields.String(dump_only=True)
+    reviewed_at = fields.DateTime(dump_only=True)
+
+
+class DecisionSchema(BaseSchema):
+    id = fields.String(dump_only=True)
+    case_id = fields.String(dump_only=True)
+    decision_type = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "e.g. penalty 行政处罚决定, no-penalty 不予处罚"},
+    )
+    summary = fields.String(load_default="", validate=validate.Length(max=20000))
+    party = fields.String(
+        load_default=PartyKind.INDIVIDUAL.value,
+        load_only=True,
+        validate=validate.OneOf([PartyKind.INDIVIDUAL.value, PartyKind.ORGANISATION.value]),
+    )
+    fine_yuan = fields.Decimal(
+        load_default=Decimal(0), load_only=True, as_string=True, validate=validate.Range(min=0)
+    )
+    property_value_yuan = fields.Decimal(
+        load_default=Decimal(0), load_only=True, as_string=True, validate=validate.Range(min=0)
+    )
+    measures = fields.List(
+        fields.String(validate=validate.OneOf(list(MEASURES))), load_default=list, load_only=True
+    )
+    hearing_held = fields.Boolean(load_default=False, load_only=True)
+    major_public_interest = fields.Boolean(load_default=False, load_only=True)
+    major_social_impact = fields.Boolean(load_default=False, load_only=True)
+    affects_major_rights = fields.Boolean(load_default=False, load_only=True)
+    complex_case = fields.Boolean(load_default=False, load_only=True)
+    required_by_law = fields.Boolean(load_default=False, load_only=True)
+    facts = fields.Dict(dump_only=True)
+    major = fields.Boolean(dump_only=True)
+    major_reasons = fields.List(fields.Dict(), dump_only=True)
+    legal_review_id = fields.String(dump_only=True, allow_none=True)
+    decided_by = fields.String(dump_only=True)
+    decided_at = fields.DateTime(dump_only=True)
+
+
+@blp.route("/<case_id>/legal-reviews", methods=["POST"])
+@blp.arguments(ReviewSchema)
+@blp.response(201, ReviewSchema)
+def record_review(body: dict[str, Any], case_id: str) -> Any:
+    """Record a 法制审核 opinion on the case (reviewer): passed or returned."""
+    draft = NewReview(body["outcome"], body["opinion"], body["opinion_ref"])
+    return created(call(legal_review.record_review, case_id, draft))
+
+
+@blp.route("/<case_id>/legal-reviews")
+@blp.response(200, ReviewSchema(many=True))
+def list_reviews(case_id: str) -> Any:
+    """The case's legal reviews, oldest first."""
+    return call(legal_review.list_reviews, case_id)
+
+
+@blp.route("/<case_id>/decisions", methods=["POST"])
+@blp.arguments(DecisionSchema)
+@blp.response(201, DecisionSchema)
+def record_decision(body: dict[str, Any], case_id: str) -> Any:
+    """Record a decision; a major one is refused (409) until a passed legal review exists."""
+    draft = NewDecision(
+        decision_type=body["decision_type"],
+        summary=body["summary"],
+        party=PartyKind(body["party"]),
+        fine_yuan=body["fine_yuan"],
+        property_value_yuan=body["property_value_yuan"],
+        measures=frozenset(body["measures"]),
+        hearing_held=body["hearing_held"],
+        major_public_interest=body["major_public_interest"],
+        major_social_impact=body["major_social_impact"],
+        affects_major_rights=body["affects_major_rights"],
+        complex_case=body["complex_case"],
+        required_by_law=body["required_by_law"],
+    )
+    return created(call(legal_review.record_decision, case_id, draft))

@@ -1,0 +1,324 @@
+"""Completeness (完整性) of a case, assessed by ``core.completeness`` from what the database holds.
+
+:func:`case_facts` builds ``CaseFacts`` from the rows:
+
+* **stages reached** — the stage history (date entered, China time, UTC+8);
+* **records** — one record per *stored* evidence file (``status = stored``), carrying
+  its manifest's stage, record type, officers (执法证号), interruptions and ``av_reason``;
+  the media kind comes from the file's media type. Files a manifest announced but that
+  have not arrived are not evidence yet: they are listed under ``pending``;
+* **conditions** — ``major_case`` once a decision was assessed as major or a legal
+  review was recorded;
+* **waivers** — ``completeness_waivers`` rows (reviewer/admin, with reason);
+* **deadlines** — 行政处罚 ``penalty-decision`` from the day the case entered
+  ``filing`` (立案), 行政许可 ``licensing-decision`` from ``acceptance`` (受理); done on
+  the day the first decision was recorded.
+
+Capture manifests have no field saying credentials were shown (亮证), so on-site stages
+report ``credentials_not_shown`` until a reviewer waives it with a reason.
+
+Every report request is a custody event (``completeness_checked``, with the status and
+the number of defects); so is every waiver (``completeness_checked`` with
+``details.action = "waiver_added"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from core.calendar import WorkingCalendar
+from core.completeness import (
+    CaseFacts,
+    DeadlineCheck,
+    Interruption,
+    MediaKind,
+    RecordFact,
+    StageReached,
+    Waiver,
+    assess,
+)
+from core.custody import EventType
+from core.deadlines import DEADLINE_RULES
+from core.manifest import SignedManifest
+from core.verify import parse_json
+from server.auth import Principal, get_visible_case, require_person, require_role
+from server.errors import Invalid
+from server.models import (
+    CaptureManifest,
+    Case,
+    CompletenessWaiver,
+    Decision,
+    Evidence,
+    EvidenceStatus,
+    LegalReview,
+    Role,
+    StageChange,
+    User,
+    utcnow,
+)
+from server.services.cases import pinned_standard
+from server.services.custody import record_custody
+from server.services.unit_of_work import UnitOfWork
+
+CHINA = timezone(timedelta(hours=8), "CST")
+"""China Standard Time (no daylight saving): legal dates are counted in it."""
+
+# (category, stage the deadline starts from, rule id)
+DEADLINES: tuple[tuple[str, str, str], ...] = (
+    ("penalty", "filing", "penalty-decision"),
+    ("licensing", "acceptance", "licensing-decision"),
+)
+
+
+def china_date(moment: datetime) -> date:
+    """The calendar date in China of an aware time."""
+    return moment.astimezone(CHINA).date()
+
+
+def media_kind(media_type: str | None) -> MediaKind:
+    """What a file is for the assessment, from its media type."""
+    major = (media_type or "").split("/", 1)[0]
+    if major == "image":
+        return MediaKind.PHOTO
+    if major == "audio":
+        return MediaKind.AUDIO
+    if major == "video":
+        return MediaKind.VIDEO
+    if media_type in ("application/pdf", "text/plain") or (media_type or "").startswith(
+        ("application/msword", "application/vnd.openxmlformats", "application/ofd")
+    ):
+        return MediaKind.DOCUMENT
+    return MediaKind.OTHER
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The assessment input and what the report shows beside it."""
+
+    facts: CaseFacts
+    pending: list[dict[str, Any]]
+    device_chain_gaps: list[dict[str, Any]]
+
+
+def _interruptions(raw: Iterable[Any]) -> tuple[Interruption, ...]:
+    return tuple(
+        Interruption(
+            datetime.fromisoformat(i.at.replace("Z", "+00:00")),
+            i.reason or "",
+            i.resumption_note or "",
+        )
+        for i in raw
+    )
+
+
+def case_facts(uow: UnitOfWork, case: Case) -> Facts:
+    """``CaseFacts`` of ``case`` from the database (see the module docstring)."""
+    session = uow.session
+    history = session.scalars(
+        select(StageChange).where(StageChange.case_id == case.id).order_by(StageChange.id)
+    )
+    reached: list[StageReached] = []
+    entered: dict[str, date] = {}
+    for change in history:
+        day = china_date(change.changed_at)
+        reached.append(StageReached(change.to_stage, day))
+        entered.setdefault(change.to_stage, day)
+
+    records: list[RecordFact] = []
+    pending: list[dict[str, Any]] = []
+    gaps: list[dict[str, Any]] = []
+    manifests = session.scalars(
+        select(CaptureManifest)
+        .where(CaptureManifest.case_id == case.id)
+        .order_by(CaptureManifest.received_at)
+    )
+    for row in manifests:
+        m = SignedManifest.from_json(parse_json(row.signed_json)).manifest
+        if row.verification.get("chain") == "gap":
+            gaps.append(
+                {
+                    "device_id": row.device_id,
+                    "manifest_id": row.manifest_id,
+                    "missing": row.verification.get("missing"),
+                }
+            )
+        files = session.scalars(
+            select(Evidence).where(Evidence.manifest_id == row.id).order_by(Evidence.file_index)
+        )
+        for e in files:
+            if e.status != EvidenceStatus.STORED.value:
+                pending.append(
+                    {
+                        "evidence_id": e.id,
+                        "name": e.name,
+                        "stage": m.stage,
+                        "record_type": m.record_type,
+                        "status": e.status,
+                    }
+                )
+                continue
+            records.append(
+                RecordFact(
+                    record_id=e.id,
+                    stage=m.stage,
+                    record_type=m.record_type,
+                    media=media_kind(e.media_type),
+                    officers=m.officers,
+                    credentials_shown=False,
+                    interruptions=_interruptions(m.interruptions),
+                    av_reason=m.av_reason or "",
+                )
+            )
+
+    decisions = list(
+        session.scalars(
+            select(Decision).where(Decision.case_id == case.id).order_by(Decision.decided_at)
+        )
+    )
+    reviewed = session.scalar(select(LegalReview.id).where(LegalReview.case_id == case.id))
+    conditions = {"major_case"} if reviewed or any(d.major for d in decisions) else set()
+
+    waivers = []
+    for w, user in session.execute(
+        select(CompletenessWaiver, User)
+        .join(User, User.id == CompletenessWaiver.waived_by)
+        .where(CompletenessWaiver.case_id == case.id)
+        .order_by(CompletenessWaiver.waived_at)
+    ):
+        waivers.append(
+            Waiver(
+                w.stage,
+                w.item,
+                f"{user.display_name} ({user.username})",
+                w.reason,
+                china_date(w.waived_at),
+            )
+        )
+
+    decided = china_date(decisions[0].decided_at) if decisions else None
+    deadlines = tuple(
+        DeadlineCheck(rule, entered[stage], done_on=decided)
+        for category, stage, rule in DEADLINES
+        if case.category == category and stage in entered and rule in DEADLINE_RULES
+    )
+    facts = CaseFacts(
+        category=case.standard_id,
+        standard_version=case.standard_version,
+        stages_reached=tuple(reached),
+        conditions=frozenset(conditions),
+        records=tuple(records),
+        waivers=tuple(waivers),
+        deadlines=deadlines,
+    )
+    return Facts(facts, pending, gaps)
+
+
+def completeness_report(
+    uow: UnitOfWork,
+    principal: Principal,
+    case_id: str,
+    *,
+    calendar: WorkingCalendar,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """The case's completeness report (``docs/completeness-report.md`` form) plus context.
+
+    Extra keys beside the documented report: ``case`` (id, 案号), ``pending`` (announced
+    files not stored yet), ``device_chain_gaps`` and ``custody`` (the
+    ``completeness_checked`` event this request appended).
+    """
+    require_person(principal)
+    case = get_visible_case(uow.session, principal, case_id)
+    found = case_facts(uow, case)
+    today = today or china_date(utcnow())
+    report = assess(pinned_standard(case), found.facts, today=today, calendar=calendar)
+    defects = len(report.defects)
+    event = record_custody(
+        uow,
+        case,
+        EventType.COMPLETENESS_CHECKED,
+        principal,
+        {
+            "status": report.status.value,
+            "defects": defects,
+            "waived": len(report.waived),
+            "pending": len(found.pending),
+            "standard": f"{report.standard_id}@{report.standard_version}",
+            "assessed_on": report.assessed_on.isoformat(),
+        },
+    )
+    return {
+        **report.to_json(),
+        "case": {"id": case.id, "case_no": case.case_no, "title": case.title},
+        "pending": found.pending,
+        "device_chain_gaps": found.device_chain_gaps,
+        "custody": {
+            "event_id": event.event.event_id,
+            "event_hash": event.event_hash,
+            "log_index": event.log_index,
+        },
+    }
+
+
+@dataclass(frozen=True)
+class NewWaiver:
+    """A waiver request: stage (None for case-wide items such as deadlines), item, reason."""
+
+    stage: str | None
+    item: str
+    reason: str
+
+
+def add_waiver(
+    uow: UnitOfWork, principal: Principal, case_id: str, draft: NewWaiver
+) -> CompletenessWaiver:
+    """A reviewer or admin waives an item of the case's report, with a reason (logged)."""
+    require_role(principal, Role.REVIEWER, Role.ADMIN)
+    case = get_visible_case(uow.session, principal, case_id, for_update=True)
+    errors: dict[str, list[str]] = {}
+    if draft.stage is not None and pinned_standard(case).stage(draft.stage) is None:
+        known = ", ".join(s.id for s in pinned_standard(case).stages)
+        errors["stage"] = [
+            f"{draft.stage!r} 不是本案标准的环节 (not a stage of the pinned standard); "
+            f"可选 choose from: {known}"
+        ]
+    if not draft.item.strip():
+        errors["item"] = ["豁免项不能为空，填写报告中 finding 的 item (give the finding's item)"]
+    if not draft.reason.strip():
+        errors["reason"] = ["豁免必须说明理由 (a waiver needs a reason)"]
+    if errors:
+        raise Invalid(errors=errors)
+    waiver = CompletenessWaiver(
+        case_id=case.id,
+        stage=draft.stage,
+        item=draft.item.strip(),
+        reason=draft.reason.strip(),
+        waived_by=principal.user_id,
+        waived_at=utcnow().astimezone(UTC),
+    )
+    uow.session.add(waiver)
+    uow.session.flush()
+    record_custody(
+        uow,
+        case,
+        EventType.COMPLETENESS_CHECKED,
+        principal,
+        {
+            "action": "waiver_added",
+            "waiver_id": waiver.id,
+            "stage": waiver.stage,
+            "item": waiver.item,
+            "reason": waiver.reason,
+        },
+    )
+    return waiver
+
+
+def calendar_for(calendar_file: Any) -> WorkingCalendar:
+    """The working-day calendar: bundled data plus the agency file when configured."""
+    return WorkingCalendar.from_files([calendar_file]) if calendar_file else WorkingCalendar()
