@@ -31,7 +31,7 @@ API_VERSION = "1"
 
 # Blueprints whose requests stream large bodies (tus uploads) set their own limits; every
 # other request body is capped at ``Settings.max_json_body``.
-STREAMING_BLUEPRINTS: set[str] = {"uploads"}
+STREAMING_BLUEPRINTS: set[str] = set()
 
 BLUEPRINTS: list[str] = [
     "server.api.health",
@@ -41,7 +41,6 @@ BLUEPRINTS: list[str] = [
     "server.api.cases",
     "server.api.custody",
     "server.api.manifests",
-    "server.api.uploads",
     "server.api.completeness",
     "server.api.legal_review",
 ]
