@@ -402,9 +402,13 @@ def event_inclusion_proof(
     """Inclusion proof of an event of a case the principal may see (else NotFound)."""
     session = uow.session
     row = session.get(CustodyEventRow, event_id)
+    missing = NotFound(f"监管链事件不存在或您无权查看 (custody event {event_id} not found)")
     if row is None:
-        raise NotFound(f"监管链事件不存在 (custody event {event_id} not found)")
-    get_visible_case(session, principal, row.case_id)
+        raise missing
+    try:
+        get_visible_case(session, principal, row.case_id)
+    except NotFound:
+        raise missing from None  # never name the case of an event one may not see
     tree_size, cp = _proof_size(uow, signer, size)
     if row.log_index >= tree_size:
         raise Invalid(

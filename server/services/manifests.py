@@ -341,9 +341,13 @@ def case_manifests(uow: UnitOfWork, principal: Principal, case_id: str) -> list[
 def get_evidence(uow: UnitOfWork, principal: Principal, evidence_id: str) -> Evidence:
     """Metadata of one evidence item of a case the principal may see (else 404)."""
     evidence = uow.session.get(Evidence, evidence_id)
+    missing = NotFound(f"证据不存在或您无权查看 (evidence {evidence_id} not found or not visible)")
     if evidence is None:
-        raise NotFound(f"证据不存在或您无权查看 (evidence {evidence_id} not found or not visible)")
-    get_visible_case(uow.session, principal, evidence.case_id)
+        raise missing
+    try:
+        get_visible_case(uow.session, principal, evidence.case_id)
+    except NotFound:
+        raise missing from None  # never name the case of evidence one may not see
     return evidence
 
 

@@ -162,6 +162,8 @@ def test_evidence_and_manifests_of_other_cases_are_not_found(world: World) -> No
     body = device.api.post("/manifests", device.manifest(case["case_no"])).get_json()
     evidence_id = body["files"][0]["evidence_id"]
     for who in ("a_insp2", "b_admin", "b_reviewer"):
-        assert world.as_(who).get(f"/evidence/{evidence_id}").status_code == 404
+        response = world.as_(who).get(f"/evidence/{evidence_id}")
+        assert response.status_code == 404
+        assert case["id"] not in response.get_data(as_text=True)
         assert world.as_(who).get(f"/cases/{case['id']}/manifests").status_code == 404
     assert world.as_("a_archivist").get(f"/evidence/{evidence_id}").status_code == 200
