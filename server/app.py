@@ -31,7 +31,7 @@ API_VERSION = "1"
 
 # Blueprints whose requests stream large bodies (tus uploads) set their own limits; every
 # other request body is capped at ``Settings.max_json_body``.
-STREAMING_BLUEPRINTS: set[str] = set()
+STREAMING_BLUEPRINTS: set[str] = {"uploads"}
 
 BLUEPRINTS: list[str] = [
     "server.api.health",
@@ -41,6 +41,8 @@ BLUEPRINTS: list[str] = [
     "server.api.cases",
     "server.api.custody",
     "server.api.manifests",
+    "server.api.uploads",
+    "server.api.evidence",
     "server.api.completeness",
     "server.api.legal_review",
 ]

@@ -17,6 +17,7 @@ the number of bytes the state covers, so a corrupt or stale state is refused
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import rehashes
 
@@ -27,23 +28,23 @@ _STATE_LEN = 104
 class RunningSha256:
     """SHA-256 fed block by block; ``size`` counts the bytes fed."""
 
-    def __init__(self, _inner: object | None = None, size: int = 0) -> None:
-        self._h = _inner if _inner is not None else rehashes.PySha256()
+    def __init__(self, _inner: Any = None, size: int = 0) -> None:
+        self._h: Any = _inner if _inner is not None else rehashes.PySha256()
         self.size = size
 
     def update(self, block: bytes) -> None:
         """Feed ``block``."""
-        self._h.update(block)  # type: ignore[attr-defined]
+        self._h.update(block)
         self.size += len(block)
 
     @property
     def digest(self) -> str:
         """``sha256:<hex>`` of everything fed so far (the state keeps going)."""
-        return "sha256:" + str(self._h.finalize())  # type: ignore[attr-defined]
+        return "sha256:" + str(self._h.finalize())
 
     def save(self) -> bytes:
         """The state as bytes (see the module docstring)."""
-        state = bytes(self._h.serialize())  # type: ignore[attr-defined]
+        state = bytes(self._h.serialize())
         body = MAGIC + self.size.to_bytes(8, "big") + state
         return body + hashlib.sha256(body).digest()[:8]
 

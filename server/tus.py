@@ -209,9 +209,7 @@ def parse_checksum(value: str | None) -> Checksum | None:
     try:
         digest = base64.b64decode(encoded.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError(
-            "Upload-Checksum 的摘要须为 base64 / the digest must be base64"
-        ) from None
+        raise ValueError("Upload-Checksum 的摘要须为 base64 / the digest must be base64") from None
     if len(digest) != hashlib.new(algorithm).digest_size:
         raise ValueError(
             f"{algorithm} 摘要长度错误 / wrong {algorithm} digest length ({len(digest)} bytes)"

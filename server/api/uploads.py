@@ -1,0 +1,227 @@
+# mypy: disable-error-code="untyped-decorator"
+# (flask-smorest ships without type hints; its decorators keep the view signatures.)
+"""tus 1.0.0 uploads (断点续传上传) at ``/api/v1/uploads``.
+
+Core + creation + creation-with-upload + checksum + termination + expiration. Bodies are
+read from the WSGI input in 1 MiB blocks by :mod:`server.services.ingest`, never as a
+whole. Errors use the one JSON error shape, with the tus headers on every response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+from werkzeug.exceptions import HTTPException
+
+from server import tus
+from server.api.common import call
+from server.auth import Principal
+from server.errors import Invalid
+from server.jobs import runtime
+from server.services.ingest import TERMINATED, UploadView
+from server.services.receipts import HEADER as RECEIPT_HEADER
+from server.services.receipts import encode_header
+from server.services.unit_of_work import UnitOfWork
+
+blp = Blueprint("uploads", __name__, url_prefix="/uploads", description="tus 断点续传上传 Uploads")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TusHTTPError(HTTPException):
+    """A :class:`server.tus.TusError` as an HTTP error for the one error handler."""
+
+    def __init__(self, error: tus.TusError) -> None:
+        super().__init__(description=error.message)
+        self.code = error.status
+        data: dict[str, Any] = {"message": error.message}
+        if error.errors:
+            data["errors"] = error.errors
+        self.data = data
+
+    @property
+    def name(self) -> str:  # werkzeug knows no name for 460
+        return tus.STATUS_NAMES.get(self.code or 0) or super().name
+
+
+def tus_errors(view: F) -> F:
+    """Turn protocol errors raised in ``view`` into HTTP errors (one JSON shape)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except tus.TusError as exc:
+            raise TusHTTPError(exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@blp.before_request
+def _check_version() -> None:
+    if request.method == "OPTIONS":
+        return
+    try:
+        tus.check_version(request.headers.get("Tus-Resumable"))
+    except tus.TusError as exc:
+        raise TusHTTPError(exc) from exc
+
+
+@blp.after_request
+def _tus_headers(response: Response) -> Response:
+    response.headers.update(tus.base_headers())
+    response.headers.update(tus.cors_headers(request.headers.get("Origin")))
+    return response
+
+
+def _size(name: str) -> int | None:
+    try:
+        return tus.parse_size(request.headers.get(name), name)
+    except ValueError as exc:
+        raise Invalid(str(exc), {name: [str(exc)]}) from None
+
+
+def _checksum() -> tus.Checksum | None:
+    try:
+        return tus.parse_checksum(request.headers.get("Upload-Checksum"))
+    except ValueError as exc:
+        raise Invalid(str(exc), {"Upload-Checksum": [str(exc)]}) from None
+
+
+def _body() -> tuple[Any, int | None]:
+    """The raw WSGI input and its declared length (``None`` for a chunked body)."""
+    environ = request.environ
+    length = _size("Content-Length") if environ.get("CONTENT_LENGTH") else None
+    if length is None and not environ.get("wsgi.input_terminated"):
+        length = 0  # no length, no chunked framing: the server cannot tell the end
+    return environ["wsgi.input"], length
+
+
+def _require_offset_stream() -> None:
+    mimetype = request.mimetype
+    if mimetype != tus.OFFSET_CONTENT_TYPE:
+        raise tus.WrongContentType(
+            f"PATCH 请求体须为 Content-Type: {tus.OFFSET_CONTENT_TYPE} "
+            f"(send the chunk as Content-Type: {tus.OFFSET_CONTENT_TYPE}), got {mimetype!r}",
+            {"Content-Type": [f"must be {tus.OFFSET_CONTENT_TYPE}"]},
+        )
+
+
+def _service() -> Any:
+    return runtime(current_app).ingest
+
+
+def _as(principal_fn: Callable[[Principal], UploadView]) -> UploadView:
+    """Authenticate in a short unit of work, then run ``principal_fn`` outside it."""
+
+    def who(uow: UnitOfWork, principal: Principal) -> Principal:
+        return principal
+
+    principal = call(who)
+    return principal_fn(principal)
+
+
+def _headers(view: UploadView) -> dict[str, str]:
+    headers = {
+        "Upload-Offset": str(view.offset),
+        "Upload-Length": str(view.length),
+        "Cache-Control": "no-store",
+    }
+    if view.expires_at is not None and view.status == "active":
+        headers["Upload-Expires"] = tus.http_date(view.expires_at)
+    if view.receipt is not None:
+        headers[RECEIPT_HEADER] = encode_header(view.receipt)
+    return headers
+
+
+def _empty(status: int, headers: dict[str, str]) -> Response:
+    response = Response(status=status)
+    response.headers.update(headers)
+    return response
+
+
+@blp.route("", methods=["OPTIONS"], provide_automatic_options=False)
+@blp.route("/<upload_id>", methods=["OPTIONS"], provide_automatic_options=False)
+def options(upload_id: str | None = None) -> Response:
+    """tus discovery: version, extensions, maximum size, checksum algorithms."""
+    max_size = _service().config.max_size
+    return _empty(204, tus.options_headers(max_size))
+
+
+@blp.route("", methods=["POST"])
+@tus_errors
+def create_upload() -> Response:
+    """Create an upload for one announced evidence file (Upload-Length, Upload-Metadata)."""
+    if request.headers.get("Upload-Defer-Length"):
+        raise Invalid(
+            "不支持延后声明长度，请发送 Upload-Length (deferred length is not supported; "
+            "send Upload-Length: the size in the signed manifest)",
+            {"Upload-Defer-Length": ["not supported"]},
+        )
+    length = _size("Upload-Length")
+    if length is None:
+        raise Invalid(
+            "缺少 Upload-Length，请发送文件的字节数 (Upload-Length missing: send the file size)",
+            {"Upload-Length": ["required"]},
+        )
+    metadata, problems = tus.parse_metadata(request.headers.get("Upload-Metadata"))
+    if problems:
+        raise Invalid(
+            "Upload-Metadata 格式错误 (malformed Upload-Metadata)", {"Upload-Metadata": problems}
+        )
+    body = None
+    body_length = None
+    checksum = None
+    if request.headers.get("Content-Type") or request.content_length:
+        _require_offset_stream()
+        body, body_length = _body()
+        checksum = _checksum()
+    view = _as(
+        lambda p: _service().create(
+            p, length, metadata, body=body, body_length=body_length, checksum=checksum
+        )
+    )
+    headers = _headers(view)
+    headers["Location"] = f"{request.base_url.rstrip('/')}/{view.id}"
+    return _empty(201, headers)
+
+
+@blp.route("/<upload_id>", methods=["HEAD"])
+@tus_errors
+def upload_status(upload_id: str) -> Response:
+    """The upload's durable offset and length (resume from Upload-Offset)."""
+    view = _as(lambda p: _service().status(p, upload_id))
+    if view.status not in ("active", "completed"):
+        raise tus.UploadGone("此上传已终止、过期或核验失败 (upload terminated, expired or failed)")
+    return _empty(200, _headers(view))
+
+
+@blp.route("/<upload_id>", methods=["PATCH"])
+@tus_errors
+def append(upload_id: str) -> Response:
+    """Append the body at Upload-Offset (Content-Type: application/offset+octet-stream)."""
+    _require_offset_stream()
+    offset = _size("Upload-Offset")
+    if offset is None:
+        raise Invalid("缺少 Upload-Offset (Upload-Offset missing)", {"Upload-Offset": ["required"]})
+    checksum = _checksum()
+    body, body_length = _body()
+    view = _as(lambda p: _service().append(p, upload_id, offset, body, body_length, checksum))
+    return _empty(204, _headers(view))
+
+
+@blp.route("/<upload_id>", methods=["DELETE"])
+@tus_errors
+def terminate(upload_id: str) -> Response:
+    """Terminate the upload and discard its bytes (a stored original is never touched)."""
+
+    def run(p: Principal) -> UploadView:
+        _service().terminate(p, upload_id)
+        return UploadView(upload_id, "", 0, 0, TERMINATED, None)
+
+    _as(run)
+    return _empty(204, {})

@@ -1,0 +1,309 @@
+"""Background media inspection (媒体检查任务) after an original is safely stored.
+
+The queue is the ``evidence`` row itself: completion sets ``inspection_status =
+'pending'`` in the same transaction that stores the original, so a crash never loses
+pending work. A runner *claims* a row with one atomic ``UPDATE … WHERE pending, or
+running with an expired lease`` (so two processes never inspect the same item and a
+dead worker's item is retried, at most :data:`MAX_ATTEMPTS` times), streams the
+original from storage to a bounded temp file, runs :func:`server.media.inspect_media`,
+stores derivatives as new objects (``derivatives/sha256/…/<name>``, derived from the
+original's SHA-256) and saves facts and flags on the row (``done``), or the error
+(``failed``). The original is only read, never touched.
+
+Modes (``CASETRAIL_INSPECTION``): ``thread`` (default: an in-process thread pool per
+server process), ``worker`` (the web process only queues; run ``casetrail worker``),
+``sync`` (inspect before the upload's response; for tests and tiny installs).
+
+:func:`runtime` wires the ingest service and the job runner for a Flask app once, from
+the app's components (the app factory stays the one place that builds those).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import and_, or_, select, update
+
+from server.components import EXTENSION_KEY, Components
+from server.media import DeclaredFacts, FFmpegTools, MediaToolMissing, inspect_media
+from server.models import CaptureManifest, Evidence, EvidenceStatus, utcnow
+from server.services.custody import note_signer
+from server.services.ingest import Ingest, IngestConfig
+from server.services.unit_of_work import UnitOfWork
+from storage import errors as storage_errors
+from storage.keys import derivative_key
+
+log = logging.getLogger(__name__)
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+MAX_ATTEMPTS = 3
+RUNTIME_KEY = "casetrail.ingest"
+
+
+@dataclass
+class InspectionJobs:
+    """Claims and runs inspection jobs; ``submit`` schedules one after a completion."""
+
+    uow_factory: Callable[[], AbstractContextManager[UnitOfWork]]
+    store: Any  # storage.BlobStore
+    mode: str = "thread"
+    threads: int = 1
+    max_bytes: int = 8 << 30
+    lease: timedelta = timedelta(minutes=15)
+    work_dir: str | None = None
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False)
+    _futures: set[Future[bool]] = field(default_factory=set, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _tools: FFmpegTools | None = field(default=None, init=False)
+
+    def submit(self, evidence_id: str) -> None:
+        """Schedule the inspection of ``evidence_id`` according to the mode."""
+        if self.mode == "sync":
+            self.run_one(evidence_id)
+        elif self.mode == "thread":
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="inspect")
+                future = self._pool.submit(self.run_one, evidence_id)
+                self._futures.add(future)
+            future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[bool]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Block until every submitted job has ended (tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = list(self._futures)
+            if not pending:
+                return
+            for future in pending:
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
+
+    def claim(self, evidence_id: str, now: datetime | None = None) -> bool:
+        """Take the job of ``evidence_id`` if pending or abandoned; True when ours."""
+        now = now or utcnow()
+        with self.uow_factory() as uow:
+            result = uow.session.execute(
+                update(Evidence)
+                .where(
+                    Evidence.id == evidence_id,
+                    Evidence.status == EvidenceStatus.STORED.value,
+                    Evidence.inspection_attempts < MAX_ATTEMPTS,
+                    or_(
+                        Evidence.inspection_status == PENDING,
+                        and_(
+                            Evidence.inspection_status == RUNNING,
+                            Evidence.inspection_lease_until < now,
+                        ),
+                    ),
+                )
+                .values(
+                    inspection_status=RUNNING,
+                    inspection_lease_until=now + self.lease,
+                    inspection_attempts=Evidence.inspection_attempts + 1,
+                )
+            )
+            uow.commit()
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def run_pending(self, limit: int = 100) -> int:
+        """Claim and run up to ``limit`` waiting jobs (a worker's loop body); how many ran."""
+        now = utcnow()
+        with self.uow_factory() as uow:
+            ids = list(
+                uow.session.scalars(
+                    select(Evidence.id)
+                    .where(
+                        Evidence.status == EvidenceStatus.STORED.value,
+                        Evidence.inspection_attempts < MAX_ATTEMPTS,
+                        or_(
+                            Evidence.inspection_status == PENDING,
+                            and_(
+                                Evidence.inspection_status == RUNNING,
+                                Evidence.inspection_lease_until < now,
+                            ),
+                        ),
+                    )
+                    .order_by(Evidence.received_at)
+                    .limit(limit)
+                )
+            )
+        return sum(1 for evidence_id in ids if self.run_one(evidence_id))
+
+    def run_one(self, evidence_id: str) -> bool:
+        """Claim and inspect one evidence item; False if someone else has it or it is done."""
+        if not self.claim(evidence_id):
+            return False
+        try:
+            result = self._inspect(evidence_id)
+            status = FAILED if result.get("error") else DONE
+        except Exception as exc:  # recorded on the row; the original is untouched
+            log.exception("inspection of %s failed", evidence_id)
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+            status = FAILED
+        with self.uow_factory() as uow:
+            evidence = uow.session.get(Evidence, evidence_id)
+            if evidence is not None:
+                evidence.inspection = result
+                evidence.inspection_status = status
+                evidence.inspection_lease_until = None
+                sniffed = result.get("media_type")
+                if sniffed and not evidence.media_type:
+                    evidence.media_type = sniffed
+                uow.commit()
+        return True
+
+    def _ffmpeg(self) -> FFmpegTools:
+        if self._tools is None:
+            self._tools = FFmpegTools.resolve()
+        return self._tools
+
+    def _inspect(self, evidence_id: str) -> dict[str, Any]:
+        with self.uow_factory() as uow:
+            evidence = uow.session.get(Evidence, evidence_id)
+            assert evidence is not None and evidence.storage_key is not None
+            manifest = uow.session.get(CaptureManifest, evidence.manifest_id)
+            key, sha256, size = (
+                evidence.storage_key,
+                evidence.expected_sha256,
+                evidence.expected_size,
+            )
+            declared_type, declared = _declared(manifest, evidence.file_index)
+            declared_type = evidence.media_type or declared_type
+        if size > self.max_bytes:
+            return {
+                "error": f"文件过大，未检查 (larger than the {self.max_bytes}-byte inspection limit)",
+                "flags": [],
+            }
+        try:
+            tools = self._ffmpeg()
+        except MediaToolMissing as exc:
+            return {"error": f"ffmpeg 不可用 (ffmpeg missing): {exc}", "flags": []}
+        work = Path(tempfile.mkdtemp(prefix="inspect-", dir=self.work_dir))
+        try:
+            original = work / "original"
+            with original.open("wb") as out:
+                for block in self.store.open(key):
+                    out.write(block)
+            report = inspect_media(
+                original,
+                declared_media_type=declared_type,
+                declared=declared,
+                ffmpeg=tools,
+                out_dir=work / "derived",
+            )
+            result = report.to_json_dict()
+            stored: dict[str, Any] = {}
+            for derivative in report.derivatives:
+                name = f"{derivative.role.value}{_suffix(derivative.media_type)}"
+                dkey = derivative_key(sha256, name)
+                try:
+                    with derivative.path.open("rb") as f:
+                        self.store.write(dkey, f)
+                except storage_errors.AlreadyExists:
+                    pass  # made by an earlier attempt: derivatives are reproducible views
+                stored[derivative.role.value] = {
+                    "key": dkey,
+                    "media_type": derivative.media_type,
+                    "width": derivative.width,
+                    "height": derivative.height,
+                    "derived_from": sha256,
+                }
+            result["derivatives"] = stored
+            return json.loads(json.dumps(result, default=str))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def shutdown(self) -> None:
+        """Stop the thread pool after the running jobs."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _suffix(media_type: str) -> str:
+    return {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}.get(media_type, "")
+
+
+def _declared(manifest: CaptureManifest | None, index: int) -> tuple[str | None, DeclaredFacts]:
+    """The declared media type and facts (time, GPS) of file ``index`` of a manifest."""
+    if manifest is None:
+        return None, DeclaredFacts()
+    try:
+        wire = json.loads(manifest.signed_json)
+        body = wire.get("manifest", wire)
+        files = body.get("files") or []
+        media_type = files[index].get("media_type") if index < len(files) else None
+        moment = body.get("device_time")
+        device_time = datetime.fromisoformat(moment) if moment else None
+        location = body.get("location") or {}
+        lat = Decimal(location["lat"]) if location.get("lat") else None
+        lon = Decimal(location["lon"]) if location.get("lon") else None
+        return media_type, DeclaredFacts(device_time=device_time, lat=lat, lon=lon)
+    except (ValueError, TypeError, AttributeError, KeyError, ArithmeticError):
+        return None, DeclaredFacts()
+
+
+@dataclass
+class IngestRuntime:
+    """The ingest service and its inspection runner for one app (or worker process)."""
+
+    ingest: Ingest
+    jobs: InspectionJobs
+
+
+def build_runtime(parts: Components, mode: str | None = None) -> IngestRuntime:
+    """Wire :class:`Ingest` and :class:`InspectionJobs` from the app's components."""
+    mode = mode or os.environ.get("CASETRAIL_INSPECTION", "thread").strip() or "thread"
+    if mode not in ("thread", "worker", "sync"):
+        raise ValueError(
+            f"CASETRAIL_INSPECTION 须为 thread、worker 或 sync (must be thread, worker or sync), "
+            f"got {mode!r}"
+        )
+    spool = parts.settings.data_dir / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    jobs = InspectionJobs(parts.unit_of_work, parts.store, mode=mode, work_dir=str(spool))
+    origin = parts.settings.log_origin
+    ingest = Ingest(
+        uow_factory=parts.unit_of_work,
+        store=parts.store,
+        signer=lambda: note_signer(parts.require_signing_key(), origin),
+        config=IngestConfig(spool_dir=str(spool)),
+        on_stored=jobs.submit,
+    )
+    return IngestRuntime(ingest, jobs)
+
+
+_RUNTIME_LOCK = threading.Lock()
+
+
+def runtime(app: Flask) -> IngestRuntime:
+    """The app's :class:`IngestRuntime`, built on first use (after a fork, never before)."""
+    found: IngestRuntime | None = app.extensions.get(RUNTIME_KEY)
+    if found is None:
+        with _RUNTIME_LOCK:
+            found = app.extensions.get(RUNTIME_KEY)
+            if found is None:
+                found = build_runtime(app.extensions[EXTENSION_KEY])
+                app.extensions[RUNTIME_KEY] = found
+    return found

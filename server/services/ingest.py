@@ -1,0 +1,920 @@
+"""Ingest (入库): tus uploads streamed into storage, verified against the signed manifest.
+
+Use cases (no Flask): :meth:`Ingest.create`, :meth:`Ingest.status` (tus HEAD),
+:meth:`Ingest.append` (PATCH), :meth:`Ingest.terminate` (DELETE) and
+:meth:`Ingest.expire`. An upload is bound to one announced ``evidence`` row; the server
+knows the expected size and SHA-256 from the device's signed capture manifest.
+
+Streaming and durability
+    A PATCH body is read in 1 MiB blocks and hashed (SHA-256, state saved with
+    :mod:`server.hashstate`) in the same pass. Bytes become storage *parts*; on a store
+    with a minimum part size (S3: 5 MiB) bytes are gathered in one part buffer, and a
+    remainder below the minimum at the end of a PATCH is written as a scratch object
+    (``uploads/<id>/tail``) before it counts. After every durable step the database
+    row records ``parts_count``, ``parts_size``, ``tail_size``, ``offset`` and the hash
+    state, in one short transaction: ``Upload-Offset`` never claims bytes that are not
+    durably stored, and a resumed upload may land on any server process. A step that
+    was stored but not recorded (a crash in between) is simply redone: the next part
+    with the same number replaces it; a longer tail is read only up to ``tail_size``.
+
+One PATCH at a time
+    ``uploads.lock_owner`` / ``lock_expires_at`` form a lease taken by one atomic
+    ``UPDATE … WHERE lock is free or expired``, renewed while bytes flow and checked
+    at every durable step. A second PATCH gets 423; a dead request's lease expires.
+
+Completion
+    On the last byte, size and SHA-256 are compared with the manifest. A match is
+    completed write-once at ``storage.keys.original_key(sha256)`` (an existing object
+    there holds the same verified bytes and is reused), the evidence row is ``stored``,
+    custody events ``ingest_verified`` and ``stored`` and a signed checkpoint are
+    committed together with the signed receipt. A mismatch is quarantined and logged
+    as ``ingest_mismatch``. Completion is idempotent: after a crash between storage
+    completion and the commit, a HEAD or a re-sent PATCH finds the object at the
+    content key, re-reads it to confirm the digest, and finishes.
+
+If the saved hash state is missing or corrupt, the digest is re-derived from the
+stored bytes by the store at completion (it re-reads them) instead of trusting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from core.canonical import canonical_json
+from core.checkpoint import NoteSigner
+from core.custody import EventType, ObjectRef
+from server import hashstate, tus
+from server.auth import Principal, require_device_case_access
+from server.errors import Conflict, Invalid, NotFound, PayloadTooLarge, Unavailable
+from server.models import (
+    CaptureManifest,
+    Case,
+    Evidence,
+    EvidenceStatus,
+    Upload,
+    utcnow,
+)
+from server.services.custody import record_custody, sign_checkpoint
+from server.services.receipts import build_receipt
+from server.services.unit_of_work import UnitOfWork
+from storage import errors as storage_errors
+from storage.hashing import Digester
+from storage.keys import original_key, upload_key
+from storage.port import BLOCK_SIZE, BlobStore, ByteStream, PartInfo
+
+log = logging.getLogger(__name__)
+
+ACTIVE, COMPLETED, FAILED, TERMINATED = "active", "completed", "failed", "terminated"
+EMPTY_SHA256 = "sha256:" + hashlib.sha256(b"").hexdigest()
+MISMATCH_MESSAGE = (
+    "设备上的文件与其签名清单所述不符，已隔离；请重新采集或检查设备后再上传 "
+    "(the file on the device differs from what was signed; it was quarantined — "
+    "recapture or check the device, then upload again)"
+)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Limits and timings of the ingest path."""
+
+    max_size: int = 64 << 30
+    upload_ttl: timedelta = timedelta(days=7)
+    lock_ttl: timedelta = timedelta(seconds=60)
+    local_part_size: int = 64 << 20  # stores without a minimum part size stream straight in
+    s3_part_size: int = 16 << 20  # one in-memory part buffer per upload in flight
+    checksum_spool_memory: int = 8 << 20  # checksummed chunks above this spool to disk
+    spool_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadView:
+    """What a tus response reports about an upload."""
+
+    id: str
+    evidence_id: str
+    offset: int
+    length: int
+    status: str
+    expires_at: datetime | None
+    receipt: dict[str, Any] | None = None
+    filename: str | None = None
+
+
+class ClientGone(tus.TusError):
+    """The request body ended early (client disconnected); stored bytes were kept."""
+
+    status = 400
+
+
+@dataclass
+class _Progress:
+    """The durable state of an upload while one PATCH holds its lease."""
+
+    upload_id: str
+    storage_key: str
+    storage_upload_id: str | None
+    length: int
+    parts_count: int
+    parts_size: int
+    tail_size: int
+    hasher: hashstate.RunningSha256 | None
+    lock: str
+    renewed_at: datetime | None = None
+
+    @property
+    def offset(self) -> int:
+        return self.parts_size + self.tail_size
+
+
+@dataclass
+class Ingest:
+    """The ingest use cases over a unit-of-work factory and a blob store."""
+
+    uow_factory: Callable[[], AbstractContextManager[UnitOfWork]]
+    store: BlobStore
+    signer: Callable[[], NoteSigner]
+    config: IngestConfig = field(default_factory=IngestConfig)
+    on_stored: Callable[[str], None] | None = None
+    lock_prefix: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    # ------------------------------------------------------------------ create / status
+
+    def create(
+        self,
+        principal: Principal,
+        length: int,
+        metadata: dict[str, str],
+        *,
+        body: ByteStream | None = None,
+        body_length: int | None = None,
+        checksum: tus.Checksum | None = None,
+    ) -> UploadView:
+        """tus creation (and creation-with-upload when ``body`` is given)."""
+        if length > self.config.max_size:
+            raise PayloadTooLarge(
+                f"文件超过服务器上限 {self.config.max_size} 字节 "
+                f"(Upload-Length exceeds Tus-Max-Size {self.config.max_size})"
+            )
+        with self.uow_factory() as uow:
+            evidence = self._bound_evidence(uow, principal, metadata)
+            if length != evidence.expected_size:
+                raise Invalid(
+                    f"Upload-Length {length} 与采集清单所述大小 {evidence.expected_size} 不符；"
+                    "请上传清单中登记的原始文件 (Upload-Length differs from the size in the "
+                    "signed manifest; upload the original file the manifest lists)",
+                    {"Upload-Length": [f"expected {evidence.expected_size}, got {length}"]},
+                )
+            now = utcnow()
+            key = original_key(evidence.expected_sha256)
+            upload = Upload(
+                id=str(uuid.uuid4()),
+                evidence_id=evidence.id,
+                offset=0,
+                length=length,
+                expires_at=now + self.config.upload_ttl,
+                storage_key=key,
+                filename=metadata.get("filename"),
+                created_by=principal.actor_id,
+                status=ACTIVE,
+                hash_state=hashstate.RunningSha256().save(),
+            )
+            if evidence.status == EvidenceStatus.STORED:
+                # Already safe: the same evidence and receipt, nothing to send again.
+                upload.status, upload.offset = COMPLETED, length
+                upload.expires_at = None
+                uow.session.add(upload)
+                uow.commit()
+                return self._view(upload, evidence)
+            if length > 0:
+                sid = self.store.start_upload(key)
+                upload.storage_upload_id = sid
+                uow.on_rollback(lambda: self._quietly(self.store.abort_upload, key, sid))
+            evidence.status = EvidenceStatus.UPLOADING.value
+            uow.session.add(upload)
+            case = uow.session.get(Case, evidence.case_id)
+            assert case is not None
+            record_custody(
+                uow,
+                case,
+                EventType.UPLOAD_STARTED,
+                principal,
+                {"evidence_id": evidence.id, "upload_id": upload.id, "length": length},
+            )
+            uow.commit()
+            upload_id = upload.id
+        if length == 0:
+            return self._finish_locked(upload_id, principal)
+        if body is not None:
+            return self.append(principal, upload_id, 0, body, body_length, checksum)
+        return self.status(principal, upload_id)
+
+    def status(self, principal: Principal, upload_id: str) -> UploadView:
+        """tus HEAD: the durable offset; converges an upload whose last step crashed."""
+        with self.uow_factory() as uow:
+            upload, evidence = self._visible_upload(uow, principal, upload_id)
+            view = self._view(upload, evidence)
+        if view.status == ACTIVE and view.offset == view.length:
+            with contextlib.suppress(tus.UploadLocked):
+                return self._finish_locked(upload_id, principal)
+        return view
+
+    # ------------------------------------------------------------------ append (PATCH)
+
+    def append(
+        self,
+        principal: Principal,
+        upload_id: str,
+        offset: int,
+        body: ByteStream,
+        body_length: int | None,
+        checksum: tus.Checksum | None = None,
+    ) -> UploadView:
+        """tus PATCH: stream ``body`` at ``offset`` into storage; finish on the last byte."""
+        with self.uow_factory() as uow:
+            upload, evidence = self._visible_upload(uow, principal, upload_id)
+            if upload.status == COMPLETED and offset == upload.length and not body_length:
+                return self._view(upload, evidence)  # a re-sent final PATCH
+            self._check_patch(upload, offset, body_length)
+        lock = self._acquire(upload_id)
+        try:
+            with self.uow_factory() as uow:  # again: another PATCH may have moved it
+                upload, evidence = self._visible_upload(uow, principal, upload_id)
+                self._check_patch(upload, offset, body_length)
+            progress = self._load(upload_id, lock)
+            limit = progress.length - progress.offset if body_length is None else body_length
+            if checksum is not None:
+                blocks = _body_blocks(body, limit, body_length is not None)
+                with self._verified_spool(blocks, checksum) as spool:
+                    spool.seek(0)
+                    self._pump(progress, _body_blocks(spool, limit, False))
+            else:
+                self._pump(progress, _body_blocks(body, limit, body_length is not None))
+            if progress.offset == progress.length:
+                return self._finish(upload_id, principal, lock)
+            if body_length is None and _has_more(body):
+                raise PayloadTooLarge(_past_length(progress.length))
+        finally:
+            self._release(upload_id, lock)
+        return self.status(principal, upload_id)
+
+    def _check_patch(self, upload: Upload, offset: int, body_length: int | None) -> None:
+        if upload.status in (TERMINATED, FAILED) or self._expired(upload):
+            raise tus.UploadGone(
+                "此上传已终止或过期，请重新创建上传 (this upload was terminated or has expired; "
+                "create a new upload with POST /api/v1/uploads)"
+            )
+        if offset != upload.offset:
+            raise Conflict(
+                f"Upload-Offset {offset} 与服务器已保存的字节数 {upload.offset} 不符；请先 HEAD "
+                f"查询后从该位置续传 (Upload-Offset {offset} does not match the server's "
+                f"offset {upload.offset}; send HEAD and resume from there)",
+                {"Upload-Offset": [f"expected {upload.offset}, got {offset}"]},
+            )
+        if body_length is not None and offset + body_length > upload.length:
+            raise PayloadTooLarge(_past_length(upload.length))
+
+    def _verified_spool(self, blocks: Iterator[bytes], checksum: tus.Checksum) -> Any:
+        """The whole chunk in a spool (memory, then disk), verified against its checksum."""
+        spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
+            max_size=self.config.checksum_spool_memory, dir=self.config.spool_dir
+        )
+        hasher = checksum.hasher()
+        try:
+            for block in blocks:
+                hasher.update(block)
+                spool.write(block)
+        except BaseException:
+            spool.close()
+            raise
+        if not checksum.matches(hasher):
+            spool.close()
+            raise tus.ChecksumMismatch(
+                f"数据块与 Upload-Checksum ({checksum.algorithm}) 不符，已丢弃；请重发该数据块 "
+                f"(the chunk does not match Upload-Checksum ({checksum.algorithm}); it was "
+                "discarded — send it again)",
+                {"Upload-Checksum": ["mismatch"]},
+            )
+        return spool
+
+    def _pump(self, p: _Progress, blocks: Iterator[bytes]) -> None:
+        """Move ``blocks`` into durable parts/tail, recording each durable step."""
+        caps = self.store.capabilities
+        assert p.storage_upload_id is not None
+        gone: ClientGone | None = None
+
+        def hashed(source: Iterator[bytes]) -> Iterator[bytes]:
+            nonlocal gone
+            try:
+                for block in source:
+                    if p.hasher is not None:
+                        p.hasher.update(block)
+                    yield block
+                    self._renew_if_due(p)
+            except ClientGone as exc:
+                gone = exc
+
+        if caps.min_part_size == 0:
+            self._pump_streaming(p, hashed(blocks))
+        else:
+            self._pump_buffered(p, hashed(blocks), caps.min_part_size)
+        if gone is not None:
+            raise gone
+
+    def _pump_streaming(self, p: _Progress, blocks: Iterator[bytes]) -> None:
+        """Stores without a part minimum (local): each part streams straight to disk."""
+        assert p.storage_upload_id is not None
+        source = _Peekable(blocks)
+        while source.peek():  # never put an empty part: it would not be recorded
+            part = _PartStream(source, self.config.local_part_size)
+            info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, part)
+            self._record_part(p, info.size)
+
+    def _pump_buffered(self, p: _Progress, blocks: Iterator[bytes], min_part: int) -> None:
+        """Stores with a part minimum (S3): one part buffer, a durable tail below the minimum."""
+        assert p.storage_upload_id is not None
+        part_size = max(min_part, min(self.config.s3_part_size, self._max_part()))
+        buffer: list[bytes] = list(self._tail_blocks(p)) if p.tail_size else []
+        buffered = sum(map(len, buffer))
+        new_bytes = False
+        for block in blocks:
+            new_bytes = True
+            buffer.append(block)
+            buffered += len(block)
+            if buffered >= part_size:
+                self._put_buffer(p, buffer, buffered)
+                buffer, buffered = [], 0
+        if not buffer or not new_bytes:
+            return
+        if buffered >= min_part or p.offset - p.tail_size + buffered == p.length:
+            self._put_buffer(p, buffer, buffered)
+        else:
+            self.store.write(upload_key(_token(p.upload_id)), _Blocks(buffer), write_once=False)
+            p.tail_size = buffered
+            self._record(p)
+
+    def _put_buffer(self, p: _Progress, buffer: list[bytes], size: int) -> None:
+        assert p.storage_upload_id is not None
+        info = self.store.put_part(
+            p.storage_key, p.storage_upload_id, p.parts_count + 1, _Blocks(buffer)
+        )
+        if info.size != size:
+            raise Unavailable("存储写入的分片大小不符 (the store kept a part of the wrong size)")
+        self._record_part(p, size)
+
+    def _max_part(self) -> int:
+        return self.store.capabilities.max_part_size or self.config.s3_part_size
+
+    def _tail_blocks(self, p: _Progress) -> Iterator[bytes]:
+        if p.tail_size == 0:
+            return iter(())
+        return self.store.open(upload_key(_token(p.upload_id)), 0, p.tail_size)
+
+    def _record_part(self, p: _Progress, size: int) -> None:
+        p.parts_count += 1
+        p.parts_size += size
+        p.tail_size = 0
+        self._record(p)
+
+    def _record(self, p: _Progress) -> None:
+        """Commit one durable step; refuse if our lease was lost meanwhile."""
+        now = utcnow()
+        with self.uow_factory() as uow:
+            result = uow.session.execute(
+                update(Upload)
+                .where(Upload.id == p.upload_id, Upload.lock_owner == p.lock)
+                .values(
+                    parts_count=p.parts_count,
+                    parts_size=p.parts_size,
+                    tail_size=p.tail_size,
+                    offset=p.offset,
+                    hash_state=None if p.hasher is None else p.hasher.save(),
+                    lock_expires_at=now + self.config.lock_ttl,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise tus.UploadLocked(_LOST_LEASE)
+            uow.commit()
+        p.renewed_at = now
+
+    def _renew_if_due(self, p: _Progress) -> None:
+        now = utcnow()
+        if p.renewed_at is not None and now - p.renewed_at < self.config.lock_ttl / 3:
+            return
+        with self.uow_factory() as uow:
+            result = uow.session.execute(
+                update(Upload)
+                .where(Upload.id == p.upload_id, Upload.lock_owner == p.lock)
+                .values(lock_expires_at=now + self.config.lock_ttl, updated_at=Upload.updated_at)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise tus.UploadLocked(_LOST_LEASE)
+            uow.commit()
+        p.renewed_at = now
+
+    # ------------------------------------------------------------------ lease
+
+    def _acquire(self, upload_id: str) -> str:
+        lock = f"{self.lock_prefix}:{uuid.uuid4().hex[:12]}"
+        now = utcnow()
+        with self.uow_factory() as uow:
+            result = uow.session.execute(
+                update(Upload)
+                .where(
+                    Upload.id == upload_id,
+                    or_(Upload.lock_owner.is_(None), Upload.lock_expires_at < now),
+                )
+                .values(
+                    lock_owner=lock,
+                    lock_expires_at=now + self.config.lock_ttl,
+                    updated_at=Upload.updated_at,  # a lease is not a change of the upload
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise tus.UploadLocked(
+                    "此上传正在由另一个请求写入，请稍后 HEAD 查询偏移量再续传 (another request is "
+                    "writing this upload right now; wait, send HEAD, then resume)"
+                )
+            uow.commit()
+        return lock
+
+    def _release(self, upload_id: str, lock: str) -> None:
+        try:
+            with self.uow_factory() as uow:
+                uow.session.execute(
+                    update(Upload)
+                    .where(Upload.id == upload_id, Upload.lock_owner == lock)
+                    .values(lock_owner=None, lock_expires_at=None, updated_at=Upload.updated_at)
+                )
+                uow.commit()
+        except Exception:  # the lease expires by itself; never mask the real outcome
+            log.exception("could not release upload lease %s", upload_id)
+
+    def _load(self, upload_id: str, lock: str) -> _Progress:
+        with self.uow_factory() as uow:
+            upload = uow.session.get(Upload, upload_id)
+            assert upload is not None
+            return _Progress(
+                upload_id=upload.id,
+                storage_key=upload.storage_key or "",
+                storage_upload_id=upload.storage_upload_id,
+                length=upload.length,
+                parts_count=upload.parts_count,
+                parts_size=upload.parts_size,
+                tail_size=upload.tail_size,
+                hasher=hashstate.restore(upload.hash_state, upload.offset),
+                lock=lock,
+            )
+
+    # ------------------------------------------------------------------ completion
+
+    def _finish_locked(self, upload_id: str, principal: Principal) -> UploadView:
+        lock = self._acquire(upload_id)
+        try:
+            return self._finish(upload_id, principal, lock)
+        finally:
+            self._release(upload_id, lock)
+
+    def _finish(self, upload_id: str, principal: Principal, lock: str) -> UploadView:
+        """Verify and complete an upload whose bytes are all durable (idempotent)."""
+        with self.uow_factory() as uow:
+            upload = uow.session.get(Upload, upload_id)
+            assert upload is not None
+            evidence = uow.session.get(Evidence, upload.evidence_id)
+            assert evidence is not None
+            if upload.status != ACTIVE:
+                return self._view(upload, evidence)
+            expected = evidence.expected_sha256
+            key = upload.storage_key or original_key(expected)
+            sid = upload.storage_upload_id
+            running = hashstate.restore(upload.hash_state, upload.length)
+            parts_count = upload.parts_count
+        actual = running.digest if running is not None else None
+        if actual is not None and actual != expected:
+            return self._mismatch(upload_id, principal, key, sid, parts_count, actual)
+        try:
+            sha512 = self._complete_in_store(key, sid, parts_count, expected)
+        except storage_errors.DigestMismatch as exc:
+            return self._mismatch(upload_id, principal, key, sid, parts_count, exc.actual)
+        return self._commit_stored(upload_id, principal, lock, key, sha512)
+
+    def _complete_in_store(self, key: str, sid: str | None, parts_count: int, expected: str) -> str:
+        """Make the original appear at ``key``; return its SHA-512."""
+        if sid is None:  # a zero-byte file
+            with contextlib.suppress(storage_errors.AlreadyExists):
+                return self.store.write(key, _Blocks([]), expected_sha256=expected).sha512
+            return self._reread(key, expected)
+        try:
+            stored = [p for p in self.store.list_parts(key, sid) if p.number <= parts_count]
+        except storage_errors.UploadNotFound:
+            # Completed in storage by an earlier attempt that crashed before its commit.
+            return self._reread(key, expected)
+        parts = [PartInfo(p.number, p.size, p.etag) for p in stored]
+        try:
+            return self.store.complete_upload(key, sid, parts, expected_sha256=expected).sha512
+        except storage_errors.AlreadyExists:
+            # Same verified content already stored (another file or an earlier attempt).
+            sha512 = self._reread(key, expected)
+            self._quietly(self.store.abort_upload, key, sid)
+            return sha512
+
+    def _reread(self, key: str, expected: str) -> str:
+        """Digests of the object at ``key``, which must hash to ``expected``."""
+        digester = Digester()
+        try:
+            with digester:
+                for block in self.store.open(key):
+                    digester.update(block)
+        except storage_errors.NotFound:
+            raise Unavailable(
+                "上传的数据在存储中缺失，请重新上传该文件 (the uploaded bytes are missing from "
+                "storage; create a new upload for this file)"
+            ) from None
+        if digester.sha256 != expected:
+            raise storage_errors.DigestMismatch(
+                f"对象 {key} 的摘要不符 (object at {key} does not hash to its key)",
+                key=key,
+                expected=expected,
+                actual=digester.sha256,
+            )
+        return digester.sha512
+
+    def _commit_stored(
+        self, upload_id: str, principal: Principal, lock: str, key: str, sha512: str
+    ) -> UploadView:
+        with self.uow_factory() as uow:
+            upload = uow.session.get(Upload, upload_id)
+            assert upload is not None
+            evidence = uow.session.get(Evidence, upload.evidence_id)
+            assert evidence is not None
+            if evidence.status == EvidenceStatus.STORED:  # a concurrent upload won
+                upload.status, upload.offset, upload.expires_at = COMPLETED, upload.length, None
+                uow.commit()
+                return self._view(upload, evidence)
+            case = uow.session.get(Case, evidence.case_id)
+            manifest = uow.session.get(CaptureManifest, evidence.manifest_id)
+            assert case is not None and manifest is not None
+            now = utcnow()
+            evidence.status = EvidenceStatus.STORED.value
+            evidence.storage_key = key
+            evidence.sha512 = sha512
+            evidence.received_at = now
+            evidence.inspection_status = "pending"
+            upload.status, upload.offset, upload.expires_at = COMPLETED, upload.length, None
+            obj = ObjectRef(evidence.expected_sha256, evidence.expected_size)
+            details = {
+                "evidence_id": evidence.id,
+                "manifest_id": manifest.manifest_id,
+                "file_index": evidence.file_index,
+                "upload_id": upload.id,
+            }
+            record_custody(uow, case, EventType.INGEST_VERIFIED, principal, details, object=obj)
+            stored = record_custody(
+                uow, case, EventType.STORED, principal, {**details, "storage_key": key}, object=obj
+            )
+            signer = self.signer()
+            checkpoint = sign_checkpoint(uow, signer)
+            receipt = build_receipt(uow, signer, evidence, manifest.manifest_id, stored, checkpoint)
+            evidence.receipt = canonical_json(receipt).decode("utf-8")
+            uow.commit()
+            view = self._view(upload, evidence)
+        self._drop_tail(upload_id)
+        if self.on_stored is not None:
+            try:
+                self.on_stored(view.evidence_id)
+            except Exception:  # the job row is durable; a worker picks it up later
+                log.exception("could not schedule inspection of %s", view.evidence_id)
+        return view
+
+    def _mismatch(
+        self,
+        upload_id: str,
+        principal: Principal,
+        key: str,
+        sid: str | None,
+        parts_count: int,
+        actual: str | None,
+    ) -> UploadView:
+        reason = f"摘要与采集清单不符 / digest differs from the manifest: {actual}"
+        moved: str | None = None
+        if sid is not None:
+            try:
+                parts = [p for p in self.store.list_parts(key, sid) if p.number <= parts_count]
+                moved = self.store.quarantine_upload(key, sid, parts, reason)
+            except storage_errors.UploadNotFound:
+                moved = None  # the store already quarantined it while verifying
+        with self.uow_factory() as uow:
+            upload = uow.session.get(Upload, upload_id)
+            assert upload is not None
+            evidence = uow.session.get(Evidence, upload.evidence_id)
+            assert evidence is not None
+            case = uow.session.get(Case, evidence.case_id)
+            assert case is not None
+            upload.status = FAILED
+            if evidence.status != EvidenceStatus.STORED:
+                evidence.status = EvidenceStatus.MISMATCH.value
+            record_custody(
+                uow,
+                case,
+                EventType.INGEST_MISMATCH,
+                principal,
+                {
+                    "evidence_id": evidence.id,
+                    "upload_id": upload.id,
+                    "expected_sha256": evidence.expected_sha256,
+                    "actual_sha256": actual,
+                    "quarantine_key": moved,
+                },
+                object=ObjectRef(evidence.expected_sha256, evidence.expected_size),
+            )
+            uow.commit()
+            stored_already = evidence.status == EvidenceStatus.STORED
+        self._drop_tail(upload_id)
+        if stored_already:
+            raise Conflict(
+                "该证据已以其他内容入库，本次数据已隔离，原证据未改变 (this evidence is already "
+                "stored with other content; your bytes were quarantined and nothing changed)"
+            )
+        raise Invalid(MISMATCH_MESSAGE, {"sha256": [f"expected manifest digest, got {actual}"]})
+
+    # ------------------------------------------------------------------ terminate / expire
+
+    def terminate(self, principal: Principal, upload_id: str) -> None:
+        """tus DELETE: discard the bytes received so far (a stored original is never touched)."""
+        with self.uow_factory() as uow:
+            upload, _evidence = self._visible_upload(uow, principal, upload_id)
+            if upload.status != ACTIVE:
+                raise tus.UploadGone("此上传已结束 (this upload has already ended)")
+        lock = self._acquire(upload_id)
+        try:
+            self._end(upload_id, TERMINATED)
+        finally:
+            self._release(upload_id, lock)
+
+    def expire(self, now: datetime | None = None) -> int:
+        """End every active upload past its ``Upload-Expires``; return how many."""
+        now = now or utcnow()
+        with self.uow_factory() as uow:
+            ids = list(
+                uow.session.scalars(
+                    select(Upload.id).where(Upload.status == ACTIVE, Upload.expires_at < now)
+                )
+            )
+        ended = 0
+        for upload_id in ids:
+            try:
+                lock = self._acquire(upload_id)
+            except tus.UploadLocked:
+                continue
+            try:
+                self._end(upload_id, TERMINATED)
+                ended += 1
+            finally:
+                self._release(upload_id, lock)
+        return ended
+
+    def _end(self, upload_id: str, status: str) -> None:
+        with self.uow_factory() as uow:
+            upload = uow.session.get(Upload, upload_id)
+            assert upload is not None
+            if upload.status != ACTIVE:
+                return
+            key, sid = upload.storage_key or "", upload.storage_upload_id
+            upload.status = status
+            evidence = uow.session.get(Evidence, upload.evidence_id)
+            if evidence is not None and evidence.status == EvidenceStatus.UPLOADING:
+                others = uow.session.scalar(
+                    select(Upload.id).where(
+                        Upload.evidence_id == evidence.id,
+                        Upload.status == ACTIVE,
+                        Upload.id != upload_id,
+                    )
+                )
+                if others is None:
+                    evidence.status = EvidenceStatus.EXPECTED.value
+            uow.commit()
+        if sid is not None:
+            self._quietly(self.store.abort_upload, key, sid)
+        self._drop_tail(upload_id)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _bound_evidence(
+        self, uow: UnitOfWork, principal: Principal, metadata: dict[str, str]
+    ) -> Evidence:
+        session = uow.session
+        evidence: Evidence | None = None
+        if metadata.get("evidence_id"):
+            evidence = session.get(Evidence, metadata["evidence_id"])
+        elif metadata.get("manifest_id") and metadata.get("file_index", "").isdigit():
+            evidence = session.scalar(
+                select(Evidence)
+                .join(CaptureManifest, CaptureManifest.id == Evidence.manifest_id)
+                .where(
+                    CaptureManifest.manifest_id == metadata["manifest_id"],
+                    Evidence.file_index == int(metadata["file_index"]),
+                )
+            )
+        else:
+            raise Invalid(
+                "Upload-Metadata 须包含 evidence_id，或 manifest_id 与 file_index，用以指明"
+                "采集清单中的文件；请先登记采集清单 (Upload-Metadata must name the announced "
+                "file: evidence_id, or manifest_id + file_index; register the manifest first)",
+                {"Upload-Metadata": ["evidence_id or manifest_id + file_index required"]},
+            )
+        if evidence is None:
+            raise NotFound("所指证据不存在或您无权查看 (evidence not found or not visible to you)")
+        case = session.get(Case, evidence.case_id)
+        assert case is not None
+        if case.agency_id != principal.agency_id:
+            raise NotFound("所指证据不存在或您无权查看 (evidence not found or not visible to you)")
+        require_device_case_access(session, principal, case)
+        return evidence
+
+    def _visible_upload(
+        self, uow: UnitOfWork, principal: Principal, upload_id: str
+    ) -> tuple[Upload, Evidence]:
+        missing = NotFound("上传不存在或您无权查看 (upload not found or not visible to you)")
+        try:
+            uuid.UUID(upload_id)
+        except ValueError:
+            raise missing from None
+        upload = uow.session.get(Upload, upload_id)
+        if upload is None:
+            raise missing
+        evidence = uow.session.get(Evidence, upload.evidence_id)
+        case = None if evidence is None else uow.session.get(Case, evidence.case_id)
+        if evidence is None or case is None or case.agency_id != principal.agency_id:
+            raise missing
+        try:
+            require_device_case_access(uow.session, principal, case)
+        except NotFound:
+            raise missing from None
+        return upload, evidence
+
+    def _expired(self, upload: Upload) -> bool:
+        return (
+            upload.status == ACTIVE
+            and upload.expires_at is not None
+            and upload.expires_at < utcnow()
+        )
+
+    def _view(self, upload: Upload, evidence: Evidence) -> UploadView:
+        receipt = None
+        if upload.status == COMPLETED and evidence.receipt:
+            receipt = json.loads(evidence.receipt)
+        status = TERMINATED if self._expired(upload) else upload.status
+        return UploadView(
+            id=upload.id,
+            evidence_id=evidence.id,
+            offset=upload.offset,
+            length=upload.length,
+            status=status,
+            expires_at=upload.expires_at,
+            receipt=receipt,
+            filename=upload.filename,
+        )
+
+    def _drop_tail(self, upload_id: str) -> None:
+        with contextlib.suppress(storage_errors.StorageError):
+            self.store.delete(upload_key(_token(upload_id)))
+
+    @staticmethod
+    def _quietly(action: Callable[..., Any], *args: Any) -> None:
+        try:
+            action(*args)
+        except storage_errors.StorageError:
+            log.warning("cleanup %s%r failed", getattr(action, "__name__", action), args)
+
+
+_LOST_LEASE = (
+    "写入租约已被另一请求接管，本请求已停止；请 HEAD 查询后续传 (this request lost its "
+    "write lease to another one and stopped; send HEAD and resume)"
+)
+
+
+def _past_length(length: int) -> str:
+    return (
+        f"数据超出 Upload-Length ({length} 字节)，超出部分未保存 (the body goes past "
+        f"Upload-Length {length}; bytes beyond it were not stored)"
+    )
+
+
+def _token(upload_id: str) -> str:
+    return upload_id.replace("-", "")
+
+
+def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
+    """Blocks of at most 1 MiB from ``body``, at most ``limit`` bytes.
+
+    ``exact``: ``limit`` is the declared Content-Length, so an early end means the client
+    went away (:class:`ClientGone` after the blocks already read).
+    """
+    remaining = limit
+    while remaining > 0:
+        try:
+            block = body.read(min(BLOCK_SIZE, remaining))
+        except Exception as exc:  # socket errors, server-specific disconnect errors
+            raise ClientGone(_CLIENT_GONE) from exc
+        if not block:
+            if exact:
+                raise ClientGone(_CLIENT_GONE)
+            return
+        remaining -= len(block)
+        yield block
+
+
+def _has_more(body: ByteStream) -> bool:
+    try:
+        return bool(body.read(1))
+    except Exception:
+        return False
+
+
+_CLIENT_GONE = (
+    "请求体提前结束（连接中断），已收到的字节已保存；请 HEAD 查询后续传 (the body ended early — "
+    "connection lost; bytes received were kept: send HEAD and resume)"
+)
+
+
+class _Blocks:
+    """A ``ByteStream`` over the blocks of one part buffer, handed on without copying."""
+
+    def __init__(self, blocks: list[bytes]) -> None:
+        self._blocks = blocks
+        self._index = 0
+        self._rest = b""
+
+    def read(self, size: int = -1, /) -> bytes:
+        block = self._rest
+        if not block:
+            if self._index >= len(self._blocks):
+                return b""
+            block = self._blocks[self._index]
+            self._blocks[self._index] = b""  # let the part buffer shrink as it is sent
+            self._index += 1
+        if 0 <= size < len(block):
+            self._rest = block[size:]
+            return block[:size]
+        self._rest = b""
+        return block
+
+
+class _Peekable:
+    """Blocks from an iterator with one-block look-ahead and push-back."""
+
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self._blocks = blocks
+        self._head: list[bytes] = []
+
+    def peek(self) -> bool:
+        """Whether another non-empty block is available."""
+        if not self._head:
+            block = next(self._blocks, b"")
+            if not block:
+                return False
+            self._head.append(block)
+        return True
+
+    def take(self) -> bytes:
+        """The next block (``b""`` at the end)."""
+        return self._head.pop() if self.peek() else b""
+
+    def push_back(self, block: bytes) -> None:
+        self._head.append(block)
+
+
+class _PartStream:
+    """A ``ByteStream`` taking whole blocks from ``source`` until about ``limit`` bytes.
+
+    Used with stores that have no maximum part size, so a part may end up to one block
+    past ``limit``; blocks are split only to honour ``read(size)``.
+    """
+
+    def __init__(self, source: _Peekable, limit: int) -> None:
+        self._source = source
+        self._left = limit
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._left <= 0 or not self._source.peek():
+            return b""
+        block = self._source.take()
+        if 0 <= size < len(block):
+            self._source.push_back(block[size:])
+            block = block[:size]
+        self._left -= len(block)
+        return block

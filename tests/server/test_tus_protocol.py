@@ -1,0 +1,167 @@
+"""The tus 1.0.0 protocol at /api/v1/uploads, over the Flask app (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from flask import Flask
+
+from server.services.custody import note_signer
+from server.services.receipts import receipt_problems
+from tests.server.conftest import World, parts, snapshot
+from tests.server.ingest_support import Tus, announce, checksum, metadata, receipt_of, sync_runtime
+
+
+@pytest.fixture
+def tus_world(world: World) -> World:
+    sync_runtime(world.app)
+    return world
+
+
+def verifier_key(app: Flask) -> str:
+    p = parts(app)
+    return note_signer(p.require_signing_key(), p.settings.log_origin).verifier().key_string()
+
+
+def test_options_announces_version_extensions_and_checksums(tus_world: World) -> None:
+    response = tus_world.app.test_client().options(
+        "/api/v1/uploads", headers={"Origin": "https://field.example"}
+    )
+    assert response.status_code == 204
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    assert response.headers["Tus-Version"] == "1.0.0"
+    assert set(response.headers["Tus-Extension"].split(",")) == {
+        "creation",
+        "creation-with-upload",
+        "checksum",
+        "termination",
+        "expiration",
+    }
+    assert "sha1" in response.headers["Tus-Checksum-Algorithm"].split(",")
+    assert int(response.headers["Tus-Max-Size"]) >= 2 << 30
+    assert "Upload-Offset" in response.headers["Access-Control-Expose-Headers"]
+
+
+def test_chunked_upload_with_checksums_stores_evidence_and_signed_receipt(
+    tus_world: World,
+) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    announced = announce(tus_world, [("现场照片.bin", data, "application/octet-stream")])
+    evidence = announced.evidence[0]
+    tus = Tus(tus_world.app.test_client(), announced.device.token)
+    created = tus.create(len(data), metadata(evidence_id=evidence["evidence_id"], filename="x"))
+    assert created.status_code == 201, created.get_json()
+    location = created.headers["Location"]
+    assert created.headers["Tus-Resumable"] == "1.0.0"
+    assert "Upload-Expires" in created.headers
+
+    offset = 0
+    for size in (1024 * 1024, 1024 * 1024 + 5, len(data)):
+        chunk = data[offset : offset + size]
+        response = tus.patch(location, offset, chunk, **{"Upload-Checksum": checksum(chunk)})
+        assert response.status_code == 204, response.get_json()
+        offset += len(chunk)
+        assert int(response.headers["Upload-Offset"]) == offset
+        head = tus.head(location)
+        assert head.status_code == 200 and int(head.headers["Upload-Offset"]) == offset
+        assert head.headers["Cache-Control"] == "no-store"
+        if offset == len(data):
+            break
+
+    receipt = receipt_of(response)
+    assert receipt["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert receipt["evidence_id"] == evidence["evidence_id"] and receipt["size"] == len(data)
+    assert receipt_problems(receipt, verifier_key(tus_world.app)) == []
+    tampered = {**receipt, "size": receipt["size"] + 1}
+    assert receipt_problems(tampered, verifier_key(tus_world.app)) != []
+
+    stored = tus_world.as_("a_reviewer").get(f"/evidence/{evidence['evidence_id']}").get_json()
+    assert stored["status"] == "stored" and stored["sha512"].startswith("sha512:")
+    again = tus_world.as_("a_insp1").get(f"/evidence/{evidence['evidence_id']}/receipt")
+    assert again.status_code == 200 and again.get_json() == receipt
+
+    # The same file again: the same evidence and receipt, no bytes needed.
+    repeat = tus.create(len(data), metadata(evidence_id=evidence["evidence_id"]))
+    assert repeat.status_code == 201
+    assert int(repeat.headers["Upload-Offset"]) == len(data)
+    assert receipt_of(repeat) == receipt
+
+
+def test_protocol_errors_use_the_one_shape_and_change_nothing(tus_world: World, engine) -> None:  # type: ignore[no-untyped-def]
+    data = os.urandom(64 * 1024)
+    announced = announce(tus_world, [("a.bin", data, "application/octet-stream")])
+    tus = Tus(tus_world.app.test_client(), announced.device.token)
+    meta = metadata(evidence_id=announced.evidence[0]["evidence_id"])
+    location = tus.create(len(data), meta).headers["Location"]
+    tus.patch(location, 0, data[:1000])
+    before = snapshot(engine)
+
+    bad_sum = tus.patch(location, 1000, data[1000:2000], **{"Upload-Checksum": checksum(b"x")})
+    assert bad_sum.status_code == 460
+    assert bad_sum.get_json()["code"] == 460 and "Upload-Checksum" in bad_sum.get_json()["message"]
+    assert bad_sum.headers["Tus-Resumable"] == "1.0.0"
+    wrong_offset = tus.patch(location, 999, data[999:2000])
+    assert wrong_offset.status_code == 409 and "HEAD" in wrong_offset.get_json()["message"]
+    beyond = tus.patch(location, 1000, data[1000:] + b"extra")
+    assert beyond.status_code == 413 and beyond.get_json()["code"] == 413
+    no_type = tus_world.app.test_client().patch(
+        location, data=b"x", headers={**tus.auth, "Upload-Offset": "1000"}
+    )
+    assert no_type.status_code == 415
+    old = tus_world.app.test_client().head(
+        location, headers={"Authorization": tus.auth["Authorization"], "Tus-Resumable": "0.2.2"}
+    )
+    assert old.status_code == 412
+    wrong_length = tus.create(len(data) + 1, meta)
+    assert wrong_length.status_code == 422 and "Upload-Length" in wrong_length.get_json()["errors"]
+    after = snapshot(engine)
+    assert after == before
+    assert int(tus.head(location).headers["Upload-Offset"]) == 1000
+
+
+def test_another_inspectors_upload_url_is_not_found(tus_world: World) -> None:
+    data = b"evidence bytes"
+    announced = announce(tus_world, [("a.bin", data, "application/octet-stream")])
+    tus = Tus(tus_world.app.test_client(), announced.device.token)
+    location = tus.create(
+        len(data), metadata(evidence_id=announced.evidence[0]["evidence_id"])
+    ).headers["Location"]
+    outsider = Tus(tus_world.app.test_client(), tus_world.people["a_insp3"].token)
+    other_agency = Tus(tus_world.app.test_client(), tus_world.people["b_admin"].token)
+    for client in (outsider, other_agency):
+        assert client.head(location).status_code == 404
+        assert client.patch(location, 0, data).status_code == 404
+        assert client.delete(location).status_code == 404
+        created = client.create(
+            len(data), metadata(evidence_id=announced.evidence[0]["evidence_id"])
+        )
+        assert created.status_code == 404
+    assert int(tus.head(location).headers["Upload-Offset"]) == 0
+
+
+def test_zero_byte_file_completes_at_creation_with_a_receipt(tus_world: World) -> None:
+    announced = announce(tus_world, [("empty.txt", b"", "text/plain")])
+    tus = Tus(tus_world.app.test_client(), announced.device.token)
+    created = tus.create(0, metadata(evidence_id=announced.evidence[0]["evidence_id"]))
+    assert created.status_code == 201
+    assert created.headers["Upload-Offset"] == "0"
+    receipt = receipt_of(created)
+    assert receipt["sha256"] == "sha256:" + hashlib.sha256(b"").hexdigest()
+    assert receipt_problems(receipt, verifier_key(tus_world.app)) == []
+
+
+def test_termination_discards_bytes_and_allows_a_new_upload(tus_world: World) -> None:
+    data = os.urandom(10_000)
+    announced = announce(tus_world, [("a.bin", data, "application/octet-stream")])
+    tus = Tus(tus_world.app.test_client(), announced.device.token)
+    meta = metadata(evidence_id=announced.evidence[0]["evidence_id"])
+    location = tus.create(len(data), meta).headers["Location"]
+    tus.patch(location, 0, data[:5000])
+    assert tus.delete(location).status_code == 204
+    assert tus.head(location).status_code == 410
+    assert tus.patch(location, 5000, data[5000:]).status_code == 410
+    fresh = tus.create(len(data), meta, body=data)
+    assert fresh.status_code == 201 and int(fresh.headers["Upload-Offset"]) == len(data)
+    assert receipt_of(fresh)["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
