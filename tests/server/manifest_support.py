@@ -8,7 +8,7 @@ from typing import Any
 
 from core.keys import PrivateKey, export_public_key, generate_private_key, key_id
 from core.manifest import CaptureManifest, ManifestFile, sign_manifest
-from tests.server.conftest import Api, World
+from tests.server.conftest import Api, World, parts
 
 
 @dataclass
@@ -106,3 +106,13 @@ def event_types(api: Api, case_id: str) -> list[str]:
     """The custody event types of a case, in chain order."""
     page = api.get(f"/cases/{case_id}/custody?limit=500").get_json()
     return [item["event"]["type"] for item in page["items"]]
+
+
+def cli_env(world: World) -> dict[str, str]:
+    """Environment that points `casetrail` at the test app's database and log key."""
+    settings = parts(world.app).settings
+    return {
+        "CASETRAIL_DATA_DIR": str(settings.data_dir),
+        "CASETRAIL_DATABASE_URL": settings.database_url,
+        "CASETRAIL_SIGNING_KEY_FILE": str(settings.signing_key_file),
+    }

@@ -12,16 +12,7 @@ from core.verify import open_checkpoint
 from server.cli import main as cli
 from server.models import CustodyEventRow
 from tests.server.conftest import World, parts
-from tests.server.manifest_support import enrol, open_case
-
-
-def cli_env(world: World) -> dict[str, str]:
-    settings = parts(world.app).settings
-    return {
-        "CASETRAIL_DATA_DIR": str(settings.data_dir),
-        "CASETRAIL_DATABASE_URL": settings.database_url,
-        "CASETRAIL_SIGNING_KEY_FILE": str(settings.signing_key_file),
-    }
+from tests.server.manifest_support import cli_env, enrol, open_case
 
 
 def test_case_events_chain_and_prove_against_the_signed_checkpoint(world: World) -> None:

@@ -25,6 +25,7 @@ from server.models import Case
 from server.services.custody import record_custody
 from server.services.unit_of_work import SqlUnitOfWork
 from tests.server.conftest import World, parts
+from tests.server.manifest_support import cli_env
 
 THREADS = 6
 PER_THREAD = 8
@@ -127,15 +128,6 @@ def test_concurrent_appends_make_one_unbroken_verifiable_chain(world: World, db_
 
     engine = parts(world.app).engine
     engine.dispose()
-    result = CliRunner().invoke(cli, ["custody", "verify"], env=_cli_env(world))
+    result = CliRunner().invoke(cli, ["custody", "verify"], env=cli_env(world))
     assert result.exit_code == 0, result.output
     assert "监管链完好" in result.output
-
-
-def _cli_env(world: World) -> dict[str, str]:
-    settings = parts(world.app).settings
-    return {
-        "CASETRAIL_DATA_DIR": str(settings.data_dir),
-        "CASETRAIL_DATABASE_URL": settings.database_url,
-        "CASETRAIL_SIGNING_KEY_FILE": str(settings.signing_key_file),
-    }
