@@ -1,0 +1,98 @@
+"""One PATCH at a time per upload, enforced through the database, against a real server."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.client
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.jobs import runtime
+from server.models import Upload
+from tests.server.conftest import World, parts
+from tests.server.e2e_support import field_device
+from tests.server.ingest_support import Tus, announce, metadata, sync_runtime
+from tests.support.server_process import ServerProcess
+
+
+@pytest.mark.slow
+def test_two_concurrent_patches_one_wins_the_other_gets_423_file_intact(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "var", workers=2).start(init=True)
+    try:
+        device = field_device(server)
+        data = os.urandom(6 * 1024 * 1024)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        [evidence] = device.announce([("a.bin", len(data), digest, "application/octet-stream")])
+        tus = {"Authorization": f"Bearer {device.token}", "Tus-Resumable": "1.0.0"}
+        created = httpx.post(
+            server.url + "/api/v1/uploads",
+            headers={**tus, "Upload-Length": str(len(data)),
+                     "Upload-Metadata": "evidence_id " + _b64(evidence["evidence_id"])},
+        )  # fmt: skip
+        location = created.headers["Location"]
+        path = location.split("127.0.0.1", 1)[1].split("/", 1)[1]
+        slow = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        slow.putrequest("PATCH", "/" + path)
+        for name, value in {
+            **tus,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+            "Content-Length": str(len(data)),
+        }.items():
+            slow.putheader(name, value)
+        slow.endheaders()
+        slow.send(data[: 1024 * 1024])
+        time.sleep(1.0)  # the first PATCH now holds the lease and waits for more bytes
+        second = httpx.patch(
+            location,
+            content=data,
+            headers={
+                **tus,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+            timeout=30,
+        )
+        assert second.status_code in (409, 423), second.text
+        assert second.json()["code"] == second.status_code and second.headers["Tus-Resumable"]
+        slow.send(data[1024 * 1024 :])
+        first = slow.getresponse()
+        assert first.status == 204, first.read()
+        with device.client() as api:
+            content = api.get(f"/evidence/{evidence['evidence_id']}/content")
+            assert content.status_code == 200
+            assert "sha256:" + hashlib.sha256(content.content).hexdigest() == digest
+    finally:
+        server.stop()
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_a_stale_lease_from_a_dead_request_expires(world: World) -> None:
+    sync_runtime(world.app)
+    ingest = runtime(world.app).ingest
+    ingest.config = dataclasses.replace(ingest.config, lock_ttl=timedelta(milliseconds=300))
+    data = os.urandom(10_000)
+    announced = announce(world, [("a.bin", data, "application/octet-stream")])
+    tus = Tus(world.app.test_client(), announced.device.token)
+    location = tus.create(
+        len(data), metadata(evidence_id=announced.evidence[0]["evidence_id"])
+    ).headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    ingest._acquire(upload_id)  # a request that took the lease and died without releasing
+    assert tus.patch(location, 0, data).status_code == 423
+    time.sleep(0.4)
+    done = tus.patch(location, 0, data)
+    assert done.status_code == 204 and int(done.headers["Upload-Offset"]) == len(data)
+    with parts(world.app).unit_of_work() as uow:
+        assert uow.session.get(Upload, upload_id).lock_owner is None  # type: ignore[union-attr]
