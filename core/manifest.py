@@ -21,7 +21,8 @@ absent), so the JSON round-trips byte for byte. Example (wire form)::
         "interruptions": [{"at": "2025-03-01T09:41:00+08:00",
                            "resumed_at": "2025-03-01T09:43:10+08:00",
                            "reason": "battery", "resumption_note": "更换电池后继续"}],
-        "av_reason": null, "device_seq": 42, "device_prev": "sha256:0d4a…", "note": null},
+        "av_reason": null, "credentials_shown": true,
+        "device_seq": 42, "device_prev": "sha256:0d4a…", "note": null},
      "signature": {"alg": "Ed25519", "key_id": "sha256:5c1e…", "value": "<base64>"}}
 
 The signature is over ``canonical_json(manifest object)`` — never over whatever bytes
@@ -104,7 +105,8 @@ class Location:
 _FIELDS = (
     "schema_version", "manifest_id", "device_id", "key_id", "alg", "case_ref", "category",
     "stage", "record_type", "officers", "device_time", "gnss_time", "timezone", "location",
-    "files", "interruptions", "av_reason", "device_seq", "device_prev", "note",
+    "files", "interruptions", "av_reason", "credentials_shown", "device_seq", "device_prev",
+    "note",
 )  # fmt: skip
 
 
@@ -204,6 +206,8 @@ def _manifest_problems(d: Mapping[str, Any]) -> list[str]:
     for name in ("av_reason", "note"):
         if name in d:
             p.text(name, d[name], optional=True)
+    if "credentials_shown" in d and not isinstance(d["credentials_shown"], bool):
+        p.add("credentials_shown", "须为 true 或 false", "must be true or false")
     if "key_id" in d and not is_digest(d["key_id"]):
         p.add("key_id", "须为 sha256:<hex>", "must be sha256:<64 hex>")
     if "alg" in d and d["alg"] not in ALGORITHMS:
@@ -331,6 +335,8 @@ class CaptureManifest:
     device_seq: int
     device_prev: str | None
     note: str | None = None
+    # 亮证执法: the officers showed their enforcement credentials on site (行政处罚法 Art. 55)
+    credentials_shown: bool = False
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -372,6 +378,7 @@ class CaptureManifest:
                 for i in self.interruptions
             ],
             "av_reason": self.av_reason,
+            "credentials_shown": self.credentials_shown,
             "device_seq": self.device_seq,
             "device_prev": self.device_prev,
             "note": self.note,
@@ -411,6 +418,7 @@ class CaptureManifest:
                 for i in d["interruptions"]
             ),
             av_reason=d["av_reason"],
+            credentials_shown=d["credentials_shown"],
             device_seq=d["device_seq"],
             device_prev=d["device_prev"],
             note=d["note"],

@@ -4,7 +4,8 @@
 
 * **stages reached** — the stage history (date entered, China time, UTC+8);
 * **records** — one record per *stored* evidence file (``status = stored``), carrying
-  its manifest's stage, record type, officers (执法证号), interruptions and ``av_reason``;
+  its manifest's stage, record type, officers (执法证号), 亮证 (``credentials_shown``),
+  interruptions and ``av_reason``;
   the media kind comes from the file's media type. Files a manifest announced but that
   have not arrived are not evidence yet: they are listed under ``pending``;
 * **conditions** — ``major_case`` once a decision was assessed as major or a legal
@@ -13,9 +14,6 @@
 * **deadlines** — 行政处罚 ``penalty-decision`` from the day the case entered
   ``filing`` (立案), 行政许可 ``licensing-decision`` from ``acceptance`` (受理); done on
   the day the first decision was recorded.
-
-Capture manifests have no field saying credentials were shown (亮证), so on-site stages
-report ``credentials_not_shown`` until a reviewer waives it with a reason.
 
 Every report request is a custody event (``completeness_checked``, with the status and
 the number of defects); so is every waiver (``completeness_checked`` with
@@ -169,7 +167,7 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
                     record_type=m.record_type,
                     media=media_kind(e.media_type),
                     officers=m.officers,
-                    credentials_shown=False,
+                    credentials_shown=m.credentials_shown,
                     interruptions=_interruptions(m.interruptions),
                     av_reason=m.av_reason or "",
                 )

@@ -92,6 +92,7 @@ def test_valid_signature_verifies_for_both_algorithms(key: PrivateKey) -> None:
         ("device_seq", 2),
         ("device_time", "2025-03-01T09:31:00+08:00"),
         ("note", "added later"),
+        ("credentials_shown", True),
     ],
 )
 def test_any_changed_field_fails(key: PrivateKey, field: str, value: object) -> None:
@@ -169,6 +170,7 @@ def test_from_json_reports_every_problem() -> None:
         device_time="2025-03-01 09:30",
         device_seq=0,
         note=None,
+        credentials_shown="yes",
         extra="x",
         location={"lat": 26.647, "lon": "200", "accuracy": None},
         files=[
@@ -203,9 +205,10 @@ def test_from_json_reports_every_problem() -> None:
         "files[1].name",
         "interruptions[0].reason",
         "interruptions[0].resumed_at",
+        "credentials_shown",
     ]:
         assert needle in problems, needle
-    assert len(info.value.problems) >= 14
+    assert len(info.value.problems) >= 15
 
 
 def test_file_names_are_unicode_metadata_but_not_controls_or_huge() -> None:

@@ -119,3 +119,20 @@ def test_completeness_of_other_cases_is_not_found_and_devices_are_refused(world:
     device = enrol(world, "a_insp1")
     assert device.api.get(path).status_code == 403
     assert world.as_("a_insp1").get(path).status_code == 200
+
+
+def test_credentials_shown_on_the_capture_clears_the_liangzheng_finding(world: World) -> None:
+    case = open_case(world, "罚-完整-4")
+    inspector = world.as_("a_insp1")
+    for stage in ("filing", "site-inspection"):
+        assert inspector.post(f"/cases/{case['id']}/stage", {"stage": stage}).status_code == 200
+    device = enrol(world, "a_insp1")
+    site = device.api.post(
+        "/manifests", device.manifest(case["case_no"], credentials_shown=True)
+    ).get_json()
+    mark_stored(world, [site["files"][0]["evidence_id"]])
+
+    report = world.as_("a_reviewer").get(f"/cases/{case['id']}/completeness").get_json()
+    codes = {code for code, _stage, _item in findings(report)}
+    assert "credentials_not_shown" not in codes
+    assert "missing_record" in codes  # the rest of the assessment still runs
