@@ -44,9 +44,12 @@ What is in here, each format with a small example:
   (``device_seq``/``device_prev`` of capture manifests); ``*_prev`` is the
   ``sha256:<hex>`` of the previous item's canonical bytes, ``null`` for seq 1.
 * :func:`verify_case_file`: everything above over one case file; returns EVERY problem.
+* :func:`verify_bag`: an exported BagIt 1.0 case file (directory, ``.tar`` or ``.zip``)
+  in full — every payload file re-hashed, tag manifests, the case file inside it.
 
-Run stand-alone: ``python verify.py <dir>`` where ``<dir>`` holds ``case.json`` (see
-:func:`main`).
+Run stand-alone: ``python verify.py BAG`` (or, inside a bag, ``python
+casetrail/verify.py``), or ``python verify.py <dir>`` where ``<dir>`` holds
+``case.json`` (see :func:`main`).
 """
 
 from __future__ import annotations
@@ -55,8 +58,11 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import re
 import sys
+import tarfile
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +75,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 __all__ = [
     "ALGORITHMS",
+    "BagFiles",
+    "BagReport",
     "EMPTY_ROOT",
     "MAX_SAFE_INTEGER",
     "CanonicalJSONError",
@@ -98,6 +106,7 @@ __all__ = [
     "open_note",
     "parse_json",
     "sha256_digest",
+    "verify_bag",
     "verify_case_file",
     "verify_consistency",
     "verify_inclusion",
@@ -1265,24 +1274,702 @@ def verify_case_file(
     return problems
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python verify.py <dir>``: verify ``<dir>/case.json`` and print every problem.
+# --------------------------------------------------------------------------- the bag (BagIt case file)
+#
+# A case file exported by CaseTrail is a BagIt 1.0 bag (RFC 8493) — a directory, or a
+# .tar / .zip with one top-level directory — whose ``casetrail/`` tag directory holds
+# the custody material that :func:`verify_case_file` checks. :func:`verify_bag` checks
+# the bag in full (every payload file re-hashed with SHA-256 and SHA-512, never "fast")
+# and then the case file inside it. Tag files read (``casetrail/…``)::
+#
+#     case.json             case metadata            files.tsv       one line per payload file
+#     manifests/*.json      signed capture manifests completeness.json  the completeness report
+#     custody/events.jsonl  the case's custody events up to and including ``exported``
+#     custody/proofs.json   {"tree_size": n, "proofs": {event_id: {leaf_index, tree_size, hashes}}}
+#     custody/checkpoint.txt  the signed checkpoint the proofs lead to
+#     keys/log-key.txt      the log's verifier key   keys/devices.json  device public keys
+#
+# The ``exported`` event (the last one in the file, itself in the signed log) records
+# the SHA-256 of the payload manifests and of the tag files written before it, which
+# binds the payload to the signed log.
 
-    ``case.json`` holds ``{"events": [...], "proofs": {...}, "checkpoint": "...",
-    "log_key": "...", "manifests": [...], "device_keys": [...]}`` (the arguments of
-    :func:`verify_case_file`). Exit status 0 = verified, 1 = problems, 2 = unreadable.
+_BAG_HASHES = ("sha256", "sha512")
+_MAX_TAG_FILE = 512 * 1024 * 1024
+_READ_BLOCK = 1 << 20
+_FILES_TSV_COLUMNS = (
+    "path", "sha256", "sha512", "size", "media_type", "stage", "record_type", "kind",
+    "manifest_id", "evidence_id",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BagReport:
+    """What :func:`verify_bag` found: every problem, notes for the reader, what was read."""
+
+    problems: list[Problem]
+    notes: list[str]
+    payload_files: int
+    payload_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+class BagFiles:
+    """Files of a bag (paths relative to its base directory) in a directory, tar or zip.
+
+    Unsafe entries (links, absolute or ``..`` paths, outside the one top-level
+    directory) are never read; each becomes a :class:`Problem` in ``problems``.
+    Call :meth:`close` when done.
+    """
+
+    def __init__(self, path: Path, problems: list[Problem]) -> None:
+        self.path = path
+        self.problems = problems
+        self.files: dict[str, Any] = {}
+        self._archive: Any = None
+        if path.is_dir():
+            self._scan_dir()
+        elif zipfile.is_zipfile(path):
+            self._archive = zipfile.ZipFile(path)
+            self._scan_members(
+                [(i.filename, i, "dir" if i.is_dir() else "file") for i in self._archive.infolist()]
+            )
+        else:
+            try:
+                self._archive = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by close())
+            except (tarfile.TarError, OSError) as e:
+                raise ValueError(
+                    f"不是目录、tar 或 zip 文件 / not a directory, tar or zip: {e}"
+                ) from None
+            members = []
+            for m in self._archive.getmembers():
+                kind = "file" if m.isfile() else "dir" if m.isdir() else "other"
+                members.append((m.name, m, kind))
+            self._scan_members(members)
+
+    def _unsafe(self, name: str, why: str) -> None:
+        self.problems.append(
+            Problem(
+                "archive_member_unsafe",
+                name,
+                f"包内条目不安全，未读取 / unsafe entry, not read: {why}",
+            )
+        )
+
+    def _scan_dir(self) -> None:
+        for root, dirs, names in os.walk(self.path):
+            for d in list(dirs):
+                if Path(root, d).is_symlink():
+                    self._unsafe(str(Path(root, d).relative_to(self.path)), "symbolic link")
+                    dirs.remove(d)
+            for n in names:
+                full = Path(root, n)
+                rel = full.relative_to(self.path).as_posix()
+                if full.is_symlink() or not full.is_file():
+                    self._unsafe(rel, "symbolic link or special file")
+                    continue
+                self.files[rel] = full
+
+    def _scan_members(self, members: list[tuple[str, Any, str]]) -> None:
+        base: str | None = None
+        for name, member, kind in members:
+            parts = name.rstrip("/").split("/")
+            if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
+                self._unsafe(name, "absolute path, '..' or empty segment")
+                continue
+            if base is None:
+                base = parts[0]
+            if parts[0] != base or (len(parts) == 1 and kind != "dir"):
+                self.problems.append(
+                    Problem(
+                        "archive_layout",
+                        name,
+                        f"不在唯一的顶层目录 {base}/ 之下 / not under the one top-level directory "
+                        f"{base}/ (RFC 8493 §4.2)",
+                    )
+                )
+                continue
+            if kind == "other":
+                self._unsafe(name, "link or special file")
+            elif kind == "file":
+                self.files["/".join(parts[1:])] = member
+
+    def read(self, name: str) -> bytes | None:
+        """A tag file's bytes, or None if absent."""
+        ref = self.files.get(name)
+        if ref is None:
+            return None
+        with self._open(ref) as f:
+            data: bytes = f.read(_MAX_TAG_FILE + 1)
+        if len(data) > _MAX_TAG_FILE:
+            raise ValueError(f"{name}: 标签文件过大 / tag file too large")
+        return data
+
+    def _open(self, ref: Any) -> Any:
+        if isinstance(ref, Path):
+            return ref.open("rb")
+        if isinstance(self._archive, zipfile.ZipFile):
+            return self._archive.open(ref)
+        f = self._archive.extractfile(ref)
+        assert f is not None
+        return f
+
+    def digests(self, name: str) -> tuple[int, dict[str, str]] | str:
+        """Size and hex digests of a file, or a message if it cannot be read whole."""
+        hashers = {alg: hashlib.new(alg) for alg in _BAG_HASHES}
+        size = 0
+        try:
+            with self._open(self.files[name]) as f:
+                while block := f.read(_READ_BLOCK):
+                    size += len(block)
+                    for h in hashers.values():
+                        h.update(block)
+        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as e:
+            return f"读取失败 / unreadable: {e}"
+        return size, {alg: h.hexdigest() for alg, h in hashers.items()}
+
+    def close(self) -> None:
+        """Close the archive (if any)."""
+        if self._archive is not None:
+            self._archive.close()
+
+
+def _decode_manifest_path(path: str) -> str:
+    return re.sub(
+        r"%(0[dDaA]|25)", lambda m: {"0d": "\r", "0a": "\n", "25": "%"}[m.group(1).lower()], path
+    )
+
+
+def _parse_manifest(name: str, data: bytes, alg: str, problems: list[Problem]) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    width = hashlib.new(alg).digest_size * 2
+    for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        digest, _, path = line.strip("\r").partition(" ")
+        path = _decode_manifest_path(path.strip(" \t"))
+        if not re.fullmatch(f"[0-9a-fA-F]{{{width}}}", digest) or not path:
+            problems.append(
+                Problem(
+                    "manifest_line_invalid",
+                    f"{name}:{n}",
+                    f"清单行格式错误 / malformed line: {line[:80]!r}",
+                )
+            )
+            continue
+        if path in entries:
+            problems.append(
+                Problem(
+                    "manifest_line_invalid", f"{name}:{n}", f"路径重复 / duplicate path {path!r}"
+                )
+            )
+        entries[path] = digest.lower()
+    return entries
+
+
+def _bag_info(data: bytes) -> dict[str, str]:
+    info: dict[str, str] = {}
+    label = None
+    for line in data.decode("utf-8", "replace").splitlines():
+        if line[:1] in (" ", "\t") and label is not None:
+            info[label] += " " + line.strip()
+            continue
+        label, sep, value = line.partition(":")
+        if sep:
+            label = label.strip()
+            info.setdefault(label, value.strip())
+        else:
+            label = None
+    return info
+
+
+def _check_payload(
+    src: BagFiles, problems: list[Problem]
+) -> tuple[dict[str, dict[str, str]], int, int]:
+    manifests: dict[str, dict[str, str]] = {}
+    for alg in _BAG_HASHES:
+        name = f"manifest-{alg}.txt"
+        data = src.read(name)
+        if data is None:
+            problems.append(
+                Problem(
+                    "payload_manifest_missing",
+                    name,
+                    f"缺少载荷清单 / payload manifest {name} is missing",
+                )
+            )
+            continue
+        manifests[alg] = _parse_manifest(name, data, alg, problems)
+        for path in manifests[alg]:
+            if not path.startswith("data/"):
+                problems.append(
+                    Problem(
+                        "manifest_line_invalid",
+                        name,
+                        f"路径不在 data/ 下 / path outside data/: {path!r}",
+                    )
+                )
+    listed = set().union(*manifests.values()) if manifests else set()
+    present = {p for p in src.files if p.startswith("data/")}
+    for path in sorted(listed - present):
+        if path.startswith("data/"):
+            problems.append(
+                Problem(
+                    "payload_missing",
+                    path,
+                    "清单中的文件不在包内（被删除）/ file listed in the manifest is missing (removed)",
+                )
+            )
+    for path in sorted(present - listed):
+        problems.append(
+            Problem(
+                "payload_extra",
+                path,
+                "包内多出未列入清单的文件 / file not listed in any payload manifest (added)",
+            )
+        )
+    octets = count = 0
+    for path in sorted(present):
+        result = src.digests(path)
+        count += 1
+        if isinstance(result, str):
+            problems.append(Problem("payload_unreadable", path, result))
+            continue
+        size, found = result
+        octets += size
+        bad = [
+            f"{alg} 清单 {manifests[alg][path][:16]}… 实算 {found[alg][:16]}… / {alg} listed "
+            f"{manifests[alg][path][:16]}…, computed {found[alg][:16]}…"
+            for alg in _BAG_HASHES
+            if path in manifests.get(alg, {}) and manifests[alg][path] != found[alg]
+        ]
+        if bad:
+            problems.append(
+                Problem(
+                    "payload_altered",
+                    path,
+                    "文件内容被改动 / file content altered: " + "; ".join(bad),
+                )
+            )
+    return manifests, octets, count
+
+
+def _check_tags(src: BagFiles, problems: list[Problem]) -> None:
+    listed: set[str] = set()
+    for alg in _BAG_HASHES:
+        name = f"tagmanifest-{alg}.txt"
+        data = src.read(name)
+        if data is None:
+            problems.append(
+                Problem(
+                    "tag_manifest_missing", name, f"缺少标签清单 / tag manifest {name} is missing"
+                )
+            )
+            continue
+        for path, digest in _parse_manifest(name, data, alg, problems).items():
+            listed.add(path)
+            if path not in src.files:
+                problems.append(
+                    Problem(
+                        "tag_missing",
+                        path,
+                        f"{name} 列出的标签文件不存在 / tag file listed in {name} is missing",
+                    )
+                )
+                continue
+            result = src.digests(path)
+            if isinstance(result, str):
+                problems.append(Problem("tag_unreadable", path, result))
+            elif result[1][alg] != digest:
+                problems.append(
+                    Problem(
+                        "tag_altered",
+                        path,
+                        f"标签文件被改动（{alg} 与 {name} 不符）/ tag file altered: its {alg} differs from {name}",
+                    )
+                )
+    for path in sorted(src.files):
+        if (
+            not path.startswith("data/")
+            and not path.startswith("tagmanifest-")
+            and path not in listed
+        ):
+            problems.append(
+                Problem(
+                    "tag_unlisted",
+                    path,
+                    "标签文件未列入标签清单 / tag file not listed in the tag manifests (added?)",
+                )
+            )
+
+
+def _json_tag(src: BagFiles, name: str, problems: list[Problem]) -> Any:
+    data = src.read(name)
+    if data is None:
+        problems.append(
+            Problem(
+                "casefile_missing", name, f"案卷缺少 {name} / {name} is missing from the case file"
+            )
+        )
+        return None
+    try:
+        return parse_json(data)
+    except CanonicalJSONError as e:
+        problems.append(Problem("casefile_malformed", name, e.message))
+        return None
+
+
+def _check_case_file(
+    src: BagFiles,
+    info: Mapping[str, str],
+    manifests: Mapping[str, Mapping[str, str]],
+    log_key: str | None,
+    problems: list[Problem],
+    notes: list[str],
+) -> None:
+    events: list[Any] = []
+    raw = src.read("casetrail/custody/events.jsonl")
+    if raw is None:
+        problems.append(
+            Problem(
+                "casefile_missing",
+                "casetrail/custody/events.jsonl",
+                "缺少监管链事件 / custody events are missing",
+            )
+        )
+    else:
+        for n, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
+            try:
+                ev = parse_json(line)
+            except CanonicalJSONError as e:
+                problems.append(Problem("event_malformed", f"events.jsonl:{n}", e.message))
+                continue
+            if isinstance(ev, dict):
+                events.append(ev)
+            else:
+                problems.append(
+                    Problem(
+                        "event_malformed", f"events.jsonl:{n}", "不是 JSON 对象 / not a JSON object"
+                    )
+                )
+    proofs_doc = _json_tag(src, "casetrail/custody/proofs.json", problems)
+    proofs = proofs_doc.get("proofs", {}) if isinstance(proofs_doc, dict) else {}
+    cp_bytes = src.read("casetrail/custody/checkpoint.txt")
+    checkpoint = "" if cp_bytes is None else cp_bytes.decode("utf-8", "replace")
+    if cp_bytes is None:
+        problems.append(
+            Problem(
+                "casefile_missing",
+                "casetrail/custody/checkpoint.txt",
+                "缺少检查点 / the checkpoint is missing",
+            )
+        )
+    key_bytes = src.read("casetrail/keys/log-key.txt")
+    bag_key = "" if key_bytes is None else key_bytes.decode("utf-8", "replace").strip()
+    if log_key is None:
+        log_key = bag_key
+        notes.append(
+            "日志公钥取自包内 keys/log-key.txt，请与本机关公布的公钥核对 / the log key was taken from "
+            f"the bag itself: {bag_key} — compare it with the key your agency publishes, or pass --log-key"
+        )
+    elif bag_key != log_key:
+        problems.append(
+            Problem(
+                "log_key_untrusted",
+                "casetrail/keys/log-key.txt",
+                f"包内日志公钥不是受信公钥 / the bag's log key {bag_key!r} is not the trusted key {log_key!r}",
+            )
+        )
+    devices = _json_tag(src, "casetrail/keys/devices.json", problems)
+    signed_manifests: list[Any] = []
+    for name in sorted(
+        p for p in src.files if p.startswith("casetrail/manifests/") and p.endswith(".json")
+    ):
+        m = _json_tag(src, name, problems)
+        if isinstance(m, dict):
+            signed_manifests.append(m)
+    case_doc = _json_tag(src, "casetrail/case.json", problems)
+    case_id = case_doc.get("case_id") if isinstance(case_doc, dict) else None
+    problems += verify_case_file(
+        events=events,
+        proofs=proofs if isinstance(proofs, dict) else {},
+        checkpoint=checkpoint,
+        log_key=log_key,
+        manifests=signed_manifests,
+        device_keys=devices if isinstance(devices, list) else [],
+        case_id=case_id if isinstance(case_id, str) else None,
+    )
+    _check_export_record(src, info, events, checkpoint, log_key, problems)
+    _check_files_tsv(src, manifests, signed_manifests, problems)
+    notes.append(
+        "完整性报告未在此重新计算（需要 CaseTrail 的记录标准），已核对其摘要与签名的导出记录一致；"
+        "`casetrail verify` 会重新计算 / the completeness report is not recomputed here (that needs "
+        "CaseTrail's recording standards); its digest was checked against the signed export record. "
+        "`casetrail verify` recomputes it."
+    )
+    notes.append(
+        "案卷封存事件 bag_sealed（记录标签清单摘要）在导出之后写入日志，不在包内；可向服务器索取其包含证明 / "
+        "the bag_sealed event (tag-manifest digests) was logged after this bag was made: ask the "
+        "server for its inclusion proof to confirm the tag manifests"
+    )
+
+
+def _check_export_record(
+    src: BagFiles,
+    info: Mapping[str, str],
+    events: Sequence[Mapping[str, Any]],
+    checkpoint: str,
+    log_key: str,
+    problems: list[Problem],
+) -> None:
+    last = events[-1] if events else {}
+    details = last.get("details")
+    if last.get("type") != "exported" or not isinstance(details, Mapping):
+        problems.append(
+            Problem(
+                "export_record_missing",
+                "casetrail/custody/events.jsonl",
+                "最后一个事件不是导出记录 exported（事件被删除？）/ the last event is not the "
+                "'exported' record (events removed from the end?)",
+            )
+        )
+        return
+    if details.get("export_id") != info.get("CaseTrail-Export-Id"):
+        problems.append(
+            Problem(
+                "export_record_mismatch",
+                "bag-info.txt",
+                f"导出编号不符 / CaseTrail-Export-Id {info.get('CaseTrail-Export-Id')!r} is not the "
+                f"logged export {details.get('export_id')!r}",
+            )
+        )
+    if details.get("payload_oxum") != info.get("Payload-Oxum"):
+        problems.append(
+            Problem(
+                "export_record_mismatch",
+                "bag-info.txt",
+                f"Payload-Oxum {info.get('Payload-Oxum')!r} 与导出记录 {details.get('payload_oxum')!r} 不符 / "
+                "differs from the logged export",
+            )
+        )
+    digests = details.get("tag_digests")
+    for path, expected in sorted(digests.items()) if isinstance(digests, Mapping) else []:
+        data = src.read(path)
+        found = None if data is None else sha256_digest(data)
+        if found != expected:
+            problems.append(
+                Problem(
+                    "export_record_mismatch",
+                    path,
+                    "与已签名的导出记录不符（清单或元数据被替换）/ differs from the digest in the "
+                    f"signed 'exported' event: logged {expected}, found {found}",
+                )
+            )
+    try:
+        cp = open_checkpoint(checkpoint, log_key)
+    except CheckpointInvalid:
+        return  # reported by verify_case_file
+    stated = f"{cp.size} {base64.b64encode(cp.root_hash).decode('ascii')}"
+    if info.get("CaseTrail-Checkpoint") != stated:
+        problems.append(
+            Problem(
+                "bag_info_mismatch",
+                "bag-info.txt",
+                f"CaseTrail-Checkpoint {info.get('CaseTrail-Checkpoint')!r} 与检查点 {stated!r} 不符 / "
+                "differs from the signed checkpoint",
+            )
+        )
+
+
+def _check_files_tsv(
+    src: BagFiles,
+    manifests: Mapping[str, Mapping[str, str]],
+    signed_manifests: Sequence[Mapping[str, Any]],
+    problems: list[Problem],
+) -> None:
+    data = src.read("casetrail/files.tsv")
+    if data is None:
+        problems.append(
+            Problem(
+                "casefile_missing", "casetrail/files.tsv", "缺少文件清单 / files.tsv is missing"
+            )
+        )
+        return
+    captured: dict[str, set[tuple[str, object]]] = {}
+    for signed in signed_manifests:
+        m = signed.get("manifest")
+        if isinstance(m, Mapping) and isinstance(m.get("files"), list):
+            captured[str(m.get("manifest_id"))] = {
+                (str(f.get("sha256")), f.get("size")) for f in m["files"] if isinstance(f, Mapping)
+            }
+    lines = data.decode("utf-8", "replace").splitlines()
+    if not lines or tuple(lines[0].split("\t")) != _FILES_TSV_COLUMNS:
+        problems.append(
+            Problem(
+                "casefile_malformed", "casetrail/files.tsv", "表头不符 / unexpected header line"
+            )
+        )
+        return
+    seen = set()
+    for n, line in enumerate(lines[1:], 2):
+        row = dict(zip(_FILES_TSV_COLUMNS, line.split("\t"), strict=False))
+        path = _decode_manifest_path(row.get("path", "").replace("%09", "\t"))
+        where = f"files.tsv:{n} {path}"
+        seen.add(path)
+        for alg in _BAG_HASHES:
+            listed = manifests.get(alg, {}).get(path)
+            if listed is None or row.get(alg) != f"{alg}:{listed}":
+                problems.append(
+                    Problem(
+                        "files_tsv_mismatch",
+                        where,
+                        f"{alg} 与载荷清单不符 / {alg} differs from the payload manifest",
+                    )
+                )
+        if row.get("kind") == "original":
+            try:
+                size = int(row.get("size", ""))
+            except ValueError:
+                size = -1
+            if (row.get("sha256", ""), size) not in captured.get(row.get("manifest_id", ""), set()):
+                problems.append(
+                    Problem(
+                        "original_not_in_manifest",
+                        where,
+                        f"原始文件（sha256 与大小）不在其签名采集清单 {row.get('manifest_id')} 中 / the "
+                        f"original's sha256 and size are not in its signed capture manifest {row.get('manifest_id')}",
+                    )
+                )
+    listed_payload = set().union(*manifests.values()) if manifests else set()
+    for path in sorted(listed_payload - seen):
+        problems.append(
+            Problem(
+                "files_tsv_mismatch", path, "files.tsv 未列出此载荷文件 / not listed in files.tsv"
+            )
+        )
+
+
+def verify_bag(path: str | Path, *, log_key: str | None = None) -> BagReport:
+    """Check a CaseTrail bag in full — a directory, ``.tar`` or ``.zip`` — and return EVERY problem.
+
+    BagIt (RFC 8493): ``bagit.txt``; both payload manifests (each payload file re-hashed
+    with SHA-256 and SHA-512; missing and extra files); ``Payload-Oxum``; both tag
+    manifests; no unlisted tag file; unsafe archive entries. The case file: everything
+    :func:`verify_case_file` checks, the ``exported`` event against the bag (payload
+    manifests and tag files it names, export id, oxum), ``CaseTrail-Checkpoint``, and
+    that every original in ``files.tsv`` matches its payload entry and a file (sha256 +
+    size) of its signed capture manifest. ``log_key`` pins the trusted log key (else
+    the bag's own key is used and a note says so).
+    """
+    problems: list[Problem] = []
+    notes: list[str] = []
+    src = BagFiles(Path(path), problems)
+    try:
+        bagit = src.read("bagit.txt")
+        if bagit is None or not re.search(rb"^BagIt-Version: *1\.0\s*$", bagit, re.M):
+            problems.append(
+                Problem(
+                    "bagit_txt_invalid",
+                    "bagit.txt",
+                    "缺少 bagit.txt 或版本不是 1.0 / bagit.txt missing or not BagIt-Version 1.0",
+                )
+            )
+        elif not re.search(rb"^Tag-File-Character-Encoding: *UTF-8\s*$", bagit, re.M | re.I):
+            problems.append(
+                Problem(
+                    "bagit_txt_invalid",
+                    "bagit.txt",
+                    "标签文件编码须为 UTF-8 / Tag-File-Character-Encoding must be UTF-8",
+                )
+            )
+        raw_info = src.read("bag-info.txt")
+        info = _bag_info(raw_info or b"")
+        manifests, octets, count = _check_payload(src, problems)
+        oxum = info.get("Payload-Oxum")
+        if oxum is not None and oxum != f"{octets}.{count}":
+            problems.append(
+                Problem(
+                    "payload_oxum_mismatch",
+                    "bag-info.txt",
+                    f"Payload-Oxum 为 {oxum}，实际 {octets}.{count} / Payload-Oxum says {oxum}, the payload is {octets}.{count}",
+                )
+            )
+        _check_tags(src, problems)
+        if any(p.startswith("casetrail/") for p in src.files):
+            _check_case_file(src, info, manifests, log_key, problems, notes)
+        else:
+            notes.append(
+                "没有 casetrail/ 标签目录：只做了 BagIt 校验 / no casetrail/ tag directory: BagIt checks only"
+            )
+    finally:
+        src.close()
+    return BagReport(problems, notes, count, octets)
+
+
+def _main_bag(target: Path, log_key: str | None) -> int:
+    try:
+        report = verify_bag(target, log_key=log_key)
+    except (OSError, ValueError) as e:
+        print(f"无法读取案卷包 / cannot read the bag: {e}", file=sys.stderr)
+        return 2
+    for p in report.problems:
+        print(f"[{p.code}] {p.where}: {p.message}")
+    for note in report.notes:
+        print(f"注 / note: {note}")
+    print(
+        f"已逐一重新计算 {report.payload_files} 个载荷文件（{report.payload_bytes} 字节）的 SHA-256 与 "
+        f"SHA-512 / re-hashed {report.payload_files} payload file(s), {report.payload_bytes} bytes"
+    )
+    if report.problems:
+        print(f"发现 {len(report.problems)} 个问题 / {len(report.problems)} problem(s) found")
+        return 1
+    print(
+        "校验通过 / verified: bag complete and unaltered, every event in the signed log, "
+        "chains and signatures intact"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python verify.py [BAG] [--log-key KEY]``: verify a case file and print every problem.
+
+    ``BAG`` is an exported bag — a directory, ``.tar`` or ``.zip`` (see :func:`verify_bag`;
+    by default the bag this file sits in, ``<bag>/casetrail/verify.py``) — or a
+    directory holding ``case.json`` with ``{"events": [...], "proofs": {...},
+    "checkpoint": "...", "log_key": "...", "manifests": [...], "device_keys": [...]}``
+    (the arguments of :func:`verify_case_file`). ``--log-key`` pins the trusted log
+    verifier key. Exit status 0 = verified, 1 = problems, 2 = unreadable.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    log_key = None
+    if "--log-key" in args:
+        at = args.index("--log-key")
+        if at + 1 >= len(args):
+            args = []
+        else:
+            log_key = args[at + 1]
+            del args[at : at + 2]
+    if not args:
+        home = Path(__file__).resolve().parent.parent
+        if (home / "bagit.txt").is_file():
+            args = [str(home)]
     if len(args) != 1:
-        print("用法 / usage: python verify.py <case-dir>", file=sys.stderr)
+        print(
+            "用法 / usage: python verify.py [BAG-DIR | BAG.tar | BAG.zip] [--log-key KEY]",
+            file=sys.stderr,
+        )
         return 2
+    target = Path(args[0])
+    if target.is_file() or (target / "bagit.txt").is_file():
+        return _main_bag(target, log_key)
     try:
         data = parse_json(Path(args[0], "case.json").read_bytes())
         problems = verify_case_file(
             events=data["events"],
             proofs=data["proofs"],
             checkpoint=data["checkpoint"],
-            log_key=data["log_key"],
+            log_key=log_key or data["log_key"],
             manifests=data.get("manifests", []),
             device_keys=data.get("device_keys", []),
         )

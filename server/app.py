@@ -45,6 +45,7 @@ BLUEPRINTS: list[str] = [
     "server.api.evidence",
     "server.api.completeness",
     "server.api.legal_review",
+    "server.api.export",
 ]
 
 
