@@ -43,6 +43,26 @@ def main(argv: list[str] | None = None) -> int:
                 storage_bench.bench_s3(results, profile, server)
             if selected("S3-RSS"):
                 storage_bench.bench_s3_rss(results, profile, server)
+    ingest_ids = ("B1", "B3", "B4", "B5", "B6", "B9")
+    if any(selected(i) for i in ingest_ids):
+        from bench import ingest
+
+        if selected("B9"):
+            ingest.bench_b9(results, profile)
+        if selected("B6"):
+            ingest.bench_b6(results, profile)
+        if any(selected(i) for i in ("B1", "B3", "B4", "B5")):
+            from tests.support.seaweedfs import SeaweedFS
+
+            with SeaweedFS() as weed:
+                for bench_id, run in (
+                    ("B1", ingest.bench_b1),
+                    ("B3", ingest.bench_b3),
+                    ("B4", ingest.bench_b4),
+                    ("B5", ingest.bench_b5),
+                ):
+                    if selected(bench_id):
+                        run(results, profile, weed)
     print(results.summary())
     log(f"total {time.monotonic() - begun:.0f}s")
     return 0

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "server.cli.admin",
     "server.cli.custody",
     "server.cli.archive",
+    "server.cli.worker",
 ]
 
 
