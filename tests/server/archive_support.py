@@ -135,11 +135,15 @@ class SeededCase:
 
 
 def seed_large_case(
-    parts: Components, sizes: list[int], *, case_no: str = "黔市监罚〔2026〕99号"
+    parts: Components,
+    sizes: list[int],
+    *,
+    agency_code: str = "BENCH",
+    case_no: str = "黔市监罚〔2026〕99号",
 ) -> SeededCase:
-    """A penalty case whose one capture holds ``len(sizes)`` generated videos, stored."""
+    """A penalty case of a new agency whose one capture holds generated videos of ``sizes``."""
     with parts.unit_of_work() as uow:
-        agency = users.create_agency(uow, "BENCH", "贵阳市市场监督管理局")
+        agency = users.create_agency(uow, agency_code, "贵阳市市场监督管理局")
         made = {}
         for name, role, cert in (
             ("admin", Role.ADMIN, None),
@@ -148,7 +152,9 @@ def seed_large_case(
             ("archivist", Role.ARCHIVIST, None),
         ):
             made[name] = users.add_user(
-                uow, agency.id, users.NewUser(name, name.title(), role, cert)
+                uow,
+                agency.id,
+                users.NewUser(f"{agency_code.lower()}-{name}", name.title(), role, cert),
             )
         uow.commit()
     admin = Principal(made["admin"].id, agency.id, Role.ADMIN, "seed")
@@ -224,4 +230,4 @@ def seed_large_case(
             record_custody(uow, found, EventType.INGEST_VERIFIED, device, details, object=obj)
             record_custody(uow, found, EventType.STORED, device, details, object=obj)
             uow.commit()
-    return SeededCase(case_id, "archivist", sum(sizes), keys)
+    return SeededCase(case_id, f"{agency_code.lower()}-archivist", sum(sizes), keys)
