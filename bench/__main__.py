@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
                 storage_bench.bench_s3(results, profile, server)
             if selected("S3-RSS"):
                 storage_bench.bench_s3_rss(results, profile, server)
+    if selected("B7"):
+        from bench import export
+        from tests.support.seaweedfs import SeaweedFS
+
+        with SeaweedFS() as weed:
+            export.bench_b7(results, profile, weed)
     ingest_ids = ("B1", "B3", "B4", "B5", "B6", "B9")
     if any(selected(i) for i in ingest_ids):
         from bench import ingest

@@ -1,0 +1,89 @@
+"""B7: case export — a stored case streamed out as a BagIt tar vs raw GET of the same objects.
+
+Both read the same originals from the same SeaweedFS bucket in the same run. The export
+seals the case (custody events, checkpoint, proofs, tag files) and streams the tar with
+every original re-hashed (SHA-256 + SHA-512) on the way; the baseline only reads the
+objects through the S3 adapter. Target ≥ 0.8. The exporting process's peak RSS is
+reported beside it (``export_peak_rss_mib``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.common import MiB, Profile, Results, RssSampler, best_of, log, mb_per_s, ratio
+from server.app import create_app
+from server.archive.bag import BagFormat
+from server.archive.export import CaseExporter
+from server.auth import Principal
+from server.components import Components
+from server.db import make_engine, upgrade
+from server.models import Role, User
+from server.services.custody import note_signer
+from server.settings import Settings
+from server.signing_key import create_signing_key
+from storage.s3 import S3BlobStore, make_s3_client
+from tests.server.archive_support import seed_large_case
+
+FILES = 4
+
+
+def bench_b7(results: Results, profile: Profile, server: Any) -> None:
+    """B7: export of a case of ``profile.ingest_bytes`` (4 files) vs raw GET of its objects."""
+    size = max(profile.ingest_bytes, 1 << 30) if profile.name == "full" else profile.ingest_bytes
+    client = make_s3_client(
+        server.endpoint_url, server.access_key, server.secret_key, server.region
+    )
+    bucket = "bench-b7-" + uuid.uuid4().hex[:8]
+    client.create_bucket(Bucket=bucket)
+    store = S3BlobStore(client, bucket, part_size=16 * MiB)
+    with tempfile.TemporaryDirectory(prefix="casetrail-b7-") as tmp:
+        settings = Settings.for_data_dir(Path(tmp))
+        create_signing_key(settings.signing_key_file)
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        engine.dispose()
+        app = create_app(settings, store=store)
+        parts: Components = app.extensions["casetrail"]
+        log(f"B7: seeding a case of {size >> 20} MiB in {FILES} files")
+        seeded = seed_large_case(parts, [size // FILES] * FILES)
+        with parts.unit_of_work() as uow:
+            user = uow.session.query(User).filter_by(username=seeded.archivist).one()
+            archivist = Principal(user.id, user.agency_id, Role(user.role), "bench")
+        key = parts.signing_key
+        assert key is not None
+        exporter = CaseExporter(parts.unit_of_work, store, note_signer(key, settings.log_origin))
+
+        def raw_get() -> None:
+            for k in seeded.storage_keys:
+                for _ in store.open(k):
+                    pass
+
+        exported = 0
+
+        def export() -> None:
+            nonlocal exported
+            sealed = exporter.seal(archivist, seeded.case_id, BagFormat.TAR)
+            exported = 0
+            for block in exporter.stream(archivist, sealed):
+                exported += len(block)
+
+        raw_get()  # warm-up (connections, SeaweedFS volume lookups)
+        base_s = best_of(profile.repeats, raw_get)
+        with RssSampler() as rss:
+            took = best_of(profile.repeats, export)
+        parts.engine.dispose()
+    results.emit(
+        "B7",
+        "case export (BagIt tar) vs raw GET",
+        bytes=size,
+        archive_bytes=exported,
+        mb_s=mb_per_s(size, took),
+        baseline_mb_s=mb_per_s(size, base_s),
+        ratio=ratio(base_s, took),
+        target=0.8,
+        export_peak_rss_mib=round(rss.peak / MiB),
+    )
