@@ -78,6 +78,7 @@ __all__ = [
     "BagFiles",
     "BagReport",
     "EMPTY_ROOT",
+    "FILES_TSV_COLUMNS",
     "MAX_SAFE_INTEGER",
     "CanonicalJSONError",
     "ChainBreak",
@@ -1296,7 +1297,7 @@ def verify_case_file(
 _BAG_HASHES = ("sha256", "sha512")
 _MAX_TAG_FILE = 512 * 1024 * 1024
 _READ_BLOCK = 1 << 20
-_FILES_TSV_COLUMNS = (
+FILES_TSV_COLUMNS = (
     "path", "sha256", "sha512", "size", "media_type", "stage", "record_type", "kind",
     "manifest_id", "evidence_id",
 )  # fmt: skip
@@ -1804,7 +1805,7 @@ def _check_files_tsv(
                 (str(f.get("sha256")), f.get("size")) for f in m["files"] if isinstance(f, Mapping)
             }
     lines = data.decode("utf-8", "replace").splitlines()
-    if not lines or tuple(lines[0].split("\t")) != _FILES_TSV_COLUMNS:
+    if not lines or tuple(lines[0].split("\t")) != FILES_TSV_COLUMNS:
         problems.append(
             Problem(
                 "casefile_malformed", "casetrail/files.tsv", "表头不符 / unexpected header line"
@@ -1813,7 +1814,7 @@ def _check_files_tsv(
         return
     seen = set()
     for n, line in enumerate(lines[1:], 2):
-        row = dict(zip(_FILES_TSV_COLUMNS, line.split("\t"), strict=False))
+        row = dict(zip(FILES_TSV_COLUMNS, line.split("\t"), strict=False))
         path = _decode_manifest_path(row.get("path", "").replace("%09", "\t"))
         where = f"files.tsv:{n} {path}"
         seen.add(path)

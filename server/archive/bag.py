@@ -28,6 +28,7 @@ Serialisations (RFC 8493 §4.2: one top-level directory, the bag's base director
 from __future__ import annotations
 
 import base64
+import hashlib
 import struct
 import tarfile
 import time
@@ -176,8 +177,6 @@ def payload_manifest(payload: Sequence[PayloadEntry], algorithm: str) -> bytes:
 
 def tag_manifest(tags: Sequence[TagEntry], algorithm: str) -> bytes:
     """``tagmanifest-<algorithm>.txt`` over ``tags`` (computed here from their bytes)."""
-    import hashlib
-
     return manifest_text([(t.path, hashlib.new(algorithm, t.content).hexdigest()) for t in tags])
 
 

@@ -50,7 +50,7 @@ from core.calendar import WorkingCalendar
 from core.checkpoint import NoteSigner
 from core.custody import EventType, ObjectRef
 from core.merkle import inclusion_proof
-from core.verify import canonical_json, parse_json, sha256_digest
+from core.verify import FILES_TSV_COLUMNS, canonical_json, parse_json, sha256_digest
 from server.archive.bag import (
     BAGIT_TXT,
     BagFormat,
@@ -91,10 +91,6 @@ from storage.errors import StorageError
 
 EXPORT_ROLES = (Role.ARCHIVIST, Role.ADMIN)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-FILES_TSV_COLUMNS = (
-    "path", "sha256", "sha512", "size", "media_type", "stage", "record_type", "kind",
-    "manifest_id", "evidence_id",
-)  # fmt: skip
 
 
 def recipe_key(export_id: str) -> str:
