@@ -399,7 +399,6 @@ class Decision(Base):
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-
 class CompletenessWaiver(Base):
     """A reviewer's acceptance of a missing item (豁免) in a case's completeness report."""
 
@@ -412,4 +411,30 @@ class CompletenessWaiver(Base):
     waived_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     waived_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+
 Index("ix_custody_events_case_type", CustodyEventRow.case_id, CustodyEventRow.event_type)
+
+
+class FixityCheck(Base):
+    """The latest fixity (完整性核验) result of one stored original, by the sweep or reconciler."""
+
+    __tablename__ = "fixity_checks"
+    evidence_id: Mapped[str] = mapped_column(ForeignKey("evidence.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # ok | failed | missing
+    detail: Mapped[str] = mapped_column(Text, default="")
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FixitySweep(Base):
+    """One fixity sweep; ``cursor`` is the last evidence id checked, so a killed sweep resumes."""
+
+    __tablename__ = "fixity_sweeps"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str | None] = mapped_column(String(36))  # None = every case
+    cursor: Mapped[str | None] = mapped_column(String(36))
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "server.cli.serve",
     "server.cli.admin",
     "server.cli.custody",
+    "server.cli.maintenance",
     "server.cli.archive",
     "server.cli.worker",
 ]

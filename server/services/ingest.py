@@ -56,10 +56,11 @@ from sqlalchemy import or_, select, update
 
 from core.canonical import canonical_json
 from core.checkpoint import NoteSigner
-from core.custody import EventType, ObjectRef
+from core.custody import Actor, EventType, ObjectRef
 from server import hashstate, tus
 from server.auth import Principal, require_device_case_access
 from server.errors import Conflict, Invalid, NotFound, PayloadTooLarge, Unavailable
+from server.faults import fault_point
 from server.models import (
     CaptureManifest,
     Case,
@@ -255,6 +256,7 @@ class Ingest:
                 upload, evidence = self._visible_upload(uow, principal, upload_id)
                 self._check_patch(upload, offset, body_length)
             progress = self._load(upload_id, lock)
+            fault_point("ingest.before_first_byte")
             limit = progress.length - progress.offset if body_length is None else body_length
             if checksum is not None:
                 blocks = _body_blocks(body, limit, body_length is not None)
@@ -264,6 +266,7 @@ class Ingest:
             else:
                 self._pump(progress, _body_blocks(body, limit, body_length is not None))
             if progress.offset == progress.length:
+                fault_point("ingest.after_last_part")
                 return self._finish(upload_id, principal, lock)
             if body_length is None and _has_more(body):
                 raise PayloadTooLarge(_past_length(progress.length))
@@ -322,6 +325,7 @@ class Ingest:
                 for block in source:
                     if p.hasher is not None:
                         p.hasher.update(block)
+                    fault_point("ingest.mid_part")
                     yield block
                     self._renew_if_due(p)
             except ClientGone as exc:
@@ -482,14 +486,14 @@ class Ingest:
 
     # ------------------------------------------------------------------ completion
 
-    def _finish_locked(self, upload_id: str, principal: Principal) -> UploadView:
+    def _finish_locked(self, upload_id: str, principal: Principal | Actor) -> UploadView:
         lock = self._acquire(upload_id)
         try:
             return self._finish(upload_id, principal, lock)
         finally:
             self._release(upload_id, lock)
 
-    def _finish(self, upload_id: str, principal: Principal, lock: str) -> UploadView:
+    def _finish(self, upload_id: str, principal: Principal | Actor, lock: str) -> UploadView:
         """Verify and complete an upload whose bytes are all durable (idempotent)."""
         with self.uow_factory() as uow:
             upload = uow.session.get(Upload, upload_id)
@@ -510,7 +514,10 @@ class Ingest:
             sha512 = self._complete_in_store(key, sid, parts_count, expected)
         except storage_errors.DigestMismatch as exc:
             return self._mismatch(upload_id, principal, key, sid, parts_count, exc.actual)
-        return self._commit_stored(upload_id, principal, lock, key, sha512)
+        fault_point("ingest.after_store")
+        view = self._commit_stored(upload_id, principal, lock, key, sha512)
+        fault_point("ingest.after_commit")
+        return view
 
     def _complete_in_store(self, key: str, sid: str | None, parts_count: int, expected: str) -> str:
         """Make the original appear at ``key``; return its SHA-512."""
@@ -554,7 +561,7 @@ class Ingest:
         return digester.sha512
 
     def _commit_stored(
-        self, upload_id: str, principal: Principal, lock: str, key: str, sha512: str
+        self, upload_id: str, principal: Principal | Actor, lock: str, key: str, sha512: str
     ) -> UploadView:
         with self.uow_factory() as uow:
             upload = uow.session.get(Upload, upload_id)
@@ -603,7 +610,7 @@ class Ingest:
     def _mismatch(
         self,
         upload_id: str,
-        principal: Principal,
+        principal: Principal | Actor,
         key: str,
         sid: str | None,
         parts_count: int,
@@ -686,6 +693,25 @@ class Ingest:
             finally:
                 self._release(upload_id, lock)
         return ended
+
+    def finish_interrupted(self, upload_id: str, actor: Actor) -> UploadView:
+        """Finish an upload whose bytes are all durable but whose completion was cut off.
+
+        The reconciler's entry (``server.services.reconcile``); ``tus.UploadLocked`` while a
+        live request still holds the upload.
+        """
+        return self._finish_locked(upload_id, actor)
+
+    def abandon(self, upload_id: str) -> None:
+        """End an active upload that can no longer complete and discard its stored parts.
+
+        The reconciler's entry; ``tus.UploadLocked`` while a live request holds the upload.
+        """
+        lock = self._acquire(upload_id)
+        try:
+            self._end(upload_id, TERMINATED)
+        finally:
+            self._release(upload_id, lock)
 
     def _end(self, upload_id: str, status: str) -> None:
         with self.uow_factory() as uow:
