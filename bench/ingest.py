@@ -69,12 +69,22 @@ class _IterStream:
         self._rest = b""
 
     def read(self, size: int = -1) -> bytes:
-        block = self._rest or next(self._blocks, b"")
-        if 0 <= size < len(block):
-            self._rest = block[size:]
-            return block[:size]
-        self._rest = b""
-        return block
+        """Up to ``size`` bytes, short only at the end (boto3 takes a short read as EOF)."""
+        out: list[bytes] = []
+        want = size
+        while want != 0:
+            block = self._rest or next(self._blocks, b"")
+            if not block:
+                break
+            if 0 <= want < len(block):
+                self._rest = block[want:]
+                block = block[:want]
+            else:
+                self._rest = b""
+            out.append(block)
+            if want > 0:
+                want -= len(block)
+        return out[0] if len(out) == 1 else b"".join(out)
 
 
 def _b64(text: str) -> str:

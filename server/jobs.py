@@ -229,7 +229,8 @@ class InspectionJobs:
                     "derived_from": sha256,
                 }
             result["derivatives"] = stored
-            return json.loads(json.dumps(result, default=str))
+            plain: dict[str, Any] = json.loads(json.dumps(result, default=str))
+            return plain
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

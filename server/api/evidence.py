@@ -38,8 +38,9 @@ def get_inspection(evidence_id: str) -> Any:
 
 
 def _stream(readable: Readable, start: int, end: int | None) -> Iterator[bytes]:
-    blocks = components().store.open(readable.key, start, end)
-    return stream_with_context(blocks)
+    blocks: Iterator[bytes] = components().store.open(readable.key, start, end)
+    streamed: Iterator[bytes] = stream_with_context(blocks)
+    return streamed
 
 
 def _etag(readable: Readable) -> str:

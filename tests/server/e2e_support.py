@@ -68,6 +68,7 @@ class FieldDevice:
     key: PrivateKey
     case_no: str
     case_id: str
+    officers: tuple[str, ...] = ("E00001", "E00002")
     seq: int = 0
     prev: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -91,7 +92,7 @@ class FieldDevice:
             category="penalty",
             stage="site-inspection",
             record_type="site-inspection-record",
-            officers=("E00001", "E00002"),
+            officers=self.officers,
             device_time="2025-03-03T09:30:00+08:00",
             gnss_time=None,
             timezone="Asia/Shanghai",
@@ -113,6 +114,8 @@ class FieldDevice:
 
 def field_device(server: ServerProcess, case_no: str = "黔市监罚〔2025〕99号") -> FieldDevice:
     """Two inspectors, a case with both assigned, a device of the first, enrolled."""
+    tag = uuid.uuid4().hex[:6].upper()
+    certs = (f"E{tag}1", f"E{tag}2")
     with server.admin() as admin:
         ids = []
         for n in (1, 2):
@@ -122,7 +125,7 @@ def field_device(server: ServerProcess, case_no: str = "黔市监罚〔2025〕99
                     "username": f"insp{n}-{uuid.uuid4().hex[:6]}",
                     "display_name": f"执法人员{n}",
                     "role": "inspector",
-                    "cert_no": f"E0000{n}",
+                    "cert_no": certs[n - 1],
                 },
             )
             assert r.status_code == 201, r.text
@@ -146,4 +149,6 @@ def field_device(server: ServerProcess, case_no: str = "黔市监罚〔2025〕99
     )
     assert enrolled.status_code == 201, enrolled.text
     body = enrolled.json()
-    return FieldDevice(server, body["token"], body["device"]["id"], key, case_no, case.json()["id"])
+    return FieldDevice(
+        server, body["token"], body["device"]["id"], key, case_no, case.json()["id"], certs
+    )

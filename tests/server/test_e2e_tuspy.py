@@ -10,6 +10,7 @@ on SQLite + SeaweedFS.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from pathlib import Path
@@ -100,7 +101,5 @@ def test_tuspy_upload_survives_a_server_kill_and_verifies(
 
 
 def _quietly(fn: object) -> None:
-    try:
+    with contextlib.suppress(TusCommunicationError, TusUploadFailed, httpx.HTTPError, OSError):
         fn()  # type: ignore[operator]
-    except (TusCommunicationError, TusUploadFailed, httpx.HTTPError, OSError):
-        pass
