@@ -6,6 +6,9 @@ what is safe to repair and reports everything (every finding, not the first):
 =========================  ==========================================================
 finding                    what the reconciler does
 =========================  ==========================================================
+stale_lease                the write lease of a request whose server process on this
+                           host is gone (kill -9): released, so the client resumes now
+                           rather than after the lease expires
 interrupted_completion     every byte durable, completion cut off (a crash between the
                            store and the commit): finished through the ingest path —
                            verified, ``stored``, custody events, signed receipt
@@ -36,6 +39,8 @@ reconciler is safe to run while servers serve. A second run changes nothing. Wit
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -44,7 +49,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.custody import EventType, ObjectRef
 from server import tus
@@ -75,6 +80,7 @@ EXIT_OK, EXIT_ERROR, EXIT_AT_RISK = 0, 1, 2
 class Kind(StrEnum):
     """What the reconciler found (see the module table)."""
 
+    STALE_LEASE = "stale_lease"
     INTERRUPTED_COMPLETION = "interrupted_completion"
     SUPERSEDED_UPLOAD = "superseded_upload"
     EXPIRED_UPLOAD = "expired_upload"
@@ -191,11 +197,29 @@ class Reconciler:
         for done, (upload_id, upload, evidence_status) in enumerate(uploads, 1):
             self._tick("uploads", done, len(uploads))
             if upload.lock_owner and upload.lock_expires_at and upload.lock_expires_at > now:
-                continue  # a live request holds it and will finish or fail it itself
+                if not _owner_gone(upload.lock_owner):
+                    continue  # a live request holds it and will finish or fail it itself
+                findings.append(self._release_lease(upload_id, upload.lock_owner))
             finding = self._upload_finding(upload, evidence_status, now)
             if finding is not None:
                 findings.append(self._apply_upload(upload_id, finding))
         return findings
+
+    def _release_lease(self, upload_id: str, owner: str) -> Finding:
+        message = (
+            f"写入租约的持有进程已不存在，租约已释放，可立即续传 (the process holding the write "
+            f"lease is gone; lease released so the upload resumes now): {owner}"
+        )
+        if self.dry_run:
+            return Finding(Kind.STALE_LEASE, upload_id, "would release", message, False)
+        with self.uow_factory() as uow:
+            uow.session.execute(
+                update(Upload)
+                .where(Upload.id == upload_id, Upload.lock_owner == owner)
+                .values(lock_owner=None, lock_expires_at=None, updated_at=Upload.updated_at)
+            )
+            uow.commit()
+        return Finding(Kind.STALE_LEASE, upload_id, "released", message, True)
 
     def _upload_finding(
         self, upload: Upload, evidence_status: str, now: datetime
@@ -452,6 +476,21 @@ class Reconciler:
     def _tick(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(stage, done, total)
+
+
+def _owner_gone(owner: str) -> bool:
+    """True when a lease owner (``host:pid:token``) is a process of this host that is gone."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's process: only its lease expiry tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def flag_missing(

@@ -72,6 +72,7 @@ class FieldDevice:
     seq: int = 0
     prev: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    last_manifest: CaptureManifest | None = None
 
     def client(self) -> httpx.Client:
         return httpx.Client(
@@ -105,6 +106,7 @@ class FieldDevice:
             note=None,
         )
         self.prev = manifest.manifest_hash()
+        self.last_manifest = manifest
         with self.client() as client:
             response = client.post("/manifests", json=sign_manifest(manifest, self.key).to_json())
         assert response.status_code == 201, response.text
