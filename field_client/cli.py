@@ -24,6 +24,7 @@ from field_client.keys import load_device_key
 from field_client.queue import ItemState, Queue, QueueItem
 from field_client.server_api import make_http_client
 from field_client.sync import Syncer, SyncReport, prune
+from field_client.tus_client import MAX_CHUNK, MIN_CHUNK, START_CHUNK, ChunkSizer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -381,9 +382,14 @@ def _summary(report: SyncReport) -> str:
 @click.option("--exit-when-settled", is_flag=True,
               help="--watch 时，所有项目完成或失败后退出 with --watch, exit once every item is "
               "done or failed (for scripts)")  # fmt: skip
+@click.option("--max-chunk", type=click.IntRange(MIN_CHUNK), default=MAX_CHUNK, show_default=True,
+              help="每次上传的最大字节数（按网速自动调整，不超过此值）largest chunk per request in "
+              "bytes; the size adapts to the link below this")  # fmt: skip
 @click.pass_context
 @friendly_errors
-def sync(ctx: click.Context, mode: str, interval: float, exit_when_settled: bool) -> None:
+def sync(
+    ctx: click.Context, mode: str, interval: float, exit_when_settled: bool, max_chunk: int
+) -> None:
     """同步 Register manifests, upload files (resumable), verify receipts.
 
     Safe to interrupt at any moment: the next sync resumes from what the server holds.
@@ -396,7 +402,8 @@ def sync(ctx: click.Context, mode: str, interval: float, exit_when_settled: bool
         Queue(home.queue_db) as queue,
         make_http_client(config.server_url, home.load_token()) as http,
     ):
-        syncer = Syncer(home, config, queue, http, observer=observer)
+        sizer = ChunkSizer(start=min(START_CHUNK, max_chunk), maximum=max_chunk)
+        syncer = Syncer(home, config, queue, http, observer=observer, sizer=sizer)
         if mode == "watch":
             try:
                 syncer.watch(

@@ -27,7 +27,7 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -406,8 +406,8 @@ class Queue:
             if cur.rowcount != 1:
                 raise KeyError(key)
 
-    def mark_registered(self, manifest_id: str, evidence_ids: Sequence[str | None]) -> None:
-        """The server accepted the manifest; remember each file's evidence id."""
+    def mark_registered(self, manifest_id: str, evidence_ids: Mapping[int, str | None]) -> None:
+        """The server accepted the manifest; remember each file's evidence id (by file index)."""
         now = self._now()
         with self.transaction() as db:
             db.execute(
@@ -415,7 +415,7 @@ class Queue:
                 " WHERE manifest_id = ?",
                 (now, manifest_id),
             )
-            for index, evidence_id in enumerate(evidence_ids):
+            for index, evidence_id in evidence_ids.items():
                 db.execute(
                     "UPDATE items SET state = ?, evidence_id = ?, attempts = 0,"
                     " next_attempt_at = 0, last_error = NULL, updated_at = ?"
@@ -470,13 +470,18 @@ class Queue:
         reason: str,
         *,
         rand: Callable[[], float] = random.random,
+        cap: float = BACKOFF_CAP,
     ) -> float:
-        """A transient failure: count the attempt and push the next one back; return the delay."""
+        """A transient failure: count the attempt and push the next one back; return the delay.
+
+        ``cap`` bounds the delay (e.g. a locked upload clears within a minute, so it is
+        retried every few seconds rather than after ever longer waits).
+        """
         delay = 0.0
         now = self.clock()
         for key in keys:
             attempts = self.item(key).attempts + 1
-            delay = backoff_delay(attempts, rand=rand)
+            delay = backoff_delay(attempts, rand=rand, cap=cap)
             self._update(key, attempts=attempts, next_attempt_at=now + delay, last_error=reason)
         return delay
 

@@ -37,13 +37,17 @@ from field_client.errors import (
     ServerRejected,
     VaultError,
 )
-from field_client.queue import ItemState, Queue, QueueItem, backoff_delay
+from field_client.queue import BACKOFF_CAP, ItemState, Queue, QueueItem, backoff_delay
 from field_client.receipts import RECEIPT_HEADER, Expected, decode_header, verify_receipt
 from field_client.server_api import API_PREFIX, ServerApi
 from field_client.tus_client import ChunkSizer, TusClient, UploadGone
 from field_client.vault import Vault
 
 __all__ = ["NullObserver", "SyncObserver", "SyncReport", "Syncer", "prune"]
+
+LOCKED_RETRY_CAP = 8.0
+"""Longest wait before retrying an upload the server reports locked (423): another
+request holds it, or a crashed request's lease has yet to expire (seconds, not minutes)."""
 
 
 class SyncObserver(Protocol):
@@ -134,11 +138,15 @@ class Syncer:
         return report
 
     def _defer(self, items: list[QueueItem], error: FieldClientError, report: SyncReport) -> None:
-        self.queue.defer([i.key for i in items], str(error), rand=self.rand)
+        """Back off ``items``; end the pass unless only this upload is locked (423)."""
+        locked = isinstance(error, ServerError) and error.status == 423
+        cap = LOCKED_RETRY_CAP if locked else BACKOFF_CAP
+        self.queue.defer([i.key for i in items], str(error), rand=self.rand, cap=cap)
         for i in items:
             report.deferred.append((i.key, str(error)))
             self.observer.item_finished(i, i.state, str(error))
-        raise _Offline
+        if not locked:
+            raise _Offline
 
     def _fail(self, item: QueueItem, reason: str, report: SyncReport) -> None:
         self.queue.mark_failed(item.key, reason)
@@ -160,7 +168,9 @@ class Syncer:
             except ServerError as e:
                 self._defer(items, e, report)
             by_index = {f.get("file_index"): f.get("evidence_id") for f in answer.get("files", [])}
-            self.queue.mark_registered(manifest_id, [by_index.get(i.file_index) for i in items])
+            self.queue.mark_registered(
+                manifest_id, {i.file_index: by_index.get(i.file_index) for i in items}
+            )
             report.registered += 1
 
     def _advance(self, item: QueueItem, report: SyncReport) -> None:

@@ -18,7 +18,7 @@ def test_states_survive_a_restart(
     r = capturer.capture(
         [make_file(tmp_path / "a.jpg", 100), make_file(tmp_path / "b.mp4", 200)], request_facts
     )
-    queue.mark_registered(r.manifest_id, ["ev-a", "ev-b"])
+    queue.mark_registered(r.manifest_id, {0: "ev-a", 1: "ev-b"})
     queue.mark_uploading((r.manifest_id, 1), "http://s/api/v1/uploads/u1", 0)
     queue.set_offset((r.manifest_id, 1), 150)
     queue.close()
