@@ -25,6 +25,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from field_client.errors import ReceiptInvalid
 from field_client.receipts import Expected, verify_receipt
 from tests.field_client.conftest import make_file
 from tests.support.counting_proxy import CountingProxy
@@ -289,6 +290,23 @@ def test_offline_capture_then_sync_through_two_server_crashes(
             ),
             config["log_origin"],
         )
+    # a receipt altered on the device (or forged) is caught, with every finding
+    forged = dict(receipt, sha256="sha256:" + "0" * 64)
+    with pytest.raises(ReceiptInvalid) as bad:
+        verify_receipt(
+            forged,
+            config["log_key"],
+            Expected(
+                row["evidence_id"],
+                row["manifest_id"],
+                row["file_index"],
+                row["sha256"],
+                row["size"],
+            ),
+            config["log_origin"],
+        )
+    assert any("sha256" in p for p in bad.value.problems)
+    assert any("not signed by the server key" in p for p in bad.value.problems)
     # the originals stay in the vault after done (retention), the sources untouched
     assert all(Path(r["vault_path"]).exists() for r in rows)
     assert {p.name: sha(p) for p in media} == expected
@@ -344,7 +362,9 @@ def test_killed_client_resumes_resending_at_most_one_chunk(
         proxy.stop()
     size = big.stat().st_size
     resent = first_session + second_session - size
-    print(f"resume: server offset {server_offset}, re-sent {resent} bytes (chunk {chunk})")
+    print(
+        f"resume: server offset {server_offset}, sessions {first_session} + {second_session}, size {size}, re-sent {resent} bytes (chunk {chunk})"
+    )
     assert second_session < size - server_offset + 64 * 1024  # resumed, not restarted
     assert resent <= chunk + 64 * 1024  # ≤ one chunk (+ request headers and manifest)
     assert queue_rows(home)[0]["state"] == "done"
