@@ -277,8 +277,8 @@ class Syncer:
         on_pass: Callable[[SyncReport], None] = lambda r: None,
     ) -> None:
         """Run passes until ``should_stop()``; with ``exit_when_settled``, also stop once
-        every item is done or failed. Between passes, wait ``interval`` seconds, less when
-        a deferred item comes due sooner, more (backoff) while the server is offline."""
+        every item is done or failed. Between passes, wait ``interval`` seconds, or less when
+        a deferred item comes due sooner or the offline backoff (with jitter) is shorter."""
         offline_streak = 0
         while not should_stop():
             report = self.run_once()
