@@ -10,6 +10,13 @@ stores derivatives as new objects (``derivatives/sha256/…/<name>``, derived fr
 original's SHA-256) and saves facts and flags on the row (``done``), or the error
 (``failed``). The original is only read, never touched.
 
+The same read is the original's first full re-read after ingest, so it computes SHA-512
+(ingest verifies SHA-256 only, off the hot path) and re-checks SHA-256 and size: a match
+records ``evidence.sha512``; a mismatch (the store changed the bytes right after ingest)
+records no SHA-512, appends ``fixity_failed`` to the case's custody log and flags the
+evidence ``fixity_failed``. Originals above the inspection size limit, or when ffmpeg is
+missing, are still read once for this.
+
 Modes (``CASETRAIL_INSPECTION``): ``thread`` (default: an in-process thread pool per
 server process), ``worker`` (the web process only queues; run ``casetrail worker``),
 ``sync`` (inspect before the upload's response; for tests and tiny installs).
@@ -39,13 +46,16 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import and_, or_, select, update
 
+from core.custody import EventType, ObjectRef
 from server.components import EXTENSION_KEY, Components
 from server.media import DeclaredFacts, FFmpegTools, MediaToolMissing, inspect_media
-from server.models import CaptureManifest, Evidence, EvidenceStatus, utcnow
-from server.services.custody import note_signer
+from server.media.report import Flag, FlagCode
+from server.models import CaptureManifest, Case, Evidence, EvidenceStatus, utcnow
+from server.services.custody import SYSTEM_ACTOR, note_signer, record_custody
 from server.services.ingest import Ingest, IngestConfig
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
+from storage.hashing import Digester
 from storage.keys import derivative_key
 
 log = logging.getLogger(__name__)
@@ -153,8 +163,9 @@ class InspectionJobs:
         """Claim and inspect one evidence item; False if someone else has it or it is done."""
         if not self.claim(evidence_id):
             return False
+        read = _OriginalRead()
         try:
-            result = self._inspect(evidence_id)
+            result = self._inspect(evidence_id, read)
             status = FAILED if result.get("error") else DONE
         except Exception as exc:  # recorded on the row; the original is untouched
             log.exception("inspection of %s failed", evidence_id)
@@ -163,6 +174,8 @@ class InspectionJobs:
         with self.uow_factory() as uow:
             evidence = uow.session.get(Evidence, evidence_id)
             if evidence is not None:
+                if read.complete:
+                    self._record_digests(uow, evidence, read.digests, result)
                 evidence.inspection = result
                 evidence.inspection_status = status
                 evidence.inspection_lease_until = None
@@ -177,7 +190,59 @@ class InspectionJobs:
             self._tools = FFmpegTools.resolve()
         return self._tools
 
-    def _inspect(self, evidence_id: str) -> dict[str, Any]:
+    @staticmethod
+    def _record_digests(
+        uow: UnitOfWork, evidence: Evidence, read: Digester, result: dict[str, Any]
+    ) -> None:
+        """SHA-512 of a re-read that matches ingest; else ``fixity_failed`` event + flag."""
+        if read.sha256 == evidence.expected_sha256 and read.size == evidence.expected_size:
+            if evidence.sha512 is None:
+                evidence.sha512 = read.sha512
+            return
+        problem = (
+            f"recorded {evidence.expected_sha256} ({evidence.expected_size} B), "
+            f"read {read.sha256} ({read.size} B)"
+        )
+        flag = Flag.of(FlagCode.FIXITY_FAILED, problem)
+        result.setdefault("flags", []).append(
+            {
+                "code": flag.code.value,
+                "message_zh": flag.message_zh,
+                "message_en": flag.message_en,
+                "detail": flag.detail,
+            }
+        )
+        case = uow.session.get(Case, evidence.case_id)
+        assert case is not None
+        record_custody(
+            uow,
+            case,
+            EventType.FIXITY_FAILED,
+            SYSTEM_ACTOR,
+            {
+                "evidence_id": evidence.id,
+                "storage_key": evidence.storage_key,
+                "problem": problem,
+                "during": "inspection",
+            },
+            object=ObjectRef(evidence.expected_sha256, evidence.expected_size),
+        )
+
+    def _read_original(self, key: str, read: _OriginalRead, out: Path | None) -> None:
+        """Stream the original once, hashing it; copy it to ``out`` when given."""
+        digests = read.digests
+        with digests:
+            if out is None:
+                for block in self.store.open(key):
+                    digests.update(block)
+            else:
+                with out.open("wb") as f:
+                    for block in self.store.open(key):
+                        digests.update(block)  # hashed in threads while the copy is written
+                        f.write(block)
+        read.complete = True
+
+    def _inspect(self, evidence_id: str, read: _OriginalRead) -> dict[str, Any]:
         with self.uow_factory() as uow:
             evidence = uow.session.get(Evidence, evidence_id)
             assert evidence is not None and evidence.storage_key is not None
@@ -190,6 +255,7 @@ class InspectionJobs:
             declared_type, declared = _declared(manifest, evidence.file_index)
             declared_type = evidence.media_type or declared_type
         if size > self.max_bytes:
+            self._read_original(key, read, None)
             return {
                 "error": f"文件过大，未检查 (larger than the {self.max_bytes}-byte inspection limit)",
                 "flags": [],
@@ -197,13 +263,12 @@ class InspectionJobs:
         try:
             tools = self._ffmpeg()
         except MediaToolMissing as exc:
+            self._read_original(key, read, None)
             return {"error": f"ffmpeg 不可用 (ffmpeg missing): {exc}", "flags": []}
         work = Path(tempfile.mkdtemp(prefix="inspect-", dir=self.work_dir))
         try:
             original = work / "original"
-            with original.open("wb") as out:
-                for block in self.store.open(key):
-                    out.write(block)
+            self._read_original(key, read, original)
             report = inspect_media(
                 original,
                 declared_media_type=declared_type,
@@ -240,6 +305,14 @@ class InspectionJobs:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+
+
+@dataclass
+class _OriginalRead:
+    """SHA-256 + SHA-512 of the inspection's one read of an original."""
+
+    digests: Digester = field(default_factory=Digester)
+    complete: bool = False  # read to the end (a failed read proves nothing)
 
 
 def _suffix(media_type: str) -> str:

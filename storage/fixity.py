@@ -15,7 +15,7 @@ class FixityResult:
     key: str
     size: int
     sha256: str
-    sha512: str
+    sha512: str | None
     problems: tuple[str, ...]
 
     @property
@@ -31,11 +31,12 @@ def check_fixity(
     expected_sha512: str | None = None,
     expected_size: int | None = None,
 ) -> FixityResult:
-    """Stream ``key`` once, hashing SHA-256 and SHA-512, and report every mismatch.
+    """Stream ``key`` once, hashing SHA-256 (and SHA-512 when ``expected_sha512`` is
+    given: it runs at a quarter of SHA-256's speed), and report every mismatch.
 
     Raises ``NotFound`` if the object is gone (a missing object is not a fixity result).
     """
-    digester = Digester()
+    digester = Digester(sha512=expected_sha512 is not None)
     with digester:
         for block in store.open(key):
             digester.update(block)

@@ -1,7 +1,14 @@
 """Streaming helpers shared by the adapters: fixed blocks, size limits, two digests.
 
-SHA-256 and SHA-512 run in a worker thread (``hashlib`` releases the GIL on large
-blocks), so hashing overlaps with writing instead of adding to it.
+:class:`Digester` hashes SHA-256 and SHA-512 of whole-object writes and fixity re-reads.
+Inside a feeding session (``with digester:``) each algorithm runs in its own worker
+thread once blocks are large (``hashlib`` releases the GIL above 2 KiB), so on two cores
+the slower SHA-512 sets the pace and SHA-256 and the caller's I/O run beside it. Small
+inputs (notes, thumbnails) are hashed inline: starting threads would cost more.
+
+Resumable-upload parts are not hashed by the store: the caller keeps its own running
+SHA-256 (the ingest layer saves it across processes) and hands it to
+``complete_upload(..., verified_sha256=...)``.
 """
 
 from __future__ import annotations
@@ -13,6 +20,12 @@ from collections.abc import Iterator
 
 from storage.errors import TooLarge
 from storage.port import BLOCK_SIZE, ByteStream
+
+_THREADED_BLOCK = 256 << 10
+"""Blocks at least this large start the worker threads (smaller ones hash inline)."""
+
+_QUEUE_BLOCKS = 4
+"""Blocks a worker may lag behind the feeder: bounded memory (blocks are shared, not copied)."""
 
 
 def format_digest(algorithm: str, hexdigest: str) -> str:
@@ -37,54 +50,67 @@ def read_blocks(
                 key=key,
                 limit=limit,
             )
-        yield bytes(block)
+        yield block if type(block) is bytes else bytes(block)
 
 
-_STOP = object()
+class _Worker:
+    """One hash object fed from a bounded queue by one thread."""
+
+    def __init__(self, hasher: hashlib._Hash) -> None:
+        self.hasher = hasher
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUE_BLOCKS)
+        self.thread = threading.Thread(target=self._run, name="digester", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        update, get = self.hasher.update, self.queue.get
+        while (block := get()) is not None:
+            update(block)
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
 
 
 class Digester:
-    """SHA-256 + SHA-512 of a byte sequence, fed block by block, hashed in a thread.
+    """SHA-256 (and SHA-512 unless ``sha512=False``) of a byte sequence, fed block by block.
 
-    Use as a context manager around each feeding session; the hash state persists across
-    sessions (e.g. across the parts of one upload in one process).
+    Use as a context manager around each feeding session so large inputs are hashed in
+    worker threads; the digests are read after the session (the state persists across
+    sessions). Outside a session ``update`` hashes inline.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, sha512: bool = True) -> None:
         self._sha256 = hashlib.sha256()
-        self._sha512 = hashlib.sha512()
+        self._sha512 = hashlib.sha512() if sha512 else None
         self.size = 0
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=8)
-        self._thread: threading.Thread | None = None
-
-    def _run(self) -> None:
-        while True:
-            block = self._queue.get()
-            if block is _STOP:
-                return
-            assert isinstance(block, bytes)
-            self._sha256.update(block)
-            self._sha512.update(block)
+        self._in_session = False
+        self._workers: list[_Worker] = []
 
     def __enter__(self) -> Digester:
-        self._thread = threading.Thread(target=self._run, name="digester", daemon=True)
-        self._thread.start()
+        self._in_session = True
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._queue.put(_STOP)
-        assert self._thread is not None
-        self._thread.join()
-        self._thread = None
+        self._in_session = False
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
+
+    def _hashers(self) -> list[hashlib._Hash]:
+        return [h for h in (self._sha256, self._sha512) if h is not None]
 
     def update(self, block: bytes) -> None:
-        """Queue ``block`` for hashing (blocks at most 8 blocks ahead: bounded memory)."""
+        """Hash ``block`` (queued to the workers inside a session once blocks are large)."""
         self.size += len(block)
-        if self._thread is None:
-            self._sha256.update(block)
-            self._sha512.update(block)
-        else:
-            self._queue.put(block)
+        if not self._workers:
+            if not self._in_session or len(block) < _THREADED_BLOCK:
+                for hasher in self._hashers():
+                    hasher.update(block)
+                return
+            self._workers = [_Worker(h) for h in self._hashers()]
+        for worker in self._workers:
+            worker.queue.put(block)
 
     @property
     def sha256(self) -> str:
@@ -92,42 +118,8 @@ class Digester:
         return format_digest("sha256", self._sha256.hexdigest())
 
     @property
-    def sha512(self) -> str:
-        """``sha512:<hex>`` of everything fed so far (call outside a feeding session)."""
+    def sha512(self) -> str | None:
+        """``sha512:<hex>`` of everything fed so far, or None when made with ``sha512=False``."""
+        if self._sha512 is None:
+            return None
         return format_digest("sha512", self._sha512.hexdigest())
-
-
-class RunningDigests:
-    """Per-upload digests kept in memory while one process puts the parts in order.
-
-    When another process resumed the upload (or a part was replaced), the state is
-    unknown and the adapter re-derives the digests from the stored bytes.
-    """
-
-    def __init__(self) -> None:
-        self._by_upload: dict[str, tuple[int, Digester]] = {}
-        self._lock = threading.Lock()
-
-    def for_part(self, upload_id: str, number: int) -> Digester | None:
-        """The digester to feed part ``number`` into (fresh for part 1), or None if unknown."""
-        with self._lock:
-            count, digester = self._by_upload.pop(upload_id, (0, None))
-        if number == 1:
-            return Digester()
-        return digester if count == number - 1 else None
-
-    def keep(self, upload_id: str, number: int, digester: Digester) -> None:
-        """Record that parts 1..``number`` have been fed to ``digester``."""
-        with self._lock:
-            self._by_upload[upload_id] = (number, digester)
-
-    def complete(self, upload_id: str, parts: int) -> Digester | None:
-        """The digests of all ``parts`` parts, if this process fed every one of them."""
-        with self._lock:
-            count, digester = self._by_upload.get(upload_id, (-1, None))
-        return digester if count == parts else None
-
-    def drop(self, upload_id: str) -> None:
-        """Forget an upload (completed, aborted or quarantined)."""
-        with self._lock:
-            self._by_upload.pop(upload_id, None)

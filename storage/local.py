@@ -13,8 +13,9 @@ fails if the key exists, so two writers of one key cannot both win.
 Resumable parts are appended in order to one ``data`` file (fsynced after each part);
 the ``journal`` gets one fsynced line per part (``{"n": 3, "size": 16777216}``). Bytes
 past the last journalled part are leftovers of an interrupted part and are cut off.
-Completion links ``data`` to the key: no second copy of the bytes. The running digests
-live in memory; an upload resumed by another process is re-hashed once at completion.
+Completion links ``data`` to the key: no second copy of the bytes. Parts are not hashed
+here: a caller that kept its own running SHA-256 passes it as ``verified_sha256``;
+otherwise the data file is re-hashed once at completion.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from storage.errors import (
     Unavailable,
     UploadNotFound,
 )
-from storage.hashing import Digester, RunningDigests, read_blocks
+from storage.hashing import Digester, read_blocks
 from storage.keys import (
     check_key,
     check_prefix,
@@ -108,7 +109,6 @@ class LocalBlobStore:
         with _os_errors(None):
             for directory in (self.root, self._tmp, self._staging):
                 directory.mkdir(parents=True, exist_ok=True)
-        self._running = RunningDigests()
 
     # -- basics -------------------------------------------------------------------------
 
@@ -166,15 +166,14 @@ class LocalBlobStore:
             os.replace(source, path)
         _fsync_dir(path.parent)
 
-    def _stream_to(
-        self, fileobj: object, blocks: Iterator[bytes], digester: Digester | None
-    ) -> int:
+    @staticmethod
+    def _stream_to(fileobj: object, blocks: Iterator[bytes], digester: Digester | None) -> int:
         write = fileobj.write  # type: ignore[attr-defined]
         size = 0
         for block in blocks:
-            write(block)
             if digester is not None:
-                digester.update(block)
+                digester.update(block)  # queued first, so hashing runs while we write
+            write(block)
             size += len(block)
         return size
 
@@ -370,23 +369,16 @@ class LocalBlobStore:
                     key=key,
                 )
             offset = sum(p.size for p in kept)
-            digester = self._running.for_part(upload_id, number)
             with (directory / "data").open("r+b") as f:
                 f.truncate(offset)
                 f.seek(offset)
-                if digester is not None:
-                    with digester:
-                        size = self._stream_to(f, read_blocks(stream, key=key), digester)
-                else:
-                    size = self._stream_to(f, read_blocks(stream, key=key), None)
+                size = self._stream_to(f, read_blocks(stream, key=key), None)
                 f.flush()
-                os.fsync(f.fileno())
+                os.fsync(f.fileno())  # once per part, not per block
             with (directory / "journal").open("ab") as j:
                 j.write(json.dumps({"n": number, "size": size}).encode() + b"\n")
                 j.flush()
                 os.fsync(j.fileno())
-            if digester is not None:
-                self._running.keep(upload_id, number, digester)
         return PartInfo(number, size, f"{number}-{size}")
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[PartInfo]:
@@ -413,18 +405,15 @@ class LocalBlobStore:
                 os.fsync(f.fileno())
         return data, total
 
-    def _digests(self, upload_id: str, data: Path, parts: builtins.list[PartInfo]) -> Digester:
-        running = self._running.complete(upload_id, len(parts))
-        if running is not None:
-            return running
-        digester = Digester()  # resumed in another process: re-hash the stored bytes once
+    @staticmethod
+    def _rehash(data: Path) -> Digester:
+        digester = Digester()
         with data.open("rb") as f, digester:
             for block in read_blocks(f):
                 digester.update(block)
         return digester
 
     def _remove_upload(self, upload_id: str) -> None:
-        self._running.drop(upload_id)
         shutil.rmtree(self._staging / upload_id, ignore_errors=True)
         _fsync_dir(self._staging)
 
@@ -435,19 +424,24 @@ class LocalBlobStore:
         parts: builtins.list[PartInfo],
         *,
         expected_sha256: str | None = None,
+        verified_sha256: str | None = None,
         write_once: bool = True,
     ) -> BlobInfo:
         """Verify, then link the upload's data file to ``key`` (no copy of the bytes)."""
         with _os_errors(key):
             data, total = self._finish_data(key, upload_id, parts)
-            digester = self._digests(upload_id, data, parts)
-            if expected_sha256 is not None and digester.sha256 != expected_sha256:
+            if verified_sha256 is not None:
+                sha256, sha512 = verified_sha256, None
+            else:
+                digester = self._rehash(data)
+                sha256, sha512 = digester.sha256, digester.sha512
+            if expected_sha256 is not None and sha256 != expected_sha256:
                 raise DigestMismatch(
                     "上传数据摘要与预期不符，未保存 / SHA-256 mismatch, nothing stored at "
-                    f"{key!r}: expected {expected_sha256}, got {digester.sha256}",
+                    f"{key!r}: expected {expected_sha256}, got {sha256}",
                     key=key,
                     expected=expected_sha256,
-                    actual=digester.sha256,
+                    actual=sha256,
                 )
             path = self._path(key)
             try:
@@ -457,7 +451,7 @@ class LocalBlobStore:
                     raise
                 # an earlier completion linked the data and crashed before cleaning up
             self._remove_upload(upload_id)
-        return BlobInfo(key, total, digester.sha256, digester.sha512)
+        return BlobInfo(key, total, sha256, sha512)
 
     def quarantine_upload(
         self, key: str, upload_id: str, parts: builtins.list[PartInfo], reason: str

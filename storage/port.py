@@ -33,12 +33,16 @@ class ByteStream(Protocol):
 
 @dataclass(frozen=True)
 class BlobInfo:
-    """An object as written: its key, length and digests (``sha256:<hex>``, ``sha512:<hex>``)."""
+    """An object as written: its key, length and digests (``sha256:<hex>``, ``sha512:<hex>``).
+
+    ``sha512`` is None when the store did not hash the bytes itself: a resumable upload
+    completed with the caller's ``verified_sha256`` (the caller derives SHA-512 later).
+    """
 
     key: str
     size: int
     sha256: str
-    sha512: str
+    sha512: str | None
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ class BlobStore(Protocol):
         expected_sha256: str | None = None,
         write_once: bool = True,
     ) -> BlobInfo:
-        """Stream ``stream`` to ``key``, hashing SHA-256 and SHA-512 in the same pass.
+        """Stream ``stream`` to ``key``, hashing SHA-256 and SHA-512 while writing.
 
         Nothing is ever visible half-written. Beyond ``max_size`` → ``TooLarge``; digest
         not ``expected_sha256`` → ``DigestMismatch``; ``write_once`` and the key exists →
@@ -170,13 +174,21 @@ class BlobStore(Protocol):
         parts: builtins.list[PartInfo],
         *,
         expected_sha256: str | None = None,
+        verified_sha256: str | None = None,
         write_once: bool = True,
     ) -> BlobInfo:
         """Make the parts appear at ``key`` as one object, atomically and write-once.
 
         ``parts`` must be exactly the stored parts 1..n (``InvalidParts`` otherwise).
-        ``DigestMismatch`` / ``AlreadyExists`` leave the upload open and nothing new at
-        the key, so the caller can ``quarantine_upload`` or ``abort_upload`` it.
+        Parts are not hashed as they are put. ``verified_sha256`` is the caller's own
+        running digest of exactly these bytes, already compared with what it expects:
+        the store trusts it and returns ``BlobInfo(sha256=verified_sha256, sha512=None)``
+        without reading the bytes again (``DigestMismatch`` if it differs from
+        ``expected_sha256``). Without it the store derives both digests by reading the
+        bytes back (the rare path: callers that kept no running digest).
+        ``DigestMismatch`` / ``AlreadyExists`` leave nothing new at the key; the local
+        store keeps the upload open so the caller can ``quarantine_upload`` or
+        ``abort_upload`` it.
         """
         ...
 

@@ -44,7 +44,7 @@ from storage.errors import (
     Unavailable,
     UploadNotFound,
 )
-from storage.hashing import Digester, RunningDigests, read_blocks
+from storage.hashing import Digester, read_blocks
 from storage.keys import (
     check_key,
     check_prefix,
@@ -200,7 +200,6 @@ class S3BlobStore:
         self.retention_mode = retention_mode
         self._write_once_native = write_once_native
         self._object_lock: bool | None = None
-        self._running = RunningDigests()
         self._replaced: dict[str, dict[int, str]] = {}  # upload id -> part number -> ETag
 
     # -- capabilities and health ----------------------------------------------------------
@@ -280,7 +279,6 @@ class S3BlobStore:
             self._client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
             )
-        self._running.drop(upload_id)
         self._replaced.pop(upload_id, None)
 
     def _read_part(self, blocks: Iterator[bytes]) -> bytes:
@@ -314,7 +312,7 @@ class S3BlobStore:
             first = self._read_part(blocks)
             if len(first) < self.part_size:
                 digester.update(first)
-                self._check_digest(key, digester, expected_sha256)
+                self._check_digest(key, digester.sha256, expected_sha256)
                 self._client.put_object(
                     Bucket=self.bucket,
                     Key=s3_key,
@@ -344,7 +342,7 @@ class S3BlobStore:
                     parts.append({"PartNumber": number, "ETag": response["ETag"]})
                     buffer = b""  # drop the sent part before reading the next one
                     buffer = self._read_part(blocks)
-                self._check_digest(key, digester, expected_sha256)
+                self._check_digest(key, digester.sha256, expected_sha256)
                 if not self.capabilities.write_once_native and write_once:
                     self._create_args(key, write_once)  # re-check just before creating
                 self._client.complete_multipart_upload(
@@ -360,14 +358,14 @@ class S3BlobStore:
         return BlobInfo(key, digester.size, digester.sha256, digester.sha512)
 
     @staticmethod
-    def _check_digest(key: str, digester: Digester, expected: str | None) -> None:
-        if expected is not None and digester.sha256 != expected:
+    def _check_digest(key: str, sha256: str, expected: str | None) -> None:
+        if expected is not None and sha256 != expected:
             raise DigestMismatch(
                 "数据摘要与预期不符，未保存 / SHA-256 mismatch, nothing stored at "
-                f"{key!r}: expected {expected}, got {digester.sha256}",
+                f"{key!r}: expected {expected}, got {sha256}",
                 key=key,
                 expected=expected,
-                actual=digester.sha256,
+                actual=sha256,
             )
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -476,7 +474,6 @@ class S3BlobStore:
                 f"(or {len(stored)} to replace the last), got {number}",
                 key=key,
             )
-        digester = self._running.for_part(upload_id, number)
         try:
             data = self._read_part(read_blocks(stream, limit=self.part_size, key=key))
         except TooLarge as exc:
@@ -486,9 +483,7 @@ class S3BlobStore:
                 key=key,
                 limit=self.part_size,
             ) from exc
-        with _s3_errors(key), digester or contextlib.nullcontext():
-            if digester is not None:
-                digester.update(data)  # hashed in a thread while the part is sent
+        with _s3_errors(key):
             response = self._client.upload_part(
                 Bucket=self.bucket,
                 Key=self._k(key),
@@ -496,8 +491,6 @@ class S3BlobStore:
                 PartNumber=number,
                 Body=data,
             )
-        if digester is not None:
-            self._running.keep(upload_id, number, digester)
         etag = str(response["ETag"])
         if number == len(stored):
             self._replaced.setdefault(upload_id, {})[number] = etag
@@ -536,19 +529,18 @@ class S3BlobStore:
         parts: builtins.list[PartInfo],
         *,
         expected_sha256: str | None = None,
+        verified_sha256: str | None = None,
         write_once: bool = True,
     ) -> BlobInfo:
-        """Verify the running digest, then CompleteMultipartUpload (conditional create).
+        """Check the caller's ``verified_sha256``, then CompleteMultipartUpload (conditional).
 
-        If this process did not see every part (resumed elsewhere), the object is read
-        back after completion to derive its digests; a mismatch then moves it straight
-        to quarantine and raises ``DigestMismatch``. Callers that keep their own running
-        SHA-256 across processes should verify it before calling (the ingest layer does).
+        Without ``verified_sha256`` the object is read back after completion to derive
+        its digests; a mismatch then moves it straight to quarantine and raises
+        ``DigestMismatch``.
         """
         self._checked_parts(key, upload_id, parts)
-        digester = self._running.complete(upload_id, len(parts))
-        if digester is not None:
-            self._check_digest(key, digester, expected_sha256)
+        if verified_sha256 is not None:
+            self._check_digest(key, verified_sha256, expected_sha256)
         with _s3_errors(key):
             condition = self._create_args(key, write_once)
             self._client.complete_multipart_upload(
@@ -560,22 +552,22 @@ class S3BlobStore:
                 },
                 **condition,
             )
-        self._running.drop(upload_id)
         self._replaced.pop(upload_id, None)
-        if digester is None:
-            digester = Digester()
-            with digester:
-                for block in self.open(key):
-                    digester.update(block)
-            if expected_sha256 is not None and digester.sha256 != expected_sha256:
-                moved = self.quarantine(key, f"摘要不符 / digest mismatch: {digester.sha256}")
-                raise DigestMismatch(
-                    f"上传数据摘要与预期不符，已隔离至 {moved} / SHA-256 mismatch; the object "
-                    f"was moved to quarantine at {moved}",
-                    key=key,
-                    expected=expected_sha256,
-                    actual=digester.sha256,
-                )
+        if verified_sha256 is not None:
+            return BlobInfo(key, sum(p.size for p in parts), verified_sha256, None)
+        digester = Digester()
+        with digester:
+            for block in self.open(key):
+                digester.update(block)
+        if expected_sha256 is not None and digester.sha256 != expected_sha256:
+            moved = self.quarantine(key, f"摘要不符 / digest mismatch: {digester.sha256}")
+            raise DigestMismatch(
+                f"上传数据摘要与预期不符，已隔离至 {moved} / SHA-256 mismatch; the object "
+                f"was moved to quarantine at {moved}",
+                key=key,
+                expected=expected_sha256,
+                actual=digester.sha256,
+            )
         return BlobInfo(key, digester.size, digester.sha256, digester.sha512)
 
     def quarantine_upload(
@@ -610,7 +602,6 @@ class S3BlobStore:
             self._client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
             )
-        self._running.drop(upload_id)
         self._replaced.pop(upload_id, None)
 
     def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:

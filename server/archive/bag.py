@@ -5,13 +5,13 @@ file, its bag path, size, recorded SHA-256/SHA-512 and storage key. The recipe i
 server needs to produce the archive again, byte for byte (fixed times, owners, order),
 so a resumed download (HTTP ``Range``) re-streams the same bytes from any offset.
 
-Every digest of the payload manifests is known before the first byte (recorded at
-ingest, where it was checked against the device's signed manifest), so the archive
-opens with its tag files — ``bagit.txt``, ``bag-info.txt``, the manifests, the
-``casetrail/`` tag directory — and the payload follows. A reader can therefore check
-a bag in one streaming pass. While streaming, every payload file is re-hashed
-(SHA-256 and SHA-512, each in its own thread); a file whose bytes differ from its
-record raises :class:`FixityMismatch` before anything after it is sent, so the
+Every digest of the payload manifests is known before the first byte (SHA-256 verified
+at ingest against the device's signed manifest; SHA-512 recorded by the first re-read
+after ingest), so the archive opens with its tag files — ``bagit.txt``,
+``bag-info.txt``, the manifests, the ``casetrail/`` tag directory — and the payload
+follows. A reader can therefore check a bag in one streaming pass. While streaming,
+every payload file's size and SHA-256 are re-checked (hashed in a worker thread); a file
+whose bytes differ from its record raises :class:`FixityMismatch` before anything after it is sent, so the
 archive stays visibly incomplete (no end-of-archive marker, short of its
 ``Content-Length``).
 
@@ -419,8 +419,13 @@ PayloadOpener = Callable[[str, int, int | None], Iterator[bytes]]
 def _verified_blocks(
     entry: PayloadEntry, blocks: Iterator[bytes], crc: list[int] | None
 ) -> Iterator[bytes]:
-    """Pass ``blocks`` through, re-hashing; raise FixityMismatch at the end if they differ."""
-    digester = Digester()
+    """Pass ``blocks`` through, re-hashing; raise FixityMismatch at the end if they differ.
+
+    The fixity check on the way out is size + SHA-256 (hashed in a worker thread while the
+    blocks stream on); the SHA-512 manifest carries the digest recorded after ingest —
+    SHA-512 would cost four times SHA-256 here and prove nothing more against accident.
+    """
+    digester = Digester(sha512=False)
     running = 0
     held = b""  # the last block waits for the verdict: a bad file never arrives whole
     with digester:
@@ -438,8 +443,6 @@ def _verified_blocks(
         problems.append(f"长度 / size: recorded {entry.size}, read {digester.size}")
     if digester.sha256 != entry.sha256:
         problems.append(f"SHA-256: recorded {entry.sha256}, read {digester.sha256}")
-    if digester.sha512 != entry.sha512:
-        problems.append(f"SHA-512: recorded {entry.sha512[:23]}…, read {digester.sha512[:23]}…")
     if problems:
         raise FixityMismatch(entry, problems)
     if crc is not None:

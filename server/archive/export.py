@@ -1,5 +1,10 @@
 """Case-file export (案卷导出) use case: seal a case as a BagIt bag, stream it, stream it again.
 
+Before the seal, originals whose SHA-512 is not known yet (stored but not yet read
+back by the inspection job) are read once, outside any transaction: SHA-256 and size
+are re-checked and SHA-512 is recorded on the evidence (a mismatch logs
+``fixity_failed`` and refuses the export, like a missing object).
+
 Order of a seal (one transaction, holding the custody log's lock throughout):
 
 1. the archivist (or admin) and the case are checked; every stored original is listed
@@ -7,7 +12,7 @@ Order of a seal (one transaction, holding the custody log's lock throughout):
    logged and the export refused, before any byte);
 2. the completeness report is computed (which logs ``completeness_checked``);
 3. the tag files that do not depend on the log are made: payload manifests (from the
-   digests recorded at ingest), ``case.json``, ``files.tsv``, capture manifests, keys,
+   recorded digests), ``case.json``, ``files.tsv``, capture manifests, keys,
    completeness report, guide, ``verify.py``;
 4. ``exported`` is appended, carrying the export id, ``Payload-Oxum`` and the SHA-256
    of each of those tag files — this binds the payload to the signed log;
@@ -23,7 +28,7 @@ Only then does the first byte go out. An offline verifier checks everything thro
 ``exported``; ``bag_sealed`` is checked against the server's log (inclusion proof of
 that event, whose details name the tag-manifest digests).
 
-Streaming re-hashes each original; a mismatch stops the stream before any later byte
+Streaming re-hashes each original (size + SHA-256); a mismatch stops the stream before any later byte
 and appends ``fixity_failed``. A sealed export can be streamed again byte for byte
 (resumable download with ``Range``) from its stored recipe; each such read appends
 ``downloaded`` before the first byte.
@@ -40,7 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
@@ -88,6 +93,7 @@ from server.services.completeness import case_facts, completeness_report
 from server.services.unit_of_work import SqlUnitOfWork, UnitOfWork
 from storage.errors import NotFound as BlobNotFound
 from storage.errors import StorageError
+from storage.hashing import Digester
 
 EXPORT_ROLES = (Role.ARCHIVIST, Role.ADMIN)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -173,6 +179,7 @@ class CaseExporter:
     def seal(self, principal: Principal, case_id: str, fmt: BagFormat) -> SealedExport:
         """Seal a new export of ``case_id`` (archivist or admin; another agency's case → 404)."""
         require_role(principal, *EXPORT_ROLES)
+        self._record_missing_sha512(principal, case_id)
         with self._uow() as uow:
             case = get_visible_case(uow.session, principal, case_id, for_update=True)
             originals = self._originals(uow, case)
@@ -191,13 +198,62 @@ class CaseExporter:
                 )
                 for o, why in broken
             ]
+        self._refuse(case_id, principal, failures)
+
+    def _refuse(
+        self,
+        case_id: str,
+        principal: Principal,
+        failures: list[tuple[str, str, int, str | None, str]],
+    ) -> NoReturn:
         self._log_missing(case_id, principal, failures)
         raise Conflict(
-            "证据对象缺失或大小不符，已记录固定性校验失败，导出中止；请联系管理员从备份恢复 "
-            "(evidence objects missing or of the wrong size: fixity_failed was logged and "
-            "the export refused; restore them from backup)",
+            "证据对象缺失或与记录不符，已记录固定性校验失败，导出中止；请联系管理员从备份恢复 "
+            "(evidence objects missing or not matching their record: fixity_failed was logged "
+            "and the export refused; restore them from backup)",
             errors={"evidence": [f"{f[0]}: {f[4]}" for f in failures]},
         )
+
+    def _record_missing_sha512(self, principal: Principal, case_id: str) -> None:
+        """Read originals with no SHA-512 yet once (outside a transaction) and record it."""
+        with self._uow() as uow:
+            case = get_visible_case(uow.session, principal, case_id)
+            todo = [
+                (e.id, e.expected_sha256, e.expected_size, e.storage_key)
+                for e in uow.session.scalars(
+                    select(Evidence).where(
+                        Evidence.case_id == case.id,
+                        Evidence.status == EvidenceStatus.STORED.value,
+                        Evidence.sha512.is_(None),
+                        Evidence.storage_key.is_not(None),
+                    )
+                )
+            ]
+        found: dict[str, str | None] = {}
+        failures: list[tuple[str, str, int, str | None, str]] = []
+        for evidence_id, sha256, size, key in todo:
+            assert key is not None
+            digester = Digester()
+            try:
+                with digester:
+                    for block in self._store.open(key):
+                        digester.update(block)
+            except BlobNotFound:
+                continue  # the seal's own check reports it
+            if (digester.sha256, digester.size) == (sha256, size):
+                found[evidence_id] = digester.sha512
+            else:
+                why = f"摘要不符 / read {digester.sha256} ({digester.size} B)"
+                failures.append((evidence_id, sha256, size, key, why))
+        if failures:
+            self._refuse(case_id, principal, failures)
+        if found:
+            with self._uow() as uow:
+                for evidence_id, sha512 in found.items():
+                    evidence = uow.session.get(Evidence, evidence_id)
+                    if evidence is not None and evidence.sha512 is None:
+                        evidence.sha512 = sha512
+                uow.commit()
 
     def _originals(self, uow: UnitOfWork, case: Case) -> list[_Original]:
         rows = uow.session.execute(

@@ -47,6 +47,7 @@ class FlagCode(enum.StrEnum):
     INSPECTION_TIMEOUT = "inspection_timeout"
     RESOURCE_LIMIT_EXCEEDED = "resource_limit_exceeded"
     DERIVATIVE_FAILED = "derivative_failed"
+    FIXITY_FAILED = "fixity_failed"
 
 
 # zh first, en beside it; each says what happened to the original and what to do next.
@@ -127,6 +128,13 @@ _MESSAGES: dict[FlagCode, tuple[str, str]] = {
         "未能生成缩略图或封面帧；文件其他信息已读取。原件已原样保存。",
         "No thumbnail or poster frame could be made; the other facts were read. The original "
         "is stored unchanged.",
+    ),
+    FlagCode.FIXITY_FAILED: (
+        "入库后复核：存储中的原件与入库时核验的 SHA-256 不符，已记录固定性校验失败。"
+        "请立即联系管理员保全存储并从备份或设备恢复原件。",
+        "Re-check after ingest: the stored original no longer matches the SHA-256 verified at "
+        "ingest; fixity_failed was logged. Call the admin now to preserve the store and "
+        "restore the original from backup or the device.",
     ),
 }
 

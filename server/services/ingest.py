@@ -39,6 +39,7 @@ stored bytes by the store at completion (it re-reads them) instead of trusting i
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -300,6 +301,11 @@ class Ingest:
             for block in blocks:
                 hasher.update(block)
                 spool.write(block)
+        except OSError as exc:  # the spool's disk is full: a clear 507, the chunk discarded
+            spool.close()
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise storage_errors.StorageFull(f"spool full: {exc}") from exc
         except BaseException:
             spool.close()
             raise
@@ -511,7 +517,7 @@ class Ingest:
         if actual is not None and actual != expected:
             return self._mismatch(upload_id, principal, key, sid, parts_count, actual)
         try:
-            sha512 = self._complete_in_store(key, sid, parts_count, expected)
+            sha512 = self._complete_in_store(key, sid, parts_count, expected, actual)
         except storage_errors.DigestMismatch as exc:
             return self._mismatch(upload_id, principal, key, sid, parts_count, exc.actual)
         fault_point("ingest.after_store")
@@ -519,29 +525,39 @@ class Ingest:
         fault_point("ingest.after_commit")
         return view
 
-    def _complete_in_store(self, key: str, sid: str | None, parts_count: int, expected: str) -> str:
-        """Make the original appear at ``key``; return its SHA-512."""
+    def _complete_in_store(
+        self, key: str, sid: str | None, parts_count: int, expected: str, verified: str | None
+    ) -> str | None:
+        """Make the original appear at ``key``; return its SHA-512 if the store computed one.
+
+        ``verified``: our running SHA-256 (already equal to ``expected``); the store trusts
+        it instead of re-reading the bytes. SHA-512 is then left to the inspection job.
+        """
         if sid is None:  # a zero-byte file
             with contextlib.suppress(storage_errors.AlreadyExists):
                 return self.store.write(key, _Blocks([]), expected_sha256=expected).sha512
-            return self._reread(key, expected)
+            self._reread(key, expected)
+            return None
         try:
             stored = [p for p in self.store.list_parts(key, sid) if p.number <= parts_count]
         except storage_errors.UploadNotFound:
             # Completed in storage by an earlier attempt that crashed before its commit.
-            return self._reread(key, expected)
+            self._reread(key, expected)
+            return None
         parts = [PartInfo(p.number, p.size, p.etag) for p in stored]
         try:
-            return self.store.complete_upload(key, sid, parts, expected_sha256=expected).sha512
+            return self.store.complete_upload(
+                key, sid, parts, expected_sha256=expected, verified_sha256=verified
+            ).sha512
         except storage_errors.AlreadyExists:
             # Same verified content already stored (another file or an earlier attempt).
-            sha512 = self._reread(key, expected)
+            self._reread(key, expected)
             self._quietly(self.store.abort_upload, key, sid)
-            return sha512
+            return None
 
-    def _reread(self, key: str, expected: str) -> str:
-        """Digests of the object at ``key``, which must hash to ``expected``."""
-        digester = Digester()
+    def _reread(self, key: str, expected: str) -> None:
+        """Check that the object at ``key`` hashes to ``expected`` (SHA-256 only)."""
+        digester = Digester(sha512=False)
         try:
             with digester:
                 for block in self.store.open(key):
@@ -558,10 +574,14 @@ class Ingest:
                 expected=expected,
                 actual=digester.sha256,
             )
-        return digester.sha512
 
     def _commit_stored(
-        self, upload_id: str, principal: Principal | Actor, lock: str, key: str, sha512: str
+        self,
+        upload_id: str,
+        principal: Principal | Actor,
+        lock: str,
+        key: str,
+        sha512: str | None,
     ) -> UploadView:
         with self.uow_factory() as uow:
             upload = uow.session.get(Upload, upload_id)

@@ -5,13 +5,17 @@ RFC 8785 canonical bytes of everything but ``signature``::
 
     {"type": "casetrail.ingest-receipt/v1",
      "evidence_id": "…", "case_id": "…", "manifest_id": "…", "file_index": 0,
-     "sha256": "sha256:…", "sha512": "sha512:…", "size": 52428800,
+     "sha256": "sha256:…", "size": 52428800,
      "received_at": "2026-…Z",
      "custody_event": {"event_id": "…", "type": "stored", "event_hash": "sha256:…",
                        "log_index": 41, "event": {…the event JSON…}},
      "checkpoint": "<signed note text>", "tree_size": 42,
      "inclusion_proof": ["<base64>", …],
      "signature": {"alg": "Ed25519", "key": "<origin>+<hex>+<base64>", "value": "<base64>"}}
+
+The receipt vouches for the SHA-256 verified at ingest only: SHA-512 is computed later,
+by the inspection job's first re-read (``GET /api/v1/evidence/{id}`` shows it once
+known), so a receipt never promises a digest that does not exist yet.
 
 A device (or anyone) checks it offline with :func:`receipt_problems` and the server's
 verifier key string: the signature, the checkpoint's signature, and the event's
@@ -58,7 +62,6 @@ def build_receipt(
         "manifest_id": manifest_id,
         "file_index": evidence.file_index,
         "sha256": evidence.expected_sha256,
-        "sha512": evidence.sha512,
         "size": evidence.expected_size,
         "received_at": stored.event.time,
         "custody_event": {

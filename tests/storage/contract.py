@@ -317,17 +317,30 @@ class BlobStoreContract:
         assert read_all(env.store, key) == data
         assert env.store.list_incomplete_uploads() == []
 
-    def test_parts_in_one_process_complete_with_digests(self, store: BlobStore) -> None:
+    def test_parts_complete_with_the_callers_verified_digest(self, store: BlobStore) -> None:
         size = part_size(store)
         chunks = [payload(size, 30), payload(size, 31), payload(5, 32)]
         data = b"".join(chunks)
         uid = store.start_upload("u/one")
         parts = [self._put(store, "u/one", uid, i + 1, c) for i, c in enumerate(chunks)]
-        info = store.complete_upload("u/one", uid, parts)
-        assert (info.size, info.sha256, info.sha512) == (len(data), sha256(data), sha512(data))
+        info = store.complete_upload(
+            "u/one", uid, parts, expected_sha256=sha256(data), verified_sha256=sha256(data)
+        )
+        # trusted, not re-read: no SHA-512 is promised until someone reads the bytes
+        assert (info.size, info.sha256, info.sha512) == (len(data), sha256(data), None)
         assert read_all(store, "u/one") == data
         with pytest.raises(UploadNotFound):
             store.list_parts("u/one", uid)
+
+    def test_parts_without_a_verified_digest_are_rehashed(self, store: BlobStore) -> None:
+        data = payload(part_size(store), 33) + b"end"
+        uid = store.start_upload("u/rehash")
+        parts = [
+            self._put(store, "u/rehash", uid, 1, data[:-3]),
+            self._put(store, "u/rehash", uid, 2, data[-3:]),
+        ]
+        info = store.complete_upload("u/rehash", uid, parts)
+        assert (info.size, info.sha256, info.sha512) == (len(data), sha256(data), sha512(data))
 
     def test_last_part_may_be_replaced_others_must_be_in_order(self, store: BlobStore) -> None:
         size = part_size(store)
@@ -381,7 +394,9 @@ class BlobStoreContract:
         uid = store.start_upload(key)
         part = self._put(store, key, uid, 1, data)
         with pytest.raises(DigestMismatch):
-            store.complete_upload(key, uid, [part], expected_sha256=expected)
+            store.complete_upload(
+                key, uid, [part], expected_sha256=expected, verified_sha256=sha256(data)
+            )
         assert not store.exists(key)
         assert [u.upload_id for u in store.list_incomplete_uploads()] == [uid]
         moved = store.quarantine_upload(key, uid, [part], "摘要不符 digest mismatch")
