@@ -11,6 +11,10 @@
     ├── PayloadTooLarge          413  request body over the configured limit
     └── Unavailable              503  a part (database, storage) is down
 
+Storage errors that reach a view keep their own message: ``storage.errors.Unavailable``
+→ 503 (retry later), ``StorageFull`` → 507 (free space, then resume); any other
+``StorageError`` is a bug (500, logged) — see :data:`STORAGE_STATUS`.
+
 Services raise these without knowing about HTTP; :func:`register_error_handlers` turns
 every error — these, Werkzeug's (404/405/413 …), webargs' validation errors, malformed
 JSON and unexpected exceptions (500) — into flask-smorest's one JSON shape::
@@ -29,6 +33,8 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
+
+from storage import errors as storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +124,29 @@ DEFAULT_MESSAGES: dict[int, str] = {
 }
 
 
+STORAGE_STATUS: dict[type[storage_errors.StorageError], tuple[int, str]] = {
+    storage_errors.StorageFull: (
+        507,
+        "证据存储空间已满，已收到的字节已保存；请联系管理员释放空间后 HEAD 查询并续传 (evidence "
+        "storage is full; bytes received so far were kept — ask the admin to free space, then "
+        "send HEAD and resume)",
+    ),
+    storage_errors.Unavailable: (
+        503,
+        "证据存储暂不可用，已收到的字节已保存；请稍后 HEAD 查询并续传 (the evidence store is "
+        "unavailable; bytes received so far were kept — retry later: send HEAD and resume)",
+    ),
+}
+"""HTTP status and client message per storage error (details go to the log, not the client)."""
+
+
+class InsufficientStorage(HTTPException):
+    """507: Werkzeug has no class for it."""
+
+    code = 507
+    description = STORAGE_STATUS[storage_errors.StorageFull][1]
+
+
 def status_for(error: ServiceError) -> int:
     """The HTTP status of a service error: the entry of its nearest class in the table."""
     for cls in type(error).__mro__:
@@ -166,5 +195,16 @@ def register_error_handlers(app: Flask, api: CaseTrailApi) -> None:
         log.exception("unhandled error", exc_info=error)
         return api.handle_http_exception(InternalServerError())
 
+    def on_storage_error(error: storage_errors.StorageError) -> Any:
+        found = next((v for c, v in STORAGE_STATUS.items() if isinstance(error, c)), None)
+        if found is None:
+            return on_unexpected(error)
+        status, message = found
+        log.warning("storage error → %s: %s", status, error)
+        exc = InsufficientStorage() if status == 507 else _http_exception(status, None, None)
+        exc.data = {"message": message}  # type: ignore[attr-defined]
+        return api.handle_http_exception(exc)
+
     app.register_error_handler(ServiceError, on_service_error)
+    app.register_error_handler(storage_errors.StorageError, on_storage_error)
     app.register_error_handler(Exception, on_unexpected)
