@@ -45,7 +45,8 @@ class CaptureRequest:
     """The facts an officer states for a capture (what the recording standard asks for).
 
     ``officers`` are 执法证号 (at least two on site for most records); ``location`` holds
-    decimal strings; ``interruptions`` the recording's breaks with their reasons.
+    decimal strings; ``interruptions`` the recording's breaks with their reasons;
+    ``credentials_shown`` that the officers showed their credentials (亮证) on site.
     """
 
     case_ref: str
@@ -56,6 +57,7 @@ class CaptureRequest:
     location: Location | None = None
     interruptions: tuple[Interruption, ...] = ()
     av_reason: str | None = None
+    credentials_shown: bool = False
     note: str | None = None
     gnss_time: str | None = None
     timezone: str = "Asia/Shanghai"
@@ -139,6 +141,7 @@ class Capturer:
             files=tuple(files),
             interruptions=request.interruptions,
             av_reason=request.av_reason,
+            credentials_shown=request.credentials_shown,
             device_seq=seq,
             device_prev=prev,
             note=request.note,

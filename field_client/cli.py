@@ -145,6 +145,8 @@ def capture_facts(fn: F) -> F:
         click.option("--interruption", "interruptions", multiple=True,
                      help='录制中断 recording interruption "time|reason[|resumed_at[|note]]"; repeatable'),
         click.option("--av-reason", help="未录音像的原因 why there is no audio/video, if none"),
+        click.option("--credentials-shown", is_flag=True,
+                     help="已亮证：执法人员已出示执法证件 the officers showed their credentials (亮证)"),
         click.option("--note", help="备注 free note"),
     ]  # fmt: skip
     for option in reversed(options):
@@ -165,6 +167,7 @@ def _request(kw: dict[str, Any]) -> CaptureRequest:
         location=location,
         interruptions=tuple(_interruption(t) for t in kw["interruptions"]),
         av_reason=kw["av_reason"],
+        credentials_shown=kw["credentials_shown"],
         note=kw["note"],
         gnss_time=kw["gnss_time"],
     )

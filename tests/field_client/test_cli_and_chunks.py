@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from core.manifest import SignedManifest
 from field_client.cli import main
+from field_client.config import DeviceConfig, FieldHome
+from field_client.keys import DeviceKey
+from field_client.queue import Queue
 from field_client.tus_client import MAX_CHUNK, MIN_CHUNK, ChunkSizer
 
 COMMANDS = ["enroll", "capture", "import", "status", "sync", "retry", "prune"]
@@ -59,3 +63,21 @@ def test_chunks_grow_on_a_fast_link_and_shrink_after_failures() -> None:
         sizer.sent(sizer.size, sizer.size / (64 * 1024))
     assert sizer.size == MIN_CHUNK
     assert sizer.size % (64 * 1024) == 0
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_capture_records_whether_credentials_were_shown(
+    home: FieldHome, config: DeviceConfig, device_key: DeviceKey, tmp_path: Path, flag: bool
+) -> None:
+    photo = tmp_path / "IMG_0001.jpg"
+    photo.write_bytes(b"\xff\xd8\xff" + b"x" * 100)
+    args = ["--home", str(home.root), "capture", str(photo), "--case", "黔市监罚〔2025〕12号",
+            "--category", "penalty", "--stage", "site-inspection",
+            "--record-type", "site-inspection-record", "--officer", "52010012345",
+            "--officer", "52010012346"]  # fmt: skip
+    r = CliRunner().invoke(main, [*args, "--credentials-shown"] if flag else args)
+    assert r.exit_code == 0, r.output
+    with Queue(home.queue_db) as queue:
+        (item,) = queue.items()
+        manifest = SignedManifest.from_json(queue.signed_manifest(item.manifest_id)).manifest
+    assert manifest.credentials_shown is flag
