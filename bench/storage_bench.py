@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -48,6 +49,18 @@ def _plain_write_fsync(path: Path, size: int) -> None:
         os.fsync(f.fileno())
 
 
+class _Hashing:
+    """Feeds every block read from ``inner`` to ``hasher``."""
+
+    def __init__(self, inner: PatternStream, hasher: Any) -> None:
+        self._inner, self._hasher = inner, hasher
+
+    def read(self, size: int = -1, /) -> bytes:
+        block = self._inner.read(size)
+        self._hasher.update(block)
+        return block
+
+
 def bench_local(results: Results, profile: Profile) -> None:
     """B9: local-store ingest vs plain write + fsync, same bytes, same disk."""
     size = profile.ingest_bytes
@@ -62,13 +75,16 @@ def bench_local(results: Results, profile: Profile) -> None:
         store = LocalBlobStore(base / "store")
 
         def via_parts() -> None:
+            # as the ingest layer does: the caller hashes SHA-256 as the bytes pass and
+            # hands its digest to complete_upload (the store does not hash parts)
             key = f"b9/{uuid.uuid4().hex}"
             uid = store.start_upload(key)
+            running = hashlib.sha256()
             parts = [
-                store.put_part(key, uid, i + 1, PatternStream(n))
+                store.put_part(key, uid, i + 1, _Hashing(PatternStream(n), running))
                 for i, n in enumerate(chunks(size, PART))
             ]
-            store.complete_upload(key, uid, parts)
+            store.complete_upload(key, uid, parts, verified_sha256=f"sha256:{running.hexdigest()}")
             store.delete(key)
 
         def via_write() -> None:

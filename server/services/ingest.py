@@ -7,7 +7,8 @@ knows the expected size and SHA-256 from the device's signed capture manifest.
 
 Streaming and durability
     A PATCH body is read in 1 MiB blocks and hashed (SHA-256, state saved with
-    :mod:`server.hashstate`) in the same pass. Bytes become storage *parts*; on a store
+    :mod:`server.hashstate`) in the same pass, in a worker thread beside the reads and
+    writes; the state is saved only after the hash has caught up with a durable step. Bytes become storage *parts*; on a store
     with a minimum part size (S3: 5 MiB) bytes are gathered in one part buffer, and a
     remainder below the minimum at the end of a PATCH is written as a scratch object
     (``uploads/<id>/tail``) before it counts. After every durable step the database
@@ -44,8 +45,10 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import socket
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -136,6 +139,7 @@ class _Progress:
     hasher: hashstate.RunningSha256 | None
     lock: str
     renewed_at: datetime | None = None
+    pipe: _HashThread | None = None  # feeds ``hasher`` while a PATCH streams
 
     @property
     def offset(self) -> int:
@@ -324,23 +328,29 @@ class Ingest:
         caps = self.store.capabilities
         assert p.storage_upload_id is not None
         gone: ClientGone | None = None
+        pipe = p.pipe = None if p.hasher is None else _HashThread(p.hasher)
 
         def hashed(source: Iterator[bytes]) -> Iterator[bytes]:
             nonlocal gone
             try:
                 for block in source:
-                    if p.hasher is not None:
-                        p.hasher.update(block)
+                    if pipe is not None:
+                        pipe.update(block)
                     fault_point("ingest.mid_part")
                     yield block
                     self._renew_if_due(p)
             except ClientGone as exc:
                 gone = exc
 
-        if caps.min_part_size == 0:
-            self._pump_streaming(p, hashed(blocks))
-        else:
-            self._pump_buffered(p, hashed(blocks), caps.min_part_size)
+        try:
+            if caps.min_part_size == 0:
+                self._pump_streaming(p, hashed(blocks))
+            else:
+                self._pump_buffered(p, hashed(blocks), caps.min_part_size)
+        finally:
+            p.pipe = None
+            if pipe is not None:
+                pipe.close()
         if gone is not None:
             raise gone
 
@@ -401,6 +411,8 @@ class Ingest:
 
     def _record(self, p: _Progress) -> None:
         """Commit one durable step; refuse if our lease was lost meanwhile."""
+        if p.pipe is not None:
+            p.pipe.settle()  # the saved state must cover exactly the recorded bytes
         now = utcnow()
         with self.uow_factory() as uow:
             result = uow.session.execute(
@@ -895,6 +907,44 @@ _CLIENT_GONE = (
     "请求体提前结束（连接中断），已收到的字节已保存；请 HEAD 查询后续传 (the body ended early — "
     "connection lost; bytes received were kept: send HEAD and resume)"
 )
+
+
+class _HashThread:
+    """Feeds a running SHA-256 from a worker thread, beside the socket reads and writes.
+
+    ``rehashes`` holds the GIL while it hashes a block, but the reads and writes it runs
+    beside spend their time in system calls that release it, so the two overlap on two
+    cores. :meth:`settle` waits until every block queued so far is hashed.
+    """
+
+    def __init__(self, hasher: hashstate.RunningSha256) -> None:
+        self._hasher = hasher
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="ingest-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            block = self._queue.get()
+            try:
+                if block is None:
+                    return
+                self._hasher.update(block)
+            finally:
+                self._queue.task_done()
+
+    def update(self, block: bytes) -> None:
+        """Queue ``block`` (at most 4 blocks ahead of the hash)."""
+        self._queue.put(block)
+
+    def settle(self) -> None:
+        """Wait until every queued block is hashed."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Hash what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
 
 
 class _Blocks:
