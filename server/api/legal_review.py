@@ -52,10 +52,18 @@ class DecisionSchema(BaseSchema):
         validate=validate.OneOf([PartyKind.INDIVIDUAL.value, PartyKind.ORGANISATION.value]),
     )
     fine_yuan = fields.Decimal(
-        load_default=Decimal(0), load_only=True, as_string=True, validate=validate.Range(min=0)
+        load_default=Decimal(0),
+        load_only=True,
+        as_string=True,
+        validate=validate.Range(min=0),
+        metadata={"minimum": 0},  # else apispec renders the bound as the string "0"
     )
     property_value_yuan = fields.Decimal(
-        load_default=Decimal(0), load_only=True, as_string=True, validate=validate.Range(min=0)
+        load_default=Decimal(0),
+        load_only=True,
+        as_string=True,
+        validate=validate.Range(min=0),
+        metadata={"minimum": 0},  # else apispec renders the bound as the string "0"
     )
     measures = fields.List(
         fields.String(validate=validate.OneOf(list(MEASURES))), load_default=list, load_only=True

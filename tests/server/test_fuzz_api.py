@@ -1,0 +1,79 @@
+"""Schemathesis against our own OpenAPI 3.1 document, on the real app (WSGI), every role.
+
+Every operation gets generated requests (bounded by ``max_examples``) with a real token of
+each role, plus an anonymous caller: no response may be a 5xx, and every response must
+match its documented schema (status codes, headers, body). Runs on SQLite.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, settings
+
+from server.app import create_app
+from server.db import make_engine, upgrade
+from server.models import Role
+from server.services import users
+from server.services.unit_of_work import SqlUnitOfWork
+from server.settings import Settings
+from server.signing_key import create_signing_key
+from tests.server.conftest import add_person
+from tests.server.ingest_support import sync_runtime
+
+ROLES = ("admin", "inspector", "reviewer", "archivist", None)
+COUNTS = {"requests": 0}
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.status_code_conformance,
+]
+
+
+def _app(tmp: str) -> tuple[Flask, dict[str | None, str]]:
+    settings = Settings.for_data_dir(Path(tmp) / "var", max_json_body=64 * 1024)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    create_signing_key(settings.signing_key_file)
+    app = create_app(settings)
+    sync_runtime(app)
+    with SqlUnitOfWork(app.extensions["casetrail"].session_factory) as uow:
+        agency = users.create_agency(uow, "FUZZ", "模糊测试局")
+        uow.commit()
+    tokens: dict[str | None, str] = {}
+    for role in ROLES[:-1]:
+        cert = "F00001" if role == "inspector" else None
+        tokens[role] = add_person(app, agency.id, f"fuzz-{role}", Role(role), cert).token
+    return app, tokens
+
+
+_APP, _TOKENS = _app(tempfile.mkdtemp(prefix="casetrail-fuzz-"))
+schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", _APP)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    yield
+    print(f"\nfuzzed requests: {COUNTS['requests']}")
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_no_5xx_and_responses_match_the_schema(case: schemathesis.Case) -> None:
+    for role in ROLES:
+        headers = {"Authorization": f"Bearer {_TOKENS[role]}"} if role else {}
+        COUNTS["requests"] += 1
+        case.call_and_validate(headers=headers, checks=CHECKS)
