@@ -69,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     if selected(bench_id):
                         run(results, profile, weed)
+    if selected("B8"):
+        from bench import fixity
+        from tests.support.seaweedfs import SeaweedFS
+
+        with SeaweedFS() as weed:
+            fixity.bench_b8(results, profile, weed)
     print(results.summary())
     log(f"total {time.monotonic() - begun:.0f}s")
     return 0
