@@ -22,8 +22,9 @@ orphan_multipart           a storage upload with no live row, older than the gra
                            committing right now)
 orphan_scratch             a tus tail of an ended upload: deleted (scratch, never
                            evidence); a tail with no row at all is quarantined
-orphan_object              an original or derivative no stored evidence refers to:
-                           moved to quarantine with a note, never deleted
+orphan_object              an original or derivative no stored evidence refers to,
+                           older than the grace period: moved to quarantine with a
+                           note, never deleted
 missing_object             a stored evidence row whose object is gone: EVIDENCE AT
                            RISK — a ``fixity_failed`` custody event (once) and a
                            non-zero exit on every run until resolved
@@ -357,12 +358,12 @@ class Reconciler:
             if key.startswith(QUARANTINE_PREFIX):
                 continue
             if key.startswith(ORIGINALS_PREFIX):
-                if key in stored or key in targets:
-                    continue
+                if key in stored or key in targets or self._young(key, now):
+                    continue  # young: a whole-file upload may be committing its row now
                 finding = self._quarantine(key, "原始对象无证据记录 (original without a row)")
             elif key.startswith(DERIVATIVES_PREFIX):
                 parts = key.split("/")
-                if len(parts) >= 6 and parts[4] in stored_hex:
+                if (len(parts) >= 6 and parts[4] in stored_hex) or self._young(key, now):
                     continue
                 finding = self._quarantine(key, "派生文件无对应证据 (derivative without evidence)")
             elif key.startswith(UPLOADS_PREFIX):
@@ -378,6 +379,12 @@ class Reconciler:
             if finding is not None:
                 findings.append(finding)
         return findings
+
+    def _young(self, key: str, now: datetime) -> bool:
+        try:
+            return now - self.store.stat(key).modified < self.grace
+        except storage_errors.NotFound:
+            return True  # gone meanwhile: nothing to do
 
     def _quarantine(self, key: str, what: str) -> Finding | None:
         message = f"{what}；已移入隔离区，未删除 (moved to quarantine, never deleted)"

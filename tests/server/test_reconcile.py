@@ -54,8 +54,11 @@ def test_a_completion_cut_off_between_storage_and_commit_is_finished(
     def crash(*args: object, **kw: object) -> None:
         raise RuntimeError("crash after the store completed, before the commit")
 
+    pending = send(world, part=100_000)
+    assert pending.location is not None
     monkeypatch.setattr(Ingest, "_commit_stored", crash)
-    pending = send(world, expect=500)
+    cut = pending.tus.patch(pending.location, 100_000, pending.data[100_000:])
+    assert cut.status_code == 500
     monkeypatch.undo()
     row = upload_row(world, pending.evidence_id)
     assert row.status == "active" and row.offset == row.length
