@@ -102,6 +102,7 @@ class IngestConfig:
     local_part_size: int = 64 << 20  # stores without a minimum part size stream straight in
     s3_part_size: int = 16 << 20  # one in-memory part buffer per upload in flight
     checksum_spool_memory: int = 8 << 20  # checksummed chunks above this spool to disk
+    whole_body_max: int = 16 << 20  # a whole file up to this in one POST: one write, one commit
     spool_dir: str | None = None
 
 
@@ -184,20 +185,8 @@ class Ingest:
                     "signed manifest; upload the original file the manifest lists)",
                     {"Upload-Length": [f"expected {evidence.expected_size}, got {length}"]},
                 )
-            now = utcnow()
-            key = original_key(evidence.expected_sha256)
-            upload = Upload(
-                id=str(uuid.uuid4()),
-                evidence_id=evidence.id,
-                offset=0,
-                length=length,
-                expires_at=now + self.config.upload_ttl,
-                storage_key=key,
-                filename=metadata.get("filename"),
-                created_by=principal.actor_id,
-                status=ACTIVE,
-                hash_state=hashstate.RunningSha256().save(),
-            )
+            upload = self._new_upload(evidence, principal, length, metadata)
+            key = upload.storage_key or ""
             if evidence.status == EvidenceStatus.STORED:
                 # Already safe: the same evidence and receipt, nothing to send again.
                 upload.status, upload.offset = COMPLETED, length
@@ -205,28 +194,142 @@ class Ingest:
                 uow.session.add(upload)
                 uow.commit()
                 return self._view(upload, evidence)
-            if length > 0:
-                sid = self.store.start_upload(key)
-                upload.storage_upload_id = sid
-                uow.on_rollback(lambda: self._quietly(self.store.abort_upload, key, sid))
-            evidence.status = EvidenceStatus.UPLOADING.value
-            uow.session.add(upload)
-            case = uow.session.get(Case, evidence.case_id)
-            assert case is not None
-            record_custody(
-                uow,
-                case,
-                EventType.UPLOAD_STARTED,
-                principal,
-                {"evidence_id": evidence.id, "upload_id": upload.id, "length": length},
+            evidence_id = evidence.id
+            whole = (
+                body is not None
+                and checksum is None
+                and body_length == length
+                and 0 < length <= self.config.whole_body_max
             )
-            uow.commit()
+            if not whole:
+                if length > 0:
+                    sid = self.store.start_upload(key)
+                    upload.storage_upload_id = sid
+                    uow.on_rollback(lambda: self._quietly(self.store.abort_upload, key, sid))
+                self._start(uow, upload, evidence, principal)
+                uow.commit()
             upload_id = upload.id
+        if whole:
+            assert body is not None
+            return self._create_whole(principal, evidence_id, length, metadata, body)
         if length == 0:
             return self._finish_locked(upload_id, principal)
         if body is not None:
             return self.append(principal, upload_id, 0, body, body_length, checksum)
         return self.status(principal, upload_id)
+
+    def _new_upload(
+        self, evidence: Evidence, principal: Principal, length: int, metadata: dict[str, str]
+    ) -> Upload:
+        return Upload(
+            id=str(uuid.uuid4()),
+            evidence_id=evidence.id,
+            offset=0,
+            length=length,
+            expires_at=utcnow() + self.config.upload_ttl,
+            storage_key=original_key(evidence.expected_sha256),
+            filename=metadata.get("filename"),
+            created_by=principal.actor_id,
+            status=ACTIVE,
+            hash_state=hashstate.RunningSha256().save(),
+        )
+
+    @staticmethod
+    def _start(uow: UnitOfWork, upload: Upload, evidence: Evidence, principal: Principal) -> None:
+        """Add ``upload`` and its ``upload_started`` event (the caller commits)."""
+        if evidence.status != EvidenceStatus.STORED:
+            evidence.status = EvidenceStatus.UPLOADING.value
+        uow.session.add(upload)
+        case = uow.session.get(Case, evidence.case_id)
+        assert case is not None
+        record_custody(
+            uow,
+            case,
+            EventType.UPLOAD_STARTED,
+            principal,
+            {"evidence_id": evidence.id, "upload_id": upload.id, "length": upload.length},
+        )
+
+    def _create_whole(
+        self,
+        principal: Principal,
+        evidence_id: str,
+        length: int,
+        metadata: dict[str, str],
+        body: ByteStream,
+    ) -> UploadView:
+        """creation-with-upload carrying the whole (small) file: one write, one commit.
+
+        The body is held in memory (at most ``whole_body_max``), written write-once at the
+        content key with the manifest's SHA-256 as the condition (one PutObject on S3),
+        and only then are the upload, its custody events, checkpoint and receipt
+        committed in one transaction. A body cut short creates nothing (the client never
+        got a Location to resume from); a mismatch keeps the bytes in quarantine.
+        """
+        blocks = list(_body_blocks(body, length, True))
+        with self.uow_factory() as uow:
+            evidence = uow.session.get(Evidence, evidence_id)
+            assert evidence is not None
+            expected = evidence.expected_sha256
+        key = original_key(expected)
+        sha512: str | None = None
+        try:
+            info = self.store.write(
+                key, _Blocks(list(blocks)), max_size=length, expected_sha256=expected
+            )
+            sha512 = info.sha512
+        except storage_errors.DigestMismatch as exc:
+            return self._whole_mismatch(
+                principal, evidence_id, length, metadata, blocks, exc.actual
+            )
+        except storage_errors.AlreadyExists:
+            actual = "sha256:" + _sha256_of(blocks)
+            if actual != expected:
+                return self._whole_mismatch(
+                    principal, evidence_id, length, metadata, blocks, actual
+                )
+            self._reread(key, expected)  # the same verified content is already stored
+        fault_point("ingest.after_store")
+        with self.uow_factory() as uow:
+            evidence = uow.session.get(Evidence, evidence_id)
+            assert evidence is not None
+            upload = self._new_upload(evidence, principal, length, metadata)
+            newly_stored = evidence.status != EvidenceStatus.STORED
+            if newly_stored:  # else a concurrent upload won with the same bytes
+                self._start(uow, upload, evidence, principal)
+                self._mark_stored(uow, upload, evidence, principal, key, sha512)
+            else:
+                uow.session.add(upload)
+            upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
+            upload.hash_state = None
+            uow.commit()
+            view = self._view(upload, evidence)
+        fault_point("ingest.after_commit")
+        if newly_stored:
+            self._schedule_inspection(view.evidence_id)
+        return view
+
+    def _whole_mismatch(
+        self,
+        principal: Principal,
+        evidence_id: str,
+        length: int,
+        metadata: dict[str, str],
+        blocks: list[bytes],
+        actual: str | None,
+    ) -> UploadView:
+        """Keep a whole body that differs from the manifest in quarantine, log it, refuse."""
+        with self.uow_factory() as uow:
+            evidence = uow.session.get(Evidence, evidence_id)
+            assert evidence is not None
+            upload = self._new_upload(evidence, principal, length, metadata)
+            upload_id = upload.id
+            self._start(uow, upload, evidence, principal)
+            uow.commit()
+        scratch = upload_key(_token(upload_id))
+        self.store.write(scratch, _Blocks(blocks), write_once=False)
+        moved = self.store.quarantine(scratch, f"摘要与采集清单不符 / digest mismatch: {actual}")
+        return self._mismatch(upload_id, principal, "", None, 0, actual, moved=moved)
 
     def status(self, principal: Principal, upload_id: str) -> UploadView:
         """tus HEAD: the durable offset; converges an upload whose last step crashed."""
@@ -604,40 +707,55 @@ class Ingest:
                 upload.status, upload.offset, upload.expires_at = COMPLETED, upload.length, None
                 uow.commit()
                 return self._view(upload, evidence)
-            case = uow.session.get(Case, evidence.case_id)
-            manifest = uow.session.get(CaptureManifest, evidence.manifest_id)
-            assert case is not None and manifest is not None
-            now = utcnow()
-            evidence.status = EvidenceStatus.STORED.value
-            evidence.storage_key = key
-            evidence.sha512 = sha512
-            evidence.received_at = now
-            evidence.inspection_status = "pending"
+            self._mark_stored(uow, upload, evidence, principal, key, sha512)
             upload.status, upload.offset, upload.expires_at = COMPLETED, upload.length, None
-            obj = ObjectRef(evidence.expected_sha256, evidence.expected_size)
-            details = {
-                "evidence_id": evidence.id,
-                "manifest_id": manifest.manifest_id,
-                "file_index": evidence.file_index,
-                "upload_id": upload.id,
-            }
-            record_custody(uow, case, EventType.INGEST_VERIFIED, principal, details, object=obj)
-            stored = record_custody(
-                uow, case, EventType.STORED, principal, {**details, "storage_key": key}, object=obj
-            )
-            signer = self.signer()
-            checkpoint = sign_checkpoint(uow, signer)
-            receipt = build_receipt(uow, signer, evidence, manifest.manifest_id, stored, checkpoint)
-            evidence.receipt = canonical_json(receipt).decode("utf-8")
             uow.commit()
             view = self._view(upload, evidence)
         self._drop_tail(upload_id)
+        self._schedule_inspection(view.evidence_id)
+        return view
+
+    def _schedule_inspection(self, evidence_id: str) -> None:
         if self.on_stored is not None:
             try:
-                self.on_stored(view.evidence_id)
+                self.on_stored(evidence_id)
             except Exception:  # the job row is durable; a worker picks it up later
-                log.exception("could not schedule inspection of %s", view.evidence_id)
-        return view
+                log.exception("could not schedule inspection of %s", evidence_id)
+
+    def _mark_stored(
+        self,
+        uow: UnitOfWork,
+        upload: Upload,
+        evidence: Evidence,
+        principal: Principal | Actor,
+        key: str,
+        sha512: str | None,
+    ) -> None:
+        """Evidence ``stored``, its two custody events, a checkpoint and the signed receipt."""
+        case = uow.session.get(Case, evidence.case_id)
+        manifest = uow.session.get(CaptureManifest, evidence.manifest_id)
+        assert case is not None and manifest is not None
+        now = utcnow()
+        evidence.status = EvidenceStatus.STORED.value
+        evidence.storage_key = key
+        evidence.sha512 = sha512
+        evidence.received_at = now
+        evidence.inspection_status = "pending"
+        obj = ObjectRef(evidence.expected_sha256, evidence.expected_size)
+        details = {
+            "evidence_id": evidence.id,
+            "manifest_id": manifest.manifest_id,
+            "file_index": evidence.file_index,
+            "upload_id": upload.id,
+        }
+        record_custody(uow, case, EventType.INGEST_VERIFIED, principal, details, object=obj)
+        stored = record_custody(
+            uow, case, EventType.STORED, principal, {**details, "storage_key": key}, object=obj
+        )
+        signer = self.signer()
+        checkpoint = sign_checkpoint(uow, signer)
+        receipt = build_receipt(uow, signer, evidence, manifest.manifest_id, stored, checkpoint)
+        evidence.receipt = canonical_json(receipt).decode("utf-8")
 
     def _mismatch(
         self,
@@ -647,9 +765,10 @@ class Ingest:
         sid: str | None,
         parts_count: int,
         actual: str | None,
+        *,
+        moved: str | None = None,
     ) -> UploadView:
         reason = f"摘要与采集清单不符 / digest differs from the manifest: {actual}"
-        moved: str | None = None
         if sid is not None:
             try:
                 parts = [p for p in self.store.list_parts(key, sid) if p.number <= parts_count]
@@ -894,6 +1013,13 @@ def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
             return
         remaining -= len(block)
         yield block
+
+
+def _sha256_of(blocks: list[bytes]) -> str:
+    digest = hashlib.sha256()
+    for block in blocks:
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def _has_more(body: ByteStream) -> bool:
