@@ -145,7 +145,14 @@ def _print_reconcile(report: ReconcileReport) -> None:
 @click.option(
     "--restart", is_flag=True, help="放弃未完成的核验，从头开始 (start over instead of resuming)"
 )
-def fixity(case_id: str | None, rate: float | None, as_json: bool, restart: bool) -> None:
+@click.option(
+    "--full",
+    is_flag=True,
+    help="同时核验 SHA-512（较慢）(also re-check the recorded SHA-512; slower)",
+)
+def fixity(
+    case_id: str | None, rate: float | None, as_json: bool, restart: bool, full: bool
+) -> None:
     """完整性核验 Re-read stored originals and compare their digests (resumable).
 
     Appends fixity_ok / fixity_failed custody events. A killed sweep resumes where it
@@ -158,6 +165,7 @@ def fixity(case_id: str | None, rate: float | None, as_json: bool, restart: bool
             parts.store,
             rate=None if rate is None else rate * 1_000_000,
             progress=None if show is None else lambda d, t, b: show(f"{d}/{t}", f"{b >> 20} MiB"),
+            full=full,
         )
         try:
             report = sweeper.run(case_id, restart=restart)

@@ -40,7 +40,7 @@ def test_intact_originals_get_fixity_ok_events(world: World) -> None:
 def test_an_object_corrupted_behind_our_back_is_caught_and_left_in_place(world: World) -> None:
     good, bad = send(world), send(world)
     flip_a_byte(world, bad.evidence_id)
-    report = sweeper(world).run()
+    report = sweeper(world, full=True).run()  # --full: the recorded SHA-512 too
     by_id = {o.evidence_id: o for o in report.outcomes}
     assert by_id[good.evidence_id].status == "ok"
     failed = by_id[bad.evidence_id]
