@@ -174,6 +174,9 @@ class CaseTrailApi(Api):  # type: ignore[misc]
     def handle_http_exception(self, error: HTTPException) -> Any:
         """Render any HTTP error in the one shape, adding our message when there is none."""
         payload, code, headers = super().handle_http_exception(error)
+        # keep the protocol headers werkzeug attaches (e.g. ``Allow`` on a 405)
+        own = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        headers = {**own, **(headers or {})}
         if "message" not in payload:
             payload["message"] = DEFAULT_MESSAGES.get(code, error.description or error.name)
         if code == 401:

@@ -140,10 +140,18 @@ def checkpoint() -> Any:
 
 
 @blp.route("/log/checkpoint.txt")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "C2SP signed-note checkpoint text",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    }
+)
 def checkpoint_text() -> Any:
     """The latest signed checkpoint as plain signed-note text."""
     note = call(_current, _signer()).note
-    return Response(note, mimetype="text/plain; charset=utf-8")
+    return Response(note, mimetype="text/plain")
 
 
 @blp.route("/log/public-key")

@@ -140,12 +140,14 @@ def _headers(view: UploadView) -> dict[str, str]:
 
 def _empty(status: int, headers: dict[str, str]) -> Response:
     response = Response(status=status)
+    del response.headers["Content-Type"]  # no body, so no (default text/html) media type
     response.headers.update(headers)
     return response
 
 
 @blp.route("", methods=["OPTIONS"], provide_automatic_options=False)
 @blp.route("/<upload_id>", methods=["OPTIONS"], provide_automatic_options=False)
+@blp.response(204)
 def options(upload_id: str | None = None) -> Response:
     """tus discovery: version, extensions, maximum size, checksum algorithms."""
     max_size = _service().config.max_size
@@ -153,6 +155,7 @@ def options(upload_id: str | None = None) -> Response:
 
 
 @blp.route("", methods=["POST"])
+@blp.response(201)
 @tus_errors
 def create_upload() -> Response:
     """Create an upload for one announced evidence file (Upload-Length, Upload-Metadata)."""
@@ -191,6 +194,7 @@ def create_upload() -> Response:
 
 
 @blp.route("/<upload_id>", methods=["HEAD"])
+@blp.response(200)
 @tus_errors
 def upload_status(upload_id: str) -> Response:
     """The upload's durable offset and length (resume from Upload-Offset)."""
@@ -201,6 +205,7 @@ def upload_status(upload_id: str) -> Response:
 
 
 @blp.route("/<upload_id>", methods=["PATCH"])
+@blp.response(204)
 @tus_errors
 def append(upload_id: str) -> Response:
     """Append the body at Upload-Offset (Content-Type: application/offset+octet-stream)."""
@@ -215,6 +220,7 @@ def append(upload_id: str) -> Response:
 
 
 @blp.route("/<upload_id>", methods=["DELETE"])
+@blp.response(204)
 @tus_errors
 def terminate(upload_id: str) -> Response:
     """Terminate the upload and discard its bytes (a stored original is never touched)."""

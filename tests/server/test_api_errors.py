@@ -25,7 +25,9 @@ def assert_shape(response, code: int) -> dict:
 def test_unknown_path_and_wrong_method_answer_in_the_one_shape(world: World) -> None:
     api = world.as_("a_admin")
     assert_shape(api.get("/no-such-thing"), 404)
-    assert_shape(api.client.delete("/api/v1/health"), 405)
+    wrong_method = api.client.delete("/api/v1/health")
+    assert_shape(wrong_method, 405)
+    assert "GET" in wrong_method.headers["Allow"]  # says which methods would work
 
 
 def test_missing_malformed_and_revoked_tokens_are_401(world: World) -> None:
