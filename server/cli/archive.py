@@ -13,7 +13,7 @@ from server.archive.bag import BagFormat, FixityMismatch
 from server.archive.export import CaseExporter, ExportInterrupted
 from server.archive.recompute import recompute_completeness
 from server.auth import Principal
-from server.cli.common import load_settings, service_errors, unit_of_work
+from server.cli.common import byte_progress, load_settings, service_errors, unit_of_work
 from server.db import make_engine, make_session_factory
 from server.models import Case, Role, User
 from server.services.completeness import calendar_for
@@ -91,12 +91,19 @@ def export(case: str, out: Path, fmt: str, username: str) -> None:
             f"(字节.文件数 bytes.files), {sealed.length} 字节 bytes → {out}",
             err=True,
         )
+        progress = byte_progress("导出 export", sealed.length)
+        written = 0
         with partial.open("wb") as f:
             for block in exporter.stream(principal, sealed):
                 f.write(block)
+                written += len(block)
+                if progress is not None:
+                    progress(written)
             f.flush()
             os.fsync(f.fileno())
         partial.replace(out)
+        if progress is not None:
+            click.echo(err=True)
     except (FixityMismatch, ExportInterrupted) as exc:
         partial.unlink(missing_ok=True)
         raise click.ClickException(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -106,3 +108,43 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         click.echo(line(row))
     if not rows:
         click.echo("（无 none）")
+
+
+def progress_printer(label: str) -> Callable[..., None] | None:
+    """A one-line progress display on a terminal (stderr); ``None`` when not a TTY."""
+    if not sys.stderr.isatty():
+        return None
+    last: list[str] = [""]
+
+    def show(*values: int | str) -> None:
+        text = f"\r{label} " + " ".join(str(v) for v in values)
+        if text != last[0]:
+            click.echo(text.ljust(60), nl=False, err=True)
+            last[0] = text
+
+    return show
+
+
+def byte_progress(label: str, total: int) -> Callable[[int], None] | None:
+    """Percentage, MiB, rate and time left for a byte stream of ``total`` bytes (TTY only)."""
+    show = progress_printer(label)
+    if show is None:
+        return None
+    started = time.monotonic()
+    shown_at = [0.0]
+
+    def update(done: int) -> None:
+        now = time.monotonic()
+        if done < total and now - shown_at[0] < 0.2:
+            return
+        shown_at[0] = now
+        rate = done / max(now - started, 1e-6)
+        left = (total - done) / rate if rate > 0 else 0.0
+        show(
+            f"{done * 100 // max(total, 1)}%",
+            f"{done >> 20}/{total >> 20} MiB",
+            f"{rate / 2**20:.1f} MiB/s",
+            f"剩余 ETA {left:.0f}s",
+        )
+
+    return update

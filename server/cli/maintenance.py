@@ -16,11 +16,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 import click
 
-from server.cli.common import load_settings
+from server.cli.common import load_settings, progress_printer
 from server.components import Components
 from server.db import current_revision, make_engine, make_session_factory
 from server.jobs import build_runtime
@@ -50,21 +49,6 @@ def _components() -> Iterator[Components]:
         )
     finally:
         engine.dispose()
-
-
-def _progress_printer(label: str) -> Any:
-    """A one-line progress display on a terminal (stderr); nothing when not a TTY."""
-    if not sys.stderr.isatty():
-        return None
-    last: list[str] = [""]
-
-    def show(*values: int | str) -> None:
-        text = f"\r{label} " + " ".join(str(v) for v in values)
-        if text != last[0]:
-            click.echo(text.ljust(60), nl=False, err=True)
-            last[0] = text
-
-    return show
 
 
 def _fail(exc: Exception) -> None:
@@ -101,7 +85,7 @@ def reconcile(dry_run: bool, as_json: bool, grace_minutes: int) -> None:
             build_runtime(parts, "worker").ingest,
             grace=timedelta(minutes=grace_minutes),
             dry_run=dry_run,
-            progress=_progress_printer("对账 reconcile"),
+            progress=progress_printer("对账 reconcile"),
         )
         try:
             report = reconciler.run()
@@ -158,7 +142,7 @@ def fixity(
     Appends fixity_ok / fixity_failed custody events. A killed sweep resumes where it
     stopped. Exit 0 = all intact, 1 = could not run, 2 = an original failed.
     """
-    show = _progress_printer("核验 fixity")
+    show = progress_printer("核验 fixity")
     with _components() as parts:
         sweeper = FixitySweeper(
             parts.unit_of_work,
