@@ -166,7 +166,8 @@ class Syncer:
                     self._fail(i, f"清单被服务器拒绝 / manifest refused: {e}", report)
                 continue
             except ServerError as e:
-                self._defer(items, e, report)
+                self._defer(items, e, report)  # raises _Offline unless only this one is locked
+                continue
             by_index = {f.get("file_index"): f.get("evidence_id") for f in answer.get("files", [])}
             self.queue.mark_registered(
                 manifest_id, {i.file_index: by_index.get(i.file_index) for i in items}
