@@ -3,17 +3,21 @@
 For one capture: the files are copied into a staging directory of the vault while being
 hashed (one pass, fixed blocks; originals are only read), the capture manifest is built
 with the next link of the device chain (``device_seq``/``device_prev``) and signed with
-the device key, the staged copies are renamed into the vault, and the capture is queued
-together with the new chain head in one SQLite transaction. A crash before that commit
-leaves copies in staging or an unqueued vault directory, both removed by
-:meth:`Vault.recover` on the next capture: the result is always either nothing or a
-complete queued capture. Captures are serialised across processes by a lock file, so a
-capture app and a docking-station importer can run at once without forking the chain.
+the device key, the staged copies are renamed into the vault with a pending marker, and
+the capture is queued together with the new chain head in one SQLite transaction; then
+the marker is removed. A crash before that commit leaves copies in staging or a vault
+directory still marked pending; :meth:`Vault.recover` on the next capture deletes only
+staging that holds no complete copy and moves complete, never-queued copies to
+``vault/.orphans/`` (``status`` lists them). The queue therefore holds either nothing or a
+complete capture, and no copy is ever deleted because the queue does not know it.
+Captures are serialised across processes by a lock file, so a capture app and a
+docking-station importer can run at once without forking the chain.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import mimetypes
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -65,12 +69,17 @@ class CaptureRequest:
 
 @dataclass(frozen=True)
 class CaptureResult:
-    """A queued capture: its manifest id, chain position and vault copies."""
+    """A queued capture: its manifest id, chain position and vault copies.
+
+    ``set_aside`` lists what recovery from an earlier interrupted capture moved to
+    ``vault/.orphans/`` just before this one (usually empty).
+    """
 
     manifest_id: str
     device_seq: int
     manifest_hash: str
     files: tuple[VaultFile, ...]
+    set_aside: tuple[Path, ...] = ()
 
 
 def media_type_of(path: Path) -> str:
@@ -173,7 +182,7 @@ class Capturer:
             None,
         )
         with capture_lock(self.home):
-            self.vault.recover(self.queue.manifest_ids())
+            recovery = self.vault.recover(self.queue.manifest_ids())
             staging = self.vault.stage(manifest_id)
             try:
                 copies = [staging.add(p, i, p.name) for i, p in enumerate(sources)]
@@ -192,15 +201,16 @@ class Capturer:
             except BaseException:
                 staging.abort()
                 raise
-            staging.commit()
-            try:
-                self.queue.add_capture(
-                    signed,
-                    copies,
-                    sources=[str(p.absolute()) for p in sources],
-                    imported=imported,
-                )
-            except BaseException:
-                self.vault.remove(manifest_id)
-                raise
-        return CaptureResult(manifest_id, seq + 1, manifest.manifest_hash(), tuple(copies))
+            # If queueing fails the directory keeps its pending marker and the next
+            # capture's recovery sets it aside: copies are never deleted after this point.
+            staging.commit(json.dumps(signed.to_json(), ensure_ascii=False))
+            self.queue.add_capture(
+                signed,
+                copies,
+                sources=[str(p.absolute()) for p in sources],
+                imported=imported,
+            )
+            self.vault.settle(manifest_id)
+        return CaptureResult(
+            manifest_id, seq + 1, manifest.manifest_hash(), tuple(copies), recovery.set_aside
+        )

@@ -25,6 +25,7 @@ from field_client.queue import ItemState, Queue, QueueItem
 from field_client.server_api import make_http_client
 from field_client.sync import Syncer, SyncReport, prune
 from field_client.tus_client import MAX_CHUNK, MIN_CHUNK, START_CHUNK, ChunkSizer
+from field_client.vault import Vault
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -199,6 +200,8 @@ def capture(ctx: click.Context, /, files: tuple[Path, ...], **kw: Any) -> None:
     )
     for f, vf in zip(files, result.files, strict=True):
         click.echo(f"  {f.name}  {_size(vf.size)}  {vf.sha256}")
+    if result.set_aside:
+        click.echo(_unqueued_notice(list(result.set_aside)), err=True)
 
 
 @main.command("import")
@@ -283,6 +286,7 @@ def status(ctx: click.Context, as_json: bool, show_all: bool) -> None:
     with Queue(home.queue_db) as queue:
         counts = queue.counts()
         items = queue.items()
+        unqueued = Vault(home.vault_dir).unqueued(queue.manifest_ids())
     if as_json:
         click.echo(
             json.dumps(
@@ -291,6 +295,7 @@ def status(ctx: click.Context, as_json: bool, show_all: bool) -> None:
                     "server_url": config.server_url,
                     "counts": {s.value: n for s, n in counts.items()},
                     "items": [i.to_json() for i in items],
+                    "unqueued_vault_dirs": [str(p) for p in unqueued],
                 },
                 ensure_ascii=False,
                 indent=2,
@@ -299,6 +304,8 @@ def status(ctx: click.Context, as_json: bool, show_all: bool) -> None:
         return
     click.echo(f"设备 device {config.device_id} → {config.server_url}")
     click.echo("  ".join(f"{s.label}: {n}" for s, n in counts.items()))
+    if unqueued:
+        click.echo(_unqueued_notice(unqueued))
     shown = [i for i in items if show_all or i.state is not ItemState.DONE]
     if not shown:
         if items:
@@ -308,6 +315,23 @@ def status(ctx: click.Context, as_json: bool, show_all: bool) -> None:
         return
     for i in shown:
         click.echo(_item_line(i))
+
+
+def _unqueued_notice(paths: list[Path]) -> str:
+    listed = "".join(f"\n  {p}" for p in paths)
+    return (
+        f"注意：保管库中有 {len(paths)} 个采集目录不在上传队列中（已保留，未删除）/ "
+        f"{len(paths)} capture folder(s) in the vault are not in the upload queue "
+        f"(kept, not deleted):{listed}\n"
+        "  原因可能是队列数据库丢失或重建、使用了其他 --home，或采集在入队前中断。"
+        "请勿删除：若曾使用其他 --home，请用原目录运行；否则请联系管理员核对"
+        "（.pending.json 中有签名清单），必要时用 `casetrail-field capture` 重新采集这些文件。\n"
+        "  Likely the queue database was lost or recreated, another --home was used, or a "
+        "capture stopped before it was queued. Do not delete them: run with the original "
+        "--home if there was one; otherwise ask your admin to check them (a .pending.json "
+        "holds the signed manifest) and capture the files again with "
+        "`casetrail-field capture` if needed."
+    )
 
 
 def _item_line(i: QueueItem) -> str:

@@ -2,10 +2,26 @@
 
 Capturing copies each original into the vault while hashing it in fixed blocks, in one
 pass; the original is only ever opened for reading. A capture's files are first copied
-into ``vault/.staging/<manifest_id>/`` and the directory is renamed into place
-(``vault/<manifest_id>/``) in one step, so a crash leaves either nothing or the whole
-capture. Vault files are made read-only (0400) — the queue uploads these bytes, never
-the originals, and never re-hashes them silently: a changed vault file is reported.
+into ``vault/.staging/<manifest_id>/``; each copy becomes read-only (0400) only once it is
+complete and synced. The signed manifest is then written beside them as a *pending
+marker* (``.pending.json``), the directory is renamed into place (``vault/<manifest_id>/``)
+in one step, the capture is queued, and only then is the marker removed. Vault files stay
+read-only — the queue uploads these bytes, never the originals, and never re-hashes them
+silently: a changed vault file is reported.
+
+The vault never deletes a capture it cannot prove incomplete. After a crash,
+:meth:`Vault.recover` (capture lock held) looks only at what a capture of this queue left
+half-done:
+
+* ``.staging/<id>/`` holding no complete copy (empty, or one partly written file) is
+  deleted — it was never signed or queued, and the originals are untouched;
+* ``.staging/<id>/`` holding a complete copy, and ``<id>/`` still carrying the pending
+  marker while the queue does not know it, are moved to ``vault/.orphans/<id>/``;
+* ``<id>/`` with the marker that *is* queued just loses the marker.
+
+A vault directory without the marker that the queue does not know (a lost or recreated
+queue database, another ``--home`` pointed at this vault) is left where it is, so restoring
+the queue brings it back. :meth:`Vault.unqueued` lists both kinds for ``status``.
 """
 
 from __future__ import annotations
@@ -22,10 +38,22 @@ from pathlib import Path
 from field_client.config import fsync_dir
 from field_client.errors import CaptureError, VaultFileChanged, VaultFileMissing
 
-__all__ = ["BLOCK_SIZE", "Staging", "Vault", "VaultFile", "hash_file", "read_blocks"]
+__all__ = [
+    "BLOCK_SIZE",
+    "PENDING_MARKER",
+    "Recovery",
+    "Staging",
+    "Vault",
+    "VaultFile",
+    "hash_file",
+    "read_blocks",
+]
 
 BLOCK_SIZE = 1024 * 1024
 """Bytes read and hashed per step when copying or checking a file."""
+
+PENDING_MARKER = ".pending.json"
+"""File in a capture directory until the capture is queued; holds the signed manifest."""
 
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
 
@@ -123,8 +151,18 @@ class Staging:
         self.files.append(entry)
         return entry
 
-    def commit(self) -> Path:
-        """Move the staged capture into the vault in one rename; return its directory."""
+    def commit(self, manifest_json: str) -> Path:
+        """Mark the capture pending, move it into the vault in one rename; return its directory.
+
+        ``manifest_json`` (the signed manifest) is kept in the pending marker, so a capture
+        that never got queued can still be told apart and explained. Call
+        :meth:`Vault.settle` once the capture is queued.
+        """
+        marker = self.dir / PENDING_MARKER
+        with open(marker, "x", encoding="utf-8") as f:
+            f.write(manifest_json)
+            f.flush()
+            os.fsync(f.fileno())
         fsync_dir(self.dir)
         final = self.vault.root / self.manifest_id
         os.replace(self.dir, final)
@@ -132,7 +170,7 @@ class Staging:
         return final
 
     def abort(self) -> None:
-        """Throw the staged copies away."""
+        """Throw the staged copies away (the capture failed in this process; nothing was signed)."""
         _rmtree(self.dir)
 
 
@@ -153,6 +191,7 @@ class Vault:
         self.root = root
         self.block_size = block_size
         self.staging_dir = root / ".staging"
+        self.orphans_dir = root / ".orphans"
 
     def stage(self, manifest_id: str) -> Staging:
         """Start copying the files of capture ``manifest_id``."""
@@ -175,6 +214,11 @@ class Vault:
                 "the file cannot be sent as captured — report it and recapture if possible"
             )
 
+    def settle(self, manifest_id: str) -> None:
+        """Remove the pending marker of a capture that is now queued."""
+        (self.root / manifest_id / PENDING_MARKER).unlink(missing_ok=True)
+        fsync_dir(self.root / manifest_id)
+
     def remove(self, manifest_id: str) -> None:
         """Delete the vault copies of one capture (after retention)."""
         _rmtree(self.root / manifest_id)
@@ -185,17 +229,76 @@ class Vault:
             return set()
         return {p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
-    def recover(self, queued: set[str]) -> list[str]:
-        """After a crash: drop half-staged copies and vault dirs that never got queued.
+    def recover(self, queued: set[str]) -> Recovery:
+        """After a crash: clean or set aside what interrupted captures left (see the module doc).
 
-        Returns the manifest ids removed. Call with the capture lock held.
+        ``queued`` are the manifest ids the queue holds. Call with the capture lock held.
+        Never deletes a complete copy.
         """
         removed: list[str] = []
+        set_aside: list[Path] = []
+        settled: list[str] = []
         if self.staging_dir.exists():
-            for p in self.staging_dir.iterdir():
-                _rmtree(p)
-                removed.append(p.name)
-        for orphan in sorted(self.captures() - queued):
-            self.remove(orphan)
-            removed.append(orphan)
-        return removed
+            for p in sorted(self.staging_dir.iterdir()):
+                if _holds_complete_copy(p):
+                    set_aside.append(self._set_aside(p))
+                else:
+                    _rmtree(p)
+                    removed.append(p.name)
+        for name in sorted(self.captures()):
+            if not (self.root / name / PENDING_MARKER).exists():
+                continue  # not left by an interrupted capture: not ours to judge
+            if name in queued:
+                self.settle(name)
+                settled.append(name)
+            else:
+                set_aside.append(self._set_aside(self.root / name))
+        return Recovery(tuple(removed), tuple(set_aside), tuple(settled))
+
+    def unqueued(self, queued: set[str]) -> list[Path]:
+        """Capture directories holding copies the queue does not know: in place or set aside.
+
+        Directories still carrying the pending marker are left out (a capture may be in
+        progress; :meth:`recover` sets them aside if it crashed).
+        """
+        in_place = [
+            self.root / name
+            for name in sorted(self.captures() - queued)
+            if not (self.root / name / PENDING_MARKER).exists()
+        ]
+        aside = sorted(p for p in self.orphans_dir.iterdir()) if self.orphans_dir.exists() else []
+        return in_place + aside
+
+    def _set_aside(self, path: Path) -> Path:
+        self.orphans_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = self.orphans_dir / path.name
+        n = 1
+        while target.exists():
+            target = self.orphans_dir / f"{path.name}.{n}"
+            n += 1
+        os.replace(path, target)
+        fsync_dir(self.orphans_dir)
+        fsync_dir(path.parent)
+        return target
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What :meth:`Vault.recover` did with the debris of interrupted captures."""
+
+    removed: tuple[str, ...]
+    """Half-staged captures holding no complete copy: deleted."""
+    set_aside: tuple[Path, ...]
+    """Complete copies that were never queued: moved to ``vault/.orphans/``."""
+    settled: tuple[str, ...]
+    """Queued captures whose pending marker was still there: marker removed."""
+
+
+def _holds_complete_copy(path: Path) -> bool:
+    # A staged copy turns read-only only after it is complete, synced and checked.
+    if not path.is_dir():
+        return False
+    return any(
+        f.is_file() and not f.name.startswith(".") and stat.S_IMODE(f.stat().st_mode) == 0o400
+        for f in path.iterdir()
+    )

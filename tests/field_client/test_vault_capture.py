@@ -9,16 +9,18 @@ import stat
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from core.errors import ManifestInvalid
 from core.keys import load_public_key
 from core.manifest import Location, SignedManifest, verify_device_chain, verify_manifest
 from field_client.capture import Capturer, CaptureRequest
+from field_client.cli import main
 from field_client.config import FieldHome
 from field_client.errors import CaptureError, VaultFileChanged, VaultFileMissing
 from field_client.keys import load_device_key
 from field_client.queue import ItemState, Queue
-from field_client.vault import Vault
+from field_client.vault import PENDING_MARKER, Recovery, Vault
 from tests.field_client.conftest import make_file
 
 
@@ -132,7 +134,14 @@ def _crash_during_capture(home_root: str, src: str, where: str) -> None:
     from field_client.vault import Staging
 
     home = FieldHome(Path(home_root))
-    if where == "after-first-copy":
+    if where == "mid-first-copy":
+
+        def partial_add(self: Staging, source: Path, index: int, name: str) -> object:
+            (self.dir / "0000.jpg").write_bytes(source.read_bytes()[:100])  # half a copy
+            os._exit(9)
+
+        Staging.add = partial_add  # type: ignore[method-assign]
+    elif where == "after-first-copy":
         real_add = Staging.add
 
         def add(self: Staging, source: Path, index: int, name: str) -> object:
@@ -155,27 +164,68 @@ def _crash_during_capture(home_root: str, src: str, where: str) -> None:
     )
 
 
-@pytest.mark.parametrize("where", ["after-first-copy", "before-queue-commit"])
-def test_crash_mid_capture_leaves_nothing_then_recovers(
+@pytest.mark.parametrize(
+    ("where", "kept"),
+    [("mid-first-copy", 0), ("after-first-copy", 1), ("before-queue-commit", 2)],
+)
+def test_crash_mid_capture_queues_nothing_and_never_deletes_a_complete_copy(
     tmp_path: Path,
     capturer: Capturer,
     request_facts: CaptureRequest,
     queue: Queue,
     where: str,
+    kept: int,
 ) -> None:
     src = make_file(tmp_path / "x.jpg", 4000)
-    make_file(tmp_path / "second.jpg", 4000, seed=3)
+    second = make_file(tmp_path / "second.jpg", 4000, seed=3)
     ctx = multiprocessing.get_context("spawn")
     p = ctx.Process(target=_crash_during_capture, args=(str(capturer.home.root), str(src), where))
     p.start()
     p.join(60)
     assert p.exitcode == 9
     assert queue.items() == []  # nothing queued
-    # the next capture cleans the debris and continues the chain from the start
-    capturer.capture([src], request_facts)
+    # the next capture continues the chain from the start; a half-written copy is
+    # cleaned, complete copies are moved aside (with the signed manifest if it was made)
+    result = capturer.capture([src], request_facts)
     assert [i.device_seq for i in queue.items()] == [1]
-    assert capturer.vault.captures() == queue.manifest_ids()
-    assert not any(capturer.vault.staging_dir.iterdir())
+    vault = capturer.vault
+    assert vault.captures() == queue.manifest_ids() == {result.manifest_id}
+    assert not any(vault.staging_dir.iterdir())
+    assert not (result.files[0].path.parent / PENDING_MARKER).exists()
+    aside = vault.unqueued(queue.manifest_ids())
+    assert list(result.set_aside) == aside
+    if kept == 0:
+        assert aside == []
+    else:
+        (folder,) = aside
+        assert folder.parent == vault.orphans_dir
+        copies = sorted(f for f in folder.iterdir() if not f.name.startswith("."))
+        assert [f.read_bytes() for f in copies] == [src.read_bytes(), second.read_bytes()][:kept]
+        manifest = folder / PENDING_MARKER
+        assert manifest.exists() == (where == "before-queue-commit")
+
+
+def test_lost_queue_database_never_deletes_vault_copies(
+    tmp_path: Path,
+    capturer: Capturer,
+    request_facts: CaptureRequest,
+    queue: Queue,
+) -> None:
+    first = capturer.capture([make_file(tmp_path / "a.jpg", 3000)], request_facts)
+    queue.close()
+    for f in capturer.home.root.glob("queue.db*"):
+        f.unlink()  # the queue is lost (or another queue is used with this vault)
+    with Queue(capturer.home.queue_db) as fresh:
+        again = Capturer(capturer.home, capturer.config, capturer.key, fresh)
+        second = again.capture([make_file(tmp_path / "b.jpg", 3000, seed=5)], request_facts)
+        assert second.set_aside == ()
+        old = first.files[0]
+        capturer.vault.check(old.path, old.size, old.sha256)  # still there, untouched
+        assert capturer.vault.unqueued(fresh.manifest_ids()) == [old.path.parent]
+    out = CliRunner().invoke(main, ["--home", str(capturer.home.root), "status"])
+    assert out.exit_code == 0, out.output
+    assert "不在上传队列中" in out.output and "Do not delete them" in out.output
+    assert str(old.path.parent) in out.output
 
 
 def _capture_many(home_root: str, src: str, n: int) -> None:
@@ -226,12 +276,25 @@ def test_vault_check_reports_missing_and_changed_copies(
         capturer.vault.check(copy.path, copy.size, copy.sha256)
 
 
-def test_recover_keeps_queued_captures(tmp_path: Path) -> None:
+def test_recover_settles_queued_and_sets_aside_the_rest(tmp_path: Path) -> None:
     vault = Vault(tmp_path / "vault")
-    for name in ("queued", "orphan"):
+    for name in ("queued", "crashed", "unknown"):
         s = vault.stage(name)
         s.add(make_file(tmp_path / f"{name}.bin", 10), 0, "a.bin")
-        s.commit()
-    vault.stage("half").add(make_file(tmp_path / "h.bin", 10), 0, "h.bin")
-    assert sorted(vault.recover({"queued"})) == ["half", "orphan"]
-    assert vault.captures() == {"queued"}
+        s.commit(f'{{"manifest": "{name}"}}')
+    vault.settle("unknown")  # queued by a queue this process cannot see
+    vault.stage("empty")
+    half = vault.stage("half")
+    (half.dir / "0000.bin").write_bytes(b"partial")
+    vault.stage("one-done").add(make_file(tmp_path / "d.bin", 10), 0, "d.bin")
+
+    recovery = vault.recover({"queued"})
+
+    assert recovery.removed == ("empty", "half")
+    assert [p.name for p in recovery.set_aside] == ["one-done", "crashed"]
+    assert recovery.settled == ("queued",)
+    assert vault.captures() == {"queued", "unknown"}
+    assert not (vault.root / "queued" / PENDING_MARKER).exists()
+    assert (vault.orphans_dir / "crashed" / PENDING_MARKER).read_text() == '{"manifest": "crashed"}'
+    assert [p.name for p in vault.unqueued({"queued"})] == ["unknown", "crashed", "one-done"]
+    assert vault.recover({"queued"}) == Recovery((), (), ())  # nothing left to do
