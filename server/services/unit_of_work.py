@@ -8,6 +8,8 @@ Use it as a context manager; call :meth:`commit` explicitly when the use case is
 
 Leaving the block without ``commit()`` — normally or by an exception — rolls back, then
 runs the ``on_rollback`` callbacks (e.g. deleting a blob written before the row failed).
+A callback that fails is logged and the others still run; it never replaces the error
+that made the unit roll back (a blob left behind is found later by the reconciler).
 On SQLite the transaction holds the write lock from its first statement (``BEGIN
 IMMEDIATE``, see ``server.db``); on PostgreSQL services lock rows they read-then-write
 with ``SELECT … FOR UPDATE``.
@@ -15,11 +17,14 @@ with ``SELECT … FOR UPDATE``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 class UnitOfWork(Protocol):
@@ -60,6 +65,11 @@ class SqlUnitOfWork:
         try:
             if not self._committed:
                 self.rollback()
+        except Exception:
+            if exc is None:
+                raise
+            # The use case's own error is the one to report; this one goes to the log.
+            log.exception("rollback failed while handling %r", exc)
         finally:
             self.session.close()
 
@@ -70,11 +80,19 @@ class SqlUnitOfWork:
         self._cleanups.clear()
 
     def rollback(self) -> None:
-        """Roll back, then run the registered cleanups (each at most once)."""
-        self.session.rollback()
+        """Roll back, then run the registered cleanups (each at most once, every one).
+
+        A cleanup that raises is logged and skipped; it does not stop the others.
+        """
         cleanups, self._cleanups = self._cleanups, []
-        for cleanup in reversed(cleanups):
-            cleanup()
+        try:
+            self.session.rollback()
+        finally:
+            for cleanup in reversed(cleanups):
+                try:
+                    cleanup()
+                except Exception:
+                    log.exception("cleanup after rollback failed: %r", cleanup)
 
     def on_rollback(self, callback: Callable[[], None]) -> None:
         """Register ``callback`` to run if this unit rolls back."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -71,3 +72,25 @@ def test_a_unit_of_work_rolls_back_unless_committed_and_runs_cleanups(app: Flask
         uow.on_rollback(lambda: cleaned.append("must not run"))
         uow.commit()
     assert agencies(app) == 1 and "must not run" not in cleaned
+
+
+def test_a_failing_cleanup_is_logged_and_never_hides_the_use_case_error(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    cleaned: list[str] = []
+
+    def broken_cleanup() -> None:
+        raise OSError("object store unreachable")
+
+    with (
+        pytest.raises(RuntimeError, match="use case failed"),
+        SqlUnitOfWork(parts(app).session_factory) as uow,
+    ):
+        uow.session.add(Agency(code="failed", name="x"))
+        uow.on_rollback(lambda: cleaned.append("first blob removed"))
+        uow.on_rollback(broken_cleanup)
+        uow.on_rollback(lambda: cleaned.append("last blob removed"))
+        raise RuntimeError("use case failed")
+    assert agencies(app) == 0
+    assert cleaned == ["last blob removed", "first blob removed"]  # the others still ran
+    assert "object store unreachable" in caplog.text
