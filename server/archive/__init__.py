@@ -1,0 +1,1 @@
+"""The case-file bag (案卷包): layout, streamed BagIt export, guide and recomputation."""
