@@ -11,6 +11,7 @@ Layout::
     derivatives/sha256/ab/cd/<hex>/<name>            thumbnails, posters, … (派生文件)
     quarantine/<token>/<key>  + quarantine/<token>.json   moved aside with a reason (隔离区)
     uploads/<upload id>/<name>                       ingest scratch objects (e.g. a tus tail)
+    exports/<export id>/recipe.json                  a sealed case-file export's recipe (导出清单)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ ORIGINALS_PREFIX = "originals/"
 DERIVATIVES_PREFIX = "derivatives/"
 QUARANTINE_PREFIX = "quarantine/"
 UPLOADS_PREFIX = "uploads/"
+EXPORTS_PREFIX = "exports/"
 
 _SEGMENT_CHARS = re.compile(r"[A-Za-z0-9._=+-]*")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -138,6 +140,13 @@ def upload_key(upload_id: str, name: str = "tail") -> str:
     if not _TOKEN.fullmatch(upload_id):
         raise InvalidKey(f"上传标识无效 / invalid upload id: {upload_id!r}", key=None)
     return check_key(f"{UPLOADS_PREFIX}{upload_id}/{name}")
+
+
+def export_recipe_key(export_id: str) -> str:
+    """Key of a sealed export's recipe: ``exports/<export id>/recipe.json``."""
+    if not _TOKEN.fullmatch(export_id):
+        raise InvalidKey(f"导出标识无效 / invalid export id: {export_id!r}", key=None)
+    return check_key(f"{EXPORTS_PREFIX}{export_id}/recipe.json")
 
 
 def new_quarantine_token(now: datetime | None = None) -> str:

@@ -94,6 +94,7 @@ from server.services.unit_of_work import SqlUnitOfWork, UnitOfWork
 from storage.errors import NotFound as BlobNotFound
 from storage.errors import StorageError
 from storage.hashing import Digester
+from storage.keys import export_recipe_key
 
 EXPORT_ROLES = (Role.ARCHIVIST, Role.ADMIN)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -101,7 +102,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 def recipe_key(export_id: str) -> str:
     """Blob-store key of a sealed export's recipe."""
-    return f"exports/{export_id}/recipe.json"
+    return export_recipe_key(export_id)
 
 
 @dataclass(frozen=True)

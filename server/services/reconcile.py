@@ -29,6 +29,7 @@ missing_object             a stored evidence row whose object is gone: EVIDENCE 
                            RISK — a ``fixity_failed`` custody event (once) and a
                            non-zero exit on every run until resolved
 unknown_object             a key outside the CaseTrail layout: reported, untouched
+                           (quarantine/ and exports/ recipes are known and skipped)
 =========================  ==========================================================
 
 Uploads held by a live request (an unexpired lease) are left alone. Every repair of an
@@ -62,6 +63,7 @@ from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
 from storage.keys import (
     DERIVATIVES_PREFIX,
+    EXPORTS_PREFIX,
     ORIGINALS_PREFIX,
     QUARANTINE_PREFIX,
     UPLOADS_PREFIX,
@@ -355,8 +357,8 @@ class Reconciler:
         findings: list[Finding] = []
         for done, key in enumerate(keys, 1):
             self._tick("objects", done, len(keys))
-            if key.startswith(QUARANTINE_PREFIX):
-                continue
+            if key.startswith((QUARANTINE_PREFIX, EXPORTS_PREFIX)):
+                continue  # moved aside with a note, or a sealed export's recipe
             if key.startswith(ORIGINALS_PREFIX):
                 if key in stored or key in targets or self._young(key, now):
                     continue  # young: a whole-file upload may be committing its row now

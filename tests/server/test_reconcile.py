@@ -14,7 +14,8 @@ from sqlalchemy import update
 from server.models import Upload, utcnow
 from server.services.ingest import Ingest
 from server.services.reconcile import Kind
-from storage.keys import original_key
+from storage.keys import export_recipe_key, original_key
+from tests.server.archive_support import Capture, ingest_case
 from tests.server.conftest import World, parts, snapshot
 from tests.server.ingest_support import receipt_of
 from tests.server.maintenance_support import (
@@ -27,6 +28,8 @@ from tests.server.maintenance_support import (
     upload_row,
 )
 from tests.server.manifest_support import event_types
+
+PDF = ("现场检查笔录.pdf", b"%PDF-1.4\n" + b"x" * 5000, "application/pdf")
 
 
 def kinds(report: object) -> list[str]:
@@ -46,6 +49,17 @@ def test_a_clean_store_has_no_findings(world: World) -> None:
     report = reconcile(world)
     assert report.findings == () and report.exit_code == 0
     assert_second_run_changes_nothing(world)
+
+
+def test_a_sealed_export_recipe_is_known_not_an_unknown_object(world: World) -> None:
+    case_id = ingest_case(world, [Capture("site-inspection", "site-inspection-record", [PDF])])
+    exported = world.as_("a_archivist").get(f"/cases/{case_id.case['id']}/export?format=tar")
+    assert exported.status_code == 200, exported.get_json()
+    recipe = export_recipe_key(exported.headers["CaseTrail-Export-Id"])
+    assert recipe in store_listing(world)
+    report = reconcile(world)
+    assert report.findings == () and report.exit_code == 0, report.to_json()
+    assert recipe in store_listing(world)  # untouched
 
 
 def test_a_completion_cut_off_between_storage_and_commit_is_finished(
