@@ -13,7 +13,7 @@ Object-level rules (another agency's or another inspector's case is *not found*,
 who        sees                                   writes (stage, officers)
 ========== ====================================== =====================================
 inspector  cases of their agency they're assigned  the same cases
-reviewer   every case of their agency             — (reviews are recorded by D2's API)
+reviewer   every case of their agency             — (records legal reviews, 法制审核)
 archivist  every case of their agency             —
 admin      every case of their agency             every case of their agency
 device     cases its owner is assigned to          — (manifests/uploads only)

@@ -169,7 +169,11 @@ class InspectionJobs:
             status = FAILED if result.get("error") else DONE
         except Exception as exc:  # recorded on the row; the original is untouched
             log.exception("inspection of %s failed", evidence_id)
-            result = {"error": f"{type(exc).__name__}: {exc}"}
+            result = {
+                "error": "检查未能完成，原件未受影响；管理员可按证据编号在服务器日志中查看原因 "
+                f"(inspection could not finish: {type(exc).__name__}; the original is untouched "
+                "— the admin finds the cause in the server log under this evidence id)"
+            }
             status = FAILED
         with self.uow_factory() as uow:
             evidence = uow.session.get(Evidence, evidence_id)

@@ -200,7 +200,11 @@ def upload_status(upload_id: str) -> Response:
     """The upload's durable offset and length (resume from Upload-Offset)."""
     view = _as(lambda p: _service().status(p, upload_id))
     if view.status not in ("active", "completed"):
-        raise tus.UploadGone("此上传已终止、过期或核验失败 (upload terminated, expired or failed)")
+        raise tus.UploadGone(
+            "此上传已终止、过期或核验失败，无法续传：请新建上传；核验失败时请在设备上核对后重新采集 "
+            "(upload terminated, expired or failed verification: create a new upload; after a "
+            "failed verification, check the file on the device and capture it again)"
+        )
     return _empty(200, _headers(view))
 
 

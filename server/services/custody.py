@@ -53,7 +53,7 @@ from core.merkle import (
 )
 from core.verify import parse_json
 from server.auth import Principal, get_visible_case
-from server.errors import Conflict, Invalid, NotFound
+from server.errors import Conflict, Invalid, NotFound, Unavailable
 from server.models import (
     Case,
     Checkpoint,
@@ -152,8 +152,10 @@ def lock_log_head(session: Session) -> LogHead:
     """The ``log_head`` row, locked until the unit of work ends (PostgreSQL row lock)."""
     head = session.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
     if head is None:
-        raise RuntimeError(
-            "log_head row missing: the database was not migrated (casetrail db upgrade)"
+        raise Unavailable(
+            "数据库尚未升级，无法记录保管链：请管理员运行 `casetrail db upgrade` "
+            "(the database is not migrated: the log head is missing; the admin runs "
+            "`casetrail db upgrade`)"
         )
     return head
 

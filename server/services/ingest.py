@@ -495,7 +495,11 @@ class Ingest:
             p.storage_key, p.storage_upload_id, p.parts_count + 1, _Blocks(buffer)
         )
         if info.size != size:
-            raise Unavailable("存储写入的分片大小不符 (the store kept a part of the wrong size)")
+            raise Unavailable(
+                "存储写入的分片大小不符，此段未记录：请稍后从服务器报告的偏移量续传 (the store kept "
+                "a part of the wrong size; it was not recorded — resume later from the offset "
+                "the server reports)"
+            )
         self._record_part(p, size)
 
     def _max_part(self) -> int:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core.merkle import verify_inclusion
 from core.verify import open_checkpoint
 from server.cli import main as cli
-from server.models import CustodyEventRow
+from server.models import CustodyEventRow, LogHead
 from tests.server.conftest import World, parts
 from tests.server.manifest_support import cli_env, enrol, open_case
 
@@ -87,3 +87,13 @@ def test_cli_checkpoint_and_verify_find_tampering(world: World) -> None:
     for code in ("event_hash_mismatch", "chain_altered", "leaf_hash_mismatch"):
         assert f"[{code}]" in bad.output
     assert "发现" in bad.output and "problem" in bad.output
+
+
+def test_an_unmigrated_log_head_is_a_clear_503_not_a_500(world: World) -> None:
+    case = open_case(world, "罚-链-未升级")
+    with parts(world.app).engine.begin() as conn:
+        conn.execute(delete(LogHead))
+    response = world.as_("a_insp1").post(f"/cases/{case['id']}/stage", {"stage": "filing"})
+    assert response.status_code == 503, response.get_json()
+    message = response.get_json()["message"]
+    assert "数据库尚未升级" in message and "casetrail db upgrade" in message
