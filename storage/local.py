@@ -25,10 +25,12 @@ import contextlib
 import errno
 import json
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,6 +87,57 @@ def _os_errors(key: str | None) -> Iterator[None]:
             f"本地存储读写失败，请检查磁盘与权限后重试 / local storage I/O failed: {exc}",
             key=key,
         ) from exc
+
+
+_THREADED_WRITE = 256 << 10
+"""Blocks at least this large are written by a worker thread (smaller ones inline)."""
+
+
+class _Writer:
+    """Writes blocks through ``write`` in a worker thread, at most two blocks behind.
+
+    Small blocks (below ``_THREADED_WRITE``) are written inline until a large one comes.
+    An error of the worker's ``write`` is raised again in the caller, as it was raised
+    (``ENOSPC`` stays an ``OSError`` for ``_os_errors``). Leaving the ``with`` block
+    waits until every queued block is written.
+    """
+
+    def __init__(self, write: Callable[[bytes], object]) -> None:
+        self._write = write
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def _run(self) -> None:
+        get, write = self._queue.get, self._write
+        while (block := get()) is not None:
+            if self._error is None:
+                try:
+                    write(block)
+                except BaseException as exc:  # handed to the caller's thread
+                    self._error = exc
+
+    def write(self, block: bytes) -> None:
+        """Write ``block`` (queued once blocks are large); raise an earlier write's error."""
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            if len(block) < _THREADED_WRITE:
+                self._write(block)
+                return
+            self._thread = threading.Thread(target=self._run, name="local-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(block)
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None and exc_type is None:
+            raise self._error
 
 
 def _fsync_dir(path: Path) -> None:
@@ -168,13 +221,19 @@ class LocalBlobStore:
 
     @staticmethod
     def _stream_to(fileobj: object, blocks: Iterator[bytes], digester: Digester | None) -> int:
-        write = fileobj.write  # type: ignore[attr-defined]
+        """Write ``blocks`` to ``fileobj``; return the byte count.
+
+        Large blocks are written by a :class:`_Writer` thread while the next block is
+        produced (a socket read, for an upload): both spend their time in system calls
+        that release the GIL, so on two cores they overlap instead of taking turns.
+        """
         size = 0
-        for block in blocks:
-            if digester is not None:
-                digester.update(block)  # queued first, so hashing runs while we write
-            write(block)
-            size += len(block)
+        with _Writer(fileobj.write) as writer:  # type: ignore[attr-defined]
+            for block in blocks:
+                if digester is not None:
+                    digester.update(block)  # queued first, so hashing runs while we write
+                writer.write(block)
+                size += len(block)
         return size
 
     # -- whole objects ------------------------------------------------------------------

@@ -68,6 +68,7 @@ from storage.port import (
 MIN_PART_SIZE = 5 << 20
 MAX_PARTS = 10_000
 DEFAULT_PART_SIZE = 16 << 20
+_REMEMBERED_UPLOADS = 10_000
 
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
@@ -201,6 +202,7 @@ class S3BlobStore:
         self._write_once_native = write_once_native
         self._object_lock: bool | None = None
         self._replaced: dict[str, dict[int, str]] = {}  # upload id -> part number -> ETag
+        self._put: dict[str, int] = {}  # upload id -> last part number this process put
 
     # -- capabilities and health ----------------------------------------------------------
 
@@ -280,6 +282,7 @@ class S3BlobStore:
                 Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
             )
         self._replaced.pop(upload_id, None)
+        self._put.pop(upload_id, None)
 
     def _read_part(self, blocks: Iterator[bytes]) -> bytes:
         """Up to ``part_size`` bytes from ``blocks`` as one buffer (the only one held)."""
@@ -463,17 +466,31 @@ class S3BlobStore:
             response = self._client.create_multipart_upload(
                 Bucket=self.bucket, Key=self._k(key), **self._lock_args(key)
             )
-        return str(response["UploadId"])
+        upload_id = str(response["UploadId"])
+        self._remember_put(upload_id, 0)
+        return upload_id
+
+    def _remember_put(self, upload_id: str, number: int) -> None:
+        if len(self._put) >= _REMEMBERED_UPLOADS and upload_id not in self._put:
+            self._put.clear()  # abandoned uploads: they fall back to ListParts
+        self._put[upload_id] = number
 
     def put_part(self, key: str, upload_id: str, number: int, stream: ByteStream) -> PartInfo:
-        """UploadPart from one buffer of at most ``part_size`` bytes, in order."""
-        stored = self.list_parts(key, upload_id)
-        if not (number == len(stored) + 1 or (stored and number == len(stored))):
-            raise InvalidParts(
-                f"分片须按顺序上传 / parts go in order: expected {len(stored) + 1} "
-                f"(or {len(stored)} to replace the last), got {number}",
-                key=key,
-            )
+        """UploadPart from one buffer of at most ``part_size`` bytes, in order.
+
+        The order is checked with ListParts, except for the part right after the one this
+        process put last in this upload (the common case: one writer streaming parts, as
+        the ingest lease guarantees), which saves a round trip per part.
+        """
+        count = self._put.get(upload_id)
+        if count is None or number != count + 1:
+            count = len(self.list_parts(key, upload_id))
+            if not (number == count + 1 or (count and number == count)):
+                raise InvalidParts(
+                    f"分片须按顺序上传 / parts go in order: expected {count + 1} "
+                    f"(or {count} to replace the last), got {number}",
+                    key=key,
+                )
         try:
             data = self._read_part(read_blocks(stream, limit=self.part_size, key=key))
         except TooLarge as exc:
@@ -492,8 +509,9 @@ class S3BlobStore:
                 Body=data,
             )
         etag = str(response["ETag"])
-        if number == len(stored):
+        if number == count:
             self._replaced.setdefault(upload_id, {})[number] = etag
+        self._remember_put(upload_id, number)
         return PartInfo(number, len(data), etag)
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[PartInfo]:
@@ -553,6 +571,7 @@ class S3BlobStore:
                 **condition,
             )
         self._replaced.pop(upload_id, None)
+        self._put.pop(upload_id, None)
         if verified_sha256 is not None:
             return BlobInfo(key, sum(p.size for p in parts), verified_sha256, None)
         digester = Digester()
@@ -603,6 +622,7 @@ class S3BlobStore:
                 Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
             )
         self._replaced.pop(upload_id, None)
+        self._put.pop(upload_id, None)
 
     def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
         """ListMultipartUploads under ``prefix``."""

@@ -51,6 +51,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -124,7 +125,6 @@ class ClientGone(tus.TusError):
     """The request body ended early (client disconnected); stored bytes were kept."""
 
     status = 400
-
 
 @dataclass
 class _Progress:
@@ -467,29 +467,37 @@ class Ingest:
             self._record_part(p, info.size)
 
     def _pump_buffered(self, p: _Progress, blocks: Iterator[bytes], min_part: int) -> None:
-        """Stores with a part minimum (S3): one part buffer, a durable tail below the minimum."""
+        """Stores with a part minimum (S3): part buffers, a durable tail below the minimum.
+
+        A full part buffer goes to a :class:`_PartSender` thread, and the next part is
+        received while it is put: at most two part buffers per upload are held.
+        """
         assert p.storage_upload_id is not None
         part_size = max(min_part, min(self.config.s3_part_size, self._max_part()))
         buffer: list[bytes] = list(self._tail_blocks(p)) if p.tail_size else []
         buffered = sum(map(len, buffer))
         new_bytes = False
-        for block in blocks:
-            new_bytes = True
-            buffer.append(block)
-            buffered += len(block)
-            if buffered >= part_size:
-                self._put_buffer(p, buffer, buffered)
-                buffer, buffered = [], 0
+        with _PartSender(self, p) as sender:
+            for block in blocks:
+                new_bytes = True
+                buffer.append(block)
+                buffered += len(block)
+                if buffered >= part_size:
+                    sender.send(buffer, buffered)
+                    buffer, buffered = [], 0
         if not buffer or not new_bytes:
             return
         if buffered >= min_part or p.offset - p.tail_size + buffered == p.length:
-            self._put_buffer(p, buffer, buffered)
+            self._put_buffer(p, buffer, buffered, self._hash_state(p))
         else:
             self.store.write(upload_key(_token(p.upload_id)), _Blocks(buffer), write_once=False)
             p.tail_size = buffered
-            self._record(p)
+            self._record(p, self._hash_state(p))
 
-    def _put_buffer(self, p: _Progress, buffer: list[bytes], size: int) -> None:
+    def _put_buffer(
+        self, p: _Progress, buffer: list[bytes], size: int, hash_state: bytes | None
+    ) -> None:
+        """Put ``buffer`` as the next part and record it with ``hash_state`` (its end)."""
         assert p.storage_upload_id is not None
         info = self.store.put_part(
             p.storage_key, p.storage_upload_id, p.parts_count + 1, _Blocks(buffer)
@@ -500,7 +508,10 @@ class Ingest:
                 "a part of the wrong size; it was not recorded — resume later from the offset "
                 "the server reports)"
             )
-        self._record_part(p, size)
+        p.parts_count += 1
+        p.parts_size += size
+        p.tail_size = 0
+        self._record(p, hash_state)
 
     def _max_part(self) -> int:
         return self.store.capabilities.max_part_size or self.config.s3_part_size
@@ -514,12 +525,22 @@ class Ingest:
         p.parts_count += 1
         p.parts_size += size
         p.tail_size = 0
-        self._record(p)
+        self._record(p, self._hash_state(p))
 
-    def _record(self, p: _Progress) -> None:
-        """Commit one durable step; refuse if our lease was lost meanwhile."""
+    @staticmethod
+    def _hash_state(p: _Progress) -> bytes | None:
+        """The running hash saved now, once it has caught up with every byte received."""
+        if p.hasher is None:
+            return None
         if p.pipe is not None:
-            p.pipe.settle()  # the saved state must cover exactly the recorded bytes
+            p.pipe.settle()
+        return p.hasher.save()
+
+    def _record(self, p: _Progress, hash_state: bytes | None) -> None:
+        """Commit one durable step; refuse if our lease was lost meanwhile.
+
+        ``hash_state`` must cover exactly ``p.offset`` bytes (see :meth:`_hash_state`).
+        """
         now = utcnow()
         with self.uow_factory() as uow:
             result = uow.session.execute(
@@ -530,7 +551,7 @@ class Ingest:
                     parts_size=p.parts_size,
                     tail_size=p.tail_size,
                     offset=p.offset,
-                    hash_state=None if p.hasher is None else p.hasher.save(),
+                    hash_state=hash_state,
                     lock_expires_at=now + self.config.lock_ttl,
                     updated_at=now,
                 )
@@ -1005,6 +1026,10 @@ def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
     ``exact``: ``limit`` is the declared Content-Length, so an early end means the client
     went away (:class:`ClientGone` after the blocks already read).
     """
+    readinto = getattr(body, "readinto", None)
+    if readinto is not None:
+        yield from _filled_blocks(readinto, limit, exact)
+        return
     remaining = limit
     while remaining > 0:
         try:
@@ -1017,6 +1042,35 @@ def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
             return
         remaining -= len(block)
         yield block
+
+
+def _filled_blocks(readinto: Callable[[Any], int], limit: int, exact: bool) -> Iterator[bytes]:
+    """Like :func:`_body_blocks`, for inputs with ``readinto`` (the server's socket body).
+
+    Each block is received into one reused 1 MiB buffer until full and copied out once,
+    instead of being assembled from smaller reads.
+    """
+    scratch = bytearray(BLOCK_SIZE)
+    view = memoryview(scratch)
+    remaining = limit
+    while remaining > 0:
+        want = min(BLOCK_SIZE, remaining)
+        filled = 0
+        while filled < want:
+            try:
+                n = readinto(view[filled:want])
+            except Exception as exc:  # socket errors, server-specific disconnect errors
+                raise ClientGone(_CLIENT_GONE) from exc
+            if not n:
+                break
+            filled += n
+        if filled:
+            remaining -= filled
+            yield bytes(view[:filled])
+        if filled < want:
+            if exact:
+                raise ClientGone(_CLIENT_GONE)
+            return
 
 
 def _sha256_of(blocks: list[bytes]) -> str:
@@ -1075,6 +1129,52 @@ class _HashThread:
         """Hash what is queued, then stop the thread."""
         self._queue.put(None)
         self._thread.join()
+
+
+class _PartSender:
+    """Puts full part buffers in a worker thread while the next part is being received.
+
+    :meth:`send` hands over one buffer with the hash state at its end (taken in the
+    receiving thread, so it covers exactly the bytes up to the part's end) after the
+    previous part is stored and recorded, raising that part's error if it failed:
+    ``Upload-Offset`` and the saved hash state only ever advance after a part upload
+    succeeded, and at most two part buffers (one being put, one filling) are held.
+    Leaving the ``with`` block waits for the last part, raising its error unless
+    another one is already on its way out.
+    """
+
+    def __init__(self, ingest: Ingest, p: _Progress) -> None:
+        self._ingest = ingest
+        self._p = p
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def __enter__(self) -> _PartSender:
+        return self
+
+    def send(self, buffer: list[bytes], size: int) -> None:
+        """Put ``buffer`` (``size`` bytes) as the next part, in the background."""
+        state = self._ingest._hash_state(self._p)
+        self._wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-part")
+        self._pending = self._pool.submit(self._ingest._put_buffer, self._p, buffer, size, state)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                self._wait()
+            else:
+                with contextlib.suppress(Exception):
+                    self._wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
 class _Blocks:

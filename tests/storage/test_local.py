@@ -84,3 +84,25 @@ def test_disk_full_is_a_clear_storage_full_error(
     monkeypatch.undo()
     assert not store.exists("a/b")
     assert list((tmp_path / ".tmp").iterdir()) == []
+
+
+def test_a_failed_write_of_large_blocks_reaches_the_caller_as_it_was() -> None:
+    # large blocks are written by a worker thread: its error must not get lost there
+    class FillingUp:
+        def __init__(self) -> None:
+            self.sizes: list[int] = []
+
+        def write(self, block: bytes) -> int:
+            if len(self.sizes) == 2:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.sizes.append(len(block))
+            return len(block)
+
+    target = FillingUp()
+    blocks = (payload(1 << 20) for _ in range(8))
+    with pytest.raises(OSError) as caught:
+        LocalBlobStore._stream_to(target, blocks, None)
+    assert caught.value.errno == errno.ENOSPC
+    assert target.sizes == [1 << 20, 1 << 20]
+    small = FillingUp()
+    assert LocalBlobStore._stream_to(small, iter([b"ab", b"c"]), None) == 3  # written inline
