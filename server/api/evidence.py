@@ -9,10 +9,10 @@ committed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, request, stream_with_context
 from flask_smorest import Blueprint
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import quote_etag
@@ -21,6 +21,7 @@ from server.api.common import call
 from server.components import components
 from server.services import evidence_reads
 from server.services.evidence_reads import Readable
+from storage.errors import NotFound as BlobNotFound
 
 blp = Blueprint("evidence", __name__, url_prefix="/evidence", description="证据调阅 Evidence reads")
 
@@ -37,8 +38,14 @@ def get_inspection(evidence_id: str) -> Any:
     return call(evidence_reads.inspection, evidence_id)
 
 
-def _stream(readable: Readable, start: int, end: int | None) -> Iterator[bytes]:
-    blocks: Iterator[bytes] = components().store.open(readable.key, start, end)
+def _stream(
+    readable: Readable, start: int, end: int | None, missing: Callable[[], Exception]
+) -> Iterator[bytes]:
+    # The custody event is committed; an object gone by now is answered by ``missing()``.
+    try:
+        blocks: Iterator[bytes] = components().store.open(readable.key, start, end)
+    except BlobNotFound:
+        raise missing() from None
     streamed: Iterator[bytes] = stream_with_context(blocks)
     return streamed
 
@@ -72,7 +79,12 @@ def get_content(evidence_id: str) -> Response:
         status = 206
         headers["Content-Range"] = f"bytes {readable.start}-{readable.end - 1}/{readable.size}"
     return Response(
-        _stream(readable, readable.start, readable.end),
+        _stream(
+            readable,
+            readable.start,
+            readable.end,
+            lambda: evidence_reads.original_missing(components().unit_of_work, readable),
+        ),
         status=status,
         mimetype=readable.media_type,
         headers=headers,
@@ -82,9 +94,16 @@ def get_content(evidence_id: str) -> Response:
 
 def _derivative(evidence_id: str, role: str) -> Response:
     readable = call(evidence_reads.open_derivative, evidence_id, role)
-    stat = current_app.extensions["casetrail"].store.stat(readable.key)
+
+    def missing() -> Exception:
+        return evidence_reads.derivative_missing(readable)
+
+    try:
+        stat = components().store.stat(readable.key)
+    except BlobNotFound:
+        raise missing() from None
     return Response(
-        _stream(readable, 0, None),
+        _stream(readable, 0, None, missing),
         mimetype=readable.media_type,
         headers={"Content-Length": str(stat.size), "Cache-Control": "private, max-age=3600"},
         direct_passthrough=True,

@@ -5,20 +5,27 @@ Every read of bytes is a custody event written BEFORE the first byte is sent: a
 or poster. The event commits in its own unit of work; the caller then streams from
 storage. Authorization as everywhere: evidence of a case the caller may not see is
 *not found*.
+
+If the object is gone when the stream opens (after the event committed), the answer is
+a 503 that says so, not a 500: a missing original is flagged as evidence at risk once
+(:func:`original_missing`, the reconciler's ``fixity_failed`` record); a missing
+thumbnail or poster is only reported (it can be made again from the original).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from core.custody import EventType, ObjectRef
 from server.auth import Principal, get_visible_case
-from server.errors import NotFound
+from server.errors import NotFound, Unavailable
 from server.models import Evidence, EvidenceStatus
 from server.services.custody import record_custody
+from server.services.reconcile import flag_missing
 from server.services.unit_of_work import UnitOfWork
 
 DERIVATIVE_ROLES = ("thumbnail", "poster")
@@ -35,6 +42,7 @@ class Readable:
     name: str
     start: int
     end: int  # exclusive
+    evidence_id: str
 
 
 def _stored_evidence(uow: UnitOfWork, principal: Principal, evidence_id: str) -> Evidence:
@@ -98,6 +106,7 @@ def open_content(
         evidence.name,
         start,
         end,
+        evidence.id,
     )
 
 
@@ -128,4 +137,26 @@ def open_derivative(uow: UnitOfWork, principal: Principal, evidence_id: str, rol
         f"{role}",
         0,
         -1,
+        evidence.id,
+    )
+
+
+def original_missing(
+    uow_factory: Callable[[], AbstractContextManager[UnitOfWork]], readable: Readable
+) -> Unavailable:
+    """Flag an original found missing while opening it for a download; the error to answer."""
+    flag_missing(uow_factory, readable.evidence_id, readable.key)
+    return Unavailable(
+        "证据原件在存储中缺失，已登记为证据风险（fixity_failed）；重试无用，请立即联系管理员从备份恢复 "
+        "(evidence at risk: the original is missing from storage and has been flagged; retrying "
+        "will not help — contact the admin to restore it from backup)"
+    )
+
+
+def derivative_missing(readable: Readable) -> Unavailable:
+    """The error to answer when a thumbnail or poster is gone from storage."""
+    return Unavailable(
+        f"{'缩略图' if readable.name == 'thumbnail' else '封面帧'}在存储中缺失，原件不受影响；"
+        f"请联系管理员检查存储 (the {readable.name} is missing from storage; the original is "
+        "not affected — contact the admin to check the store)"
     )

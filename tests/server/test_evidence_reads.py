@@ -7,6 +7,7 @@ import os
 
 from tests.server.conftest import World
 from tests.server.ingest_support import Tus, announce, metadata, sync_runtime
+from tests.server.maintenance_support import object_path, storage_key
 from tests.server.manifest_support import event_types
 
 
@@ -41,3 +42,24 @@ def test_content_ranges_etag_and_downloaded_event(world: World) -> None:
         assert denied.status_code == 404
         assert world.as_(outsider).get(f"/evidence/{evidence_id}/receipt").status_code == 404
     assert event_types(reviewer, announced.case["id"]).count("downloaded") == before + 3
+
+
+def test_an_original_gone_after_the_event_is_a_clear_503_and_flagged_once(world: World) -> None:
+    sync_runtime(world.app)
+    data = os.urandom(50_000)
+    announced = announce(world, [("b.bin", data, "application/octet-stream")])
+    evidence_id = announced.evidence[0]["evidence_id"]
+    tus = Tus(world.app.test_client(), announced.device.token)
+    assert tus.create(len(data), metadata(evidence_id=evidence_id), body=data).status_code == 201
+    object_path(world, storage_key(world, evidence_id)).unlink()  # lost behind our back
+    reviewer = world.as_("a_reviewer")
+
+    for _ in range(2):
+        gone = reviewer.get(f"/evidence/{evidence_id}/content")
+        assert gone.status_code == 503, gone.get_json()
+        body = gone.get_json()
+        assert body["code"] == 503 and "证据风险" in body["message"]
+        assert "contact the admin" in body["message"]
+    types = event_types(reviewer, announced.case["id"])
+    assert types.count("fixity_failed") == 1  # flagged once, however often it is read
+    assert types[-1] == "downloaded"
