@@ -1,9 +1,11 @@
-"""``create_app``: the one composition root of the sync server.
+"""``create_app``: the Flask app of the sync server.
 
-Nothing is wired at import time. ``create_app`` reads settings (or takes them), builds
-the database engine and session factory, opens the blob store, loads the log-signing
-key, registers the API blueprints and the error handlers, and keeps the parts in
-``app.extensions["casetrail"]`` (a :class:`~server.components.Components`).
+Nothing is wired at import time. ``create_app`` reads settings (or takes them), has
+:func:`server.components.build_components` (the one composition root, shared with the
+CLI) build every part, keeps them in ``app.extensions["casetrail"]``, and registers the
+API blueprints and the error handlers. ``background=True`` (``casetrail serve``, in each
+server process) also starts the background threads: leftover inspection, upload expiry
+and periodic checkpoints.
 
 To add an API module, append its dotted name to :data:`BLUEPRINTS`; the module must
 expose a flask-smorest ``Blueprint`` named ``blp`` (its URL prefix is relative to
@@ -19,12 +21,9 @@ from typing import Any
 from flask import Flask, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from server.components import EXTENSION_KEY, Components
-from server.db import make_engine, make_session_factory
+from server.components import EXTENSION_KEY, build_components
 from server.errors import CaseTrailApi, register_error_handlers
 from server.settings import Settings
-from server.signing_key import load_signing_key
-from storage import open_store
 
 API_PREFIX = "/api/v1"
 API_VERSION = "1"
@@ -49,8 +48,14 @@ BLUEPRINTS: list[str] = [
 ]
 
 
-def create_app(settings: Settings | None = None, *, store: Any = None) -> Flask:
-    """Build a ready Flask app; ``store`` overrides the blob store ``settings`` would open."""
+def create_app(
+    settings: Settings | None = None, *, store: Any = None, background: bool = False
+) -> Flask:
+    """Build a ready Flask app; ``store`` overrides the blob store ``settings`` would open.
+
+    ``background`` starts the process's background threads (serve mode); tests leave it
+    off, or call ``app.extensions["casetrail"].start_background()`` themselves.
+    """
     settings = settings or Settings.from_env()
     app = Flask("server")
     app.config.update(
@@ -68,16 +73,8 @@ def create_app(settings: Settings | None = None, *, store: Any = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    if store is None:
-        store = open_store(settings.storage_options())
-    engine = make_engine(settings.database_url)
-    app.extensions[EXTENSION_KEY] = Components(
-        settings=settings,
-        engine=engine,
-        session_factory=make_session_factory(engine),
-        store=store,
-        signing_key=load_signing_key(settings.signing_key_file),
-    )
+    parts = build_components(settings, store=store)
+    app.extensions[EXTENSION_KEY] = parts
 
     api = CaseTrailApi(
         app,
@@ -92,6 +89,8 @@ def create_app(settings: Settings | None = None, *, store: Any = None) -> Flask:
     register_error_handlers(app, api)
     _serve_swagger_ui_assets(app)
     app.before_request(_limit_unsized_body)
+    if background:
+        parts.start_background()
     return app
 
 

@@ -3,17 +3,27 @@
 ::
 
     ServiceError                 (500) base; never raised bare
+    ├── BadRequest               400  a request that cannot be read (body cut short, …)
     ├── Unauthorized             401  no, unknown, expired or revoked token
     ├── Forbidden                403  authenticated, but the role may not do this
     ├── NotFound                 404  no such object — or one the caller may not see
     ├── Conflict                 409  clashes with existing state (duplicate 案号, …)
-    ├── Invalid                  422  well-formed but unacceptable; ``errors`` per field
+    ├── Gone                     410  existed once, ended for good (terminated upload)
+    ├── PreconditionFailed       412  a protocol precondition fails (tus version)
     ├── PayloadTooLarge          413  request body over the configured limit
-    └── Unavailable              503  a part (database, storage) is down
+    ├── UnsupportedMediaType     415  body sent with the wrong Content-Type
+    ├── Invalid                  422  well-formed but unacceptable; ``errors`` per field
+    ├── Locked                   423  another request holds the object right now
+    ├── ChecksumMismatch         460  the body does not match its declared checksum (tus)
+    ├── Unavailable              503  a part (database, storage) is down
+    │   └── StorageUnavailable   503  the evidence store is down; resume later
+    └── StorageFull              507  the evidence store is full; free space, then resume
 
-Storage errors that reach a view keep their own message: ``storage.errors.Unavailable``
-→ 503 (retry later), ``StorageFull`` → 507 (free space, then resume); any other
-``StorageError`` is a bug (500, logged) — see :data:`STORAGE_STATUS`.
+The tus protocol's own conditions (:mod:`server.tus`) subclass these. Storage errors
+that reach a view become :class:`StorageUnavailable` / :class:`StorageFull` (details go
+to the log, never to the client; see :data:`FROM_STORAGE`); any other ``StorageError``
+is a bug (500, logged). A class may carry protocol ``headers`` (e.g. ``Tus-Version`` on
+412) that every response of it gets.
 
 Services raise these without knowing about HTTP; :func:`register_error_handlers` turns
 every error — these, Werkzeug's (404/405/413 …), webargs' validation errors, malformed
@@ -33,6 +43,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
+from werkzeug.http import HTTP_STATUS_CODES
 
 from storage import errors as storage_errors
 
@@ -43,11 +54,18 @@ class ServiceError(Exception):
     """Base of every error a service raises; ``errors`` maps field names to messages."""
 
     default_message = "服务器内部错误 (internal error)"
+    headers: Mapping[str, str] = {}
 
     def __init__(self, message: str | None = None, errors: Mapping[str, Any] | None = None):
         self.message = message or self.default_message
         self.errors = dict(errors) if errors else None
         super().__init__(self.message)
+
+
+class BadRequest(ServiceError):
+    """A request the server cannot read to the end or make sense of."""
+
+    default_message = "请求格式错误，请检查后重试 (bad request: check it and retry)"
 
 
 class Unauthorized(ServiceError):
@@ -77,6 +95,36 @@ class Conflict(ServiceError):
     default_message = "与现有数据冲突 (conflict with existing data)"
 
 
+class Gone(ServiceError):
+    """The object existed but has ended for good (terminated or expired)."""
+
+    default_message = "已终止或已过期，请重新开始 (gone: ended or expired; start again)"
+
+
+class PreconditionFailed(ServiceError):
+    """A protocol precondition of the request fails."""
+
+    default_message = "请求前提条件不满足 (precondition failed)"
+
+
+class UnsupportedMediaType(ServiceError):
+    """The body was sent with a Content-Type this operation does not take."""
+
+    default_message = "请求体类型不受支持 (unsupported Content-Type for this request)"
+
+
+class Locked(ServiceError):
+    """Another request holds the object right now; retry shortly."""
+
+    default_message = "对象正被另一请求使用，请稍后重试 (locked by another request; retry shortly)"
+
+
+class ChecksumMismatch(ServiceError):
+    """The body does not hash to the checksum sent with it; nothing of it was kept."""
+
+    default_message = "校验和不符，请重新发送 (checksum mismatch: send the data again)"
+
+
 class Invalid(ServiceError):
     """Well-formed input that breaks a rule; ``errors`` says which field and why."""
 
@@ -97,16 +145,52 @@ class Unavailable(ServiceError):
     default_message = "服务暂不可用，请稍后重试 (service unavailable, retry later)"
 
 
+class StorageUnavailable(Unavailable):
+    """The evidence store cannot be reached; bytes already received are kept."""
+
+    default_message = (
+        "证据存储暂不可用，已收到的字节已保存；请稍后 HEAD 查询并续传 (the evidence store is "
+        "unavailable; bytes received so far were kept — retry later: send HEAD and resume)"
+    )
+
+
+class StorageFull(ServiceError):
+    """The evidence store is out of space; bytes already received are kept."""
+
+    default_message = (
+        "证据存储空间已满，已收到的字节已保存；请联系管理员释放空间后 HEAD 查询并续传 (evidence "
+        "storage is full; bytes received so far were kept — ask the admin to free space, then "
+        "send HEAD and resume)"
+    )
+
+
 HTTP_STATUS: dict[type[ServiceError], int] = {
+    BadRequest: 400,
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
-    Invalid: 422,
+    Gone: 410,
+    PreconditionFailed: 412,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    Invalid: 422,
+    Locked: 423,
+    ChecksumMismatch: 460,
     Unavailable: 503,
+    StorageFull: 507,
     ServiceError: 500,
 }
+"""The one table from errors to HTTP status codes (nearest class in the MRO wins)."""
+
+STATUS_NAMES: dict[int, str] = {460: "Checksum Mismatch"}
+"""Reason phrases of the non-standard codes above (the rest are Werkzeug's)."""
+
+FROM_STORAGE: dict[type[storage_errors.StorageError], type[ServiceError]] = {
+    storage_errors.StorageFull: StorageFull,
+    storage_errors.Unavailable: StorageUnavailable,
+}
+"""Storage errors a client may see, as the service errors that answer them."""
 
 # Messages for errors Werkzeug or webargs raise without one of ours.
 DEFAULT_MESSAGES: dict[int, str] = {
@@ -124,29 +208,6 @@ DEFAULT_MESSAGES: dict[int, str] = {
 }
 
 
-STORAGE_STATUS: dict[type[storage_errors.StorageError], tuple[int, str]] = {
-    storage_errors.StorageFull: (
-        507,
-        "证据存储空间已满，已收到的字节已保存；请联系管理员释放空间后 HEAD 查询并续传 (evidence "
-        "storage is full; bytes received so far were kept — ask the admin to free space, then "
-        "send HEAD and resume)",
-    ),
-    storage_errors.Unavailable: (
-        503,
-        "证据存储暂不可用，已收到的字节已保存；请稍后 HEAD 查询并续传 (the evidence store is "
-        "unavailable; bytes received so far were kept — retry later: send HEAD and resume)",
-    ),
-}
-"""HTTP status and client message per storage error (details go to the log, not the client)."""
-
-
-class InsufficientStorage(HTTPException):
-    """507: Werkzeug has no class for it."""
-
-    code = 507
-    description = STORAGE_STATUS[storage_errors.StorageFull][1]
-
-
 def status_for(error: ServiceError) -> int:
     """The HTTP status of a service error: the entry of its nearest class in the table."""
     for cls in type(error).__mro__:
@@ -155,10 +216,23 @@ def status_for(error: ServiceError) -> int:
     return 500
 
 
+class _OtherStatus(HTTPException):
+    """An HTTP error with a code Werkzeug has no class for (460, 507)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__()
+        self.code = code
+
+    @property
+    def name(self) -> str:
+        return STATUS_NAMES.get(self.code or 0) or HTTP_STATUS_CODES.get(self.code or 0, "Error")
+
+
 def _http_exception(
     code: int, message: str | None, errors: Mapping[str, Any] | None
 ) -> HTTPException:
-    exc = default_exceptions.get(code, InternalServerError)()
+    found = default_exceptions.get(code)
+    exc = found() if found is not None else _OtherStatus(code)
     data: dict[str, Any] = {}
     if message:
         data["message"] = message
@@ -188,9 +262,10 @@ def register_error_handlers(app: Flask, api: CaseTrailApi) -> None:
     """Route service errors and unexpected exceptions into the api's one error shape."""
 
     def on_service_error(error: ServiceError) -> Any:
-        return api.handle_http_exception(
+        payload, code, headers = api.handle_http_exception(
             _http_exception(status_for(error), error.message, error.errors)
         )
+        return payload, code, {**headers, **error.headers}
 
     def on_unexpected(error: Exception) -> Any:
         if isinstance(error, HTTPException):
@@ -199,14 +274,11 @@ def register_error_handlers(app: Flask, api: CaseTrailApi) -> None:
         return api.handle_http_exception(InternalServerError())
 
     def on_storage_error(error: storage_errors.StorageError) -> Any:
-        found = next((v for c, v in STORAGE_STATUS.items() if isinstance(error, c)), None)
+        found = next((v for c, v in FROM_STORAGE.items() if isinstance(error, c)), None)
         if found is None:
             return on_unexpected(error)
-        status, message = found
-        log.warning("storage error → %s: %s", status, error)
-        exc = InsufficientStorage() if status == 507 else _http_exception(status, None, None)
-        exc.data = {"message": message}  # type: ignore[attr-defined]
-        return api.handle_http_exception(exc)
+        log.warning("storage error → %s: %s", found.__name__, error)
+        return on_service_error(found())
 
     app.register_error_handler(ServiceError, on_service_error)
     app.register_error_handler(storage_errors.StorageError, on_storage_error)

@@ -21,15 +21,21 @@ Modes (``CASETRAIL_INSPECTION``): ``thread`` (default: an in-process thread pool
 server process), ``worker`` (the web process only queues; run ``casetrail worker``),
 ``sync`` (inspect before the upload's response; for tests and tiny installs).
 
-:func:`runtime` wires the ingest service and the job runner for a Flask app once, from
-the app's components (the app factory stays the one place that builds those).
+Work left over by a crash (``pending`` rows whose submit never ran, ``running`` rows
+whose lease ran out) is picked up by :meth:`InspectionJobs.run_pending`: in ``thread``
+mode each server process runs it in the background at start-up and every
+``CASETRAIL_JOBS_POLL_SECONDS``; in ``worker`` mode ``casetrail worker`` polls it.
+
+The same background (:class:`Every`, started by
+:meth:`server.components.Components.start_background` in serve mode, never at import)
+signs periodic log checkpoints (:class:`Checkpointer`), so no API request pays for one.
+:func:`server.components.build_components` wires all of these.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -43,16 +49,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import and_, or_, select, update
 
-from core.custody import EventType, ObjectRef
-from server.components import EXTENSION_KEY, Components
+from core.checkpoint import NoteSigner
 from server.media import DeclaredFacts, FFmpegTools, MediaToolMissing, inspect_media
 from server.media.report import Flag, FlagCode
-from server.models import CaptureManifest, Case, Evidence, EvidenceStatus, utcnow
-from server.services.custody import SYSTEM_ACTOR, note_signer, record_custody
-from server.services.ingest import Ingest, IngestConfig
+from server.models import CaptureManifest, Evidence, EvidenceStatus, utcnow
+from server.services.custody import checkpoint_if_due
+from server.services.fixity import record_fixity_failure
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
 from storage.hashing import Digester
@@ -62,7 +66,6 @@ log = logging.getLogger(__name__)
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 MAX_ATTEMPTS = 3
-RUNTIME_KEY = "casetrail.ingest"
 
 
 @dataclass
@@ -96,6 +99,9 @@ class InspectionJobs:
     def _forget(self, future: Future[bool]) -> None:
         with self._lock:
             self._futures.discard(future)
+        error = None if future.cancelled() else future.exception()
+        if error is not None:  # the row stays pending/running; run_pending retries it
+            log.error("inspection job failed; it will be retried", exc_info=error)
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Block until every submitted job has ended (tests)."""
@@ -204,7 +210,7 @@ class InspectionJobs:
                 evidence.sha512 = read.sha512
             return
         problem = (
-            f"recorded {evidence.expected_sha256} ({evidence.expected_size} B), "
+            f"摘要不符 / recorded {evidence.expected_sha256} ({evidence.expected_size} B), "
             f"read {read.sha256} ({read.size} B)"
         )
         flag = Flag.of(FlagCode.FIXITY_FAILED, problem)
@@ -216,21 +222,7 @@ class InspectionJobs:
                 "detail": flag.detail,
             }
         )
-        case = uow.session.get(Case, evidence.case_id)
-        assert case is not None
-        record_custody(
-            uow,
-            case,
-            EventType.FIXITY_FAILED,
-            SYSTEM_ACTOR,
-            {
-                "evidence_id": evidence.id,
-                "storage_key": evidence.storage_key,
-                "problem": problem,
-                "during": "inspection",
-            },
-            object=ObjectRef(evidence.expected_sha256, evidence.expected_size),
-        )
+        record_fixity_failure(uow, evidence, source="inspection", problems=[problem])
 
     def _read_original(self, key: str, read: _OriginalRead, out: Path | None) -> None:
         """Stream the original once, hashing it; copy it to ``out`` when given."""
@@ -343,45 +335,52 @@ def _declared(manifest: CaptureManifest | None, index: int) -> tuple[str | None,
 
 
 @dataclass
-class IngestRuntime:
-    """The ingest service and its inspection runner for one app (or worker process)."""
+class Checkpointer:
+    """Signs a log checkpoint when the log grew and the latest is older than ``max_age``."""
 
-    ingest: Ingest
-    jobs: InspectionJobs
+    uow_factory: Callable[[], AbstractContextManager[UnitOfWork]]
+    signer: Callable[[], NoteSigner]
+    max_age: timedelta = timedelta(seconds=60)
 
-
-def build_runtime(parts: Components, mode: str | None = None) -> IngestRuntime:
-    """Wire :class:`Ingest` and :class:`InspectionJobs` from the app's components."""
-    mode = mode or os.environ.get("CASETRAIL_INSPECTION", "thread").strip() or "thread"
-    if mode not in ("thread", "worker", "sync"):
-        raise ValueError(
-            f"CASETRAIL_INSPECTION 须为 thread、worker 或 sync (must be thread, worker or sync), "
-            f"got {mode!r}"
-        )
-    spool = parts.settings.data_dir / "spool"
-    spool.mkdir(parents=True, exist_ok=True)
-    jobs = InspectionJobs(parts.unit_of_work, parts.store, mode=mode, work_dir=str(spool))
-    origin = parts.settings.log_origin
-    ingest = Ingest(
-        uow_factory=parts.unit_of_work,
-        store=parts.store,
-        signer=lambda: note_signer(parts.require_signing_key(), origin),
-        config=IngestConfig(spool_dir=str(spool)),
-        on_stored=jobs.submit,
-    )
-    return IngestRuntime(ingest, jobs)
+    def run_once(self) -> bool:
+        """Sign one checkpoint if due; True when one was signed."""
+        with self.uow_factory() as uow:
+            signed = checkpoint_if_due(uow, self.signer(), max_age=self.max_age)
+            uow.commit()
+        return signed is not None
 
 
-_RUNTIME_LOCK = threading.Lock()
+class Every:
+    """Runs ``task`` in a daemon thread now and then every ``interval`` seconds until stopped.
 
+    A failing run is logged and retried at the next interval: background work never
+    takes the server process down.
+    """
 
-def runtime(app: Flask) -> IngestRuntime:
-    """The app's :class:`IngestRuntime`, built on first use (after a fork, never before)."""
-    found: IngestRuntime | None = app.extensions.get(RUNTIME_KEY)
-    if found is None:
-        with _RUNTIME_LOCK:
-            found = app.extensions.get(RUNTIME_KEY)
-            if found is None:
-                found = build_runtime(app.extensions[EXTENSION_KEY])
-                app.extensions[RUNTIME_KEY] = found
-    return found
+    def __init__(self, name: str, interval: float, task: Callable[[], object]) -> None:
+        self.name = name
+        self.interval = interval
+        self.task = task
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> Every:
+        """Start the thread (the first run begins at once, without blocking the caller)."""
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the thread to end and wait up to ``timeout`` for the current run."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.task()
+            except Exception:
+                log.exception(
+                    "background task %s failed; retrying in %ss", self.name, self.interval
+                )
+            self._stop.wait(self.interval)

@@ -23,6 +23,19 @@ CASETRAIL_LOG_ORIGIN           origin line of signed checkpoints (``casetrail.lo
 CASETRAIL_CALENDAR_FILE        agency working-day calendar file (none)
 CASETRAIL_PUBLIC_URL           URL clients use to reach this server
                                (``http://127.0.0.1:8000``)
+CASETRAIL_INSPECTION           where media inspection runs: ``thread`` (in each server
+                               process, default), ``worker`` (only in ``casetrail
+                               worker``) or ``sync`` (before the upload's response)
+CASETRAIL_MAX_UPLOAD_SIZE      largest evidence file accepted, bytes (64 GiB;
+                               announced as ``Tus-Max-Size``)
+CASETRAIL_UPLOAD_LEASE_SECONDS how long a PATCH holds its upload without sending bytes
+                               before another request may take it over (60)
+CASETRAIL_UPLOAD_EXPIRY_HOURS  an unfinished upload expires this long after its last
+                               byte (168 = 7 days; ``Upload-Expires``)
+CASETRAIL_CHECKPOINT_SECONDS   a server process signs a log checkpoint this often when
+                               the log grew (60)
+CASETRAIL_JOBS_POLL_SECONDS    ``thread`` mode: how often each server process looks for
+                               inspection work left over by a crash (60)
 ============================== ==========================================================
 """
 
@@ -36,6 +49,14 @@ from urllib.parse import urlsplit
 
 PREFIX = "CASETRAIL_"
 DEFAULT_MAX_JSON_BODY = 1024 * 1024
+INSPECTION_MODES = ("thread", "worker", "sync")
+INTEGERS = (  # (variable, smallest, largest) of the whole-number settings
+    ("MAX_UPLOAD_SIZE", 1, 1 << 50),
+    ("UPLOAD_LEASE_SECONDS", 5, 3600),
+    ("UPLOAD_EXPIRY_HOURS", 1, 24 * 365),
+    ("CHECKPOINT_SECONDS", 1, 24 * 3600),
+    ("JOBS_POLL_SECONDS", 1, 24 * 3600),
+)
 
 
 class SettingsInvalid(Exception):
@@ -65,6 +86,12 @@ class Settings:
     log_origin: str = "casetrail.local/log"
     calendar_file: Path | None = None
     public_url: str = "http://127.0.0.1:8000"
+    inspection: str = "thread"
+    max_upload_size: int = 64 << 30
+    upload_lease_seconds: int = 60
+    upload_expiry_hours: int = 7 * 24
+    checkpoint_seconds: int = 60
+    jobs_poll_seconds: int = 60
 
     @classmethod
     def for_data_dir(cls, data_dir: Path | str, **overrides: object) -> Settings:
@@ -129,6 +156,26 @@ class Settings:
                     f"{PREFIX}MAX_JSON_BODY: 需要不小于 1024 的整数字节数 "
                     f"(an integer number of bytes ≥ 1024), got {raw!r}"
                 )
+        for name, low, high in INTEGERS:
+            if (raw := get(name)) is None:
+                continue
+            try:
+                number = int(raw)
+                if not low <= number <= high:
+                    raise ValueError
+                overrides[name.lower()] = number
+            except ValueError:
+                problems.append(
+                    f"{PREFIX}{name}: 需要 {low} 到 {high} 之间的整数 "
+                    f"(an integer from {low} to {high}), got {raw!r}"
+                )
+        if value := get("INSPECTION"):
+            if value not in INSPECTION_MODES:
+                problems.append(
+                    f"{PREFIX}INSPECTION: 须为 thread、worker 或 sync (must be thread, worker "
+                    f"or sync), got {value!r}"
+                )
+            overrides["inspection"] = value
         for name in ("SIGNING_KEY_FILE", "CALENDAR_FILE"):
             if value := get(name):
                 overrides[name.lower()] = Path(value).expanduser().resolve()

@@ -1,18 +1,20 @@
-"""tus 1.0.0 resumable-upload protocol helpers (断点续传协议), pure: no Flask, no I/O.
+"""tus 1.0.0 resumable-upload protocol helpers (断点续传协议): no I/O, no Flask of its own.
 
 Header parsing and formatting for the extensions CaseTrail speaks (core, creation,
-creation-with-upload, checksum, termination, expiration), and the protocol errors whose
-HTTP status has no :mod:`server.errors` class of its own::
+creation-with-upload, checksum, termination, expiration), and the protocol's refusals,
+each a subclass of a :mod:`server.errors` class (whose one table gives the status)::
 
-    TusError                       a request the tus protocol refuses (``.status``)
-    ├── VersionUnsupported         412  Tus-Resumable missing or not 1.0.0
-    ├── WrongContentType           415  PATCH body not application/offset+octet-stream
-    ├── ChecksumMismatch           460  Upload-Checksum does not match the chunk
-    ├── UploadLocked               423  another PATCH of this upload is running
-    └── UploadGone                 410  terminated or expired upload
+    server.errors class      tus error              when
+    PreconditionFailed 412   VersionUnsupported     Tus-Resumable missing or not 1.0.0
+                                                    (answers with ``Tus-Version``)
+    UnsupportedMediaType 415 WrongContentType       body not application/offset+octet-stream
+    ChecksumMismatch 460     ChecksumMismatch       Upload-Checksum does not match the chunk
+    Locked 423               UploadLocked           another PATCH of this upload is running
+    Gone 410                 UploadGone             terminated or expired upload
 
 Errors carry a Chinese + English ``message`` saying what to do and ``errors`` per
-header, rendered by the API layer in the one JSON error shape with the tus headers.
+header; the server's one error handler renders them in the one JSON error shape, and
+the uploads blueprint adds the tus headers to every response, errors included.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
+
+from server import errors
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = (
@@ -70,48 +74,26 @@ _META_KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]+")  # visible ASCII without ',' (t
 MAX_METADATA_BYTES = 16 * 1024
 
 
-class TusError(Exception):
-    """A request the tus protocol refuses; ``status`` is its HTTP code."""
-
-    status = 400
-
-    def __init__(self, message: str, errors: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.errors = dict(errors) if errors else None
-
-
-class VersionUnsupported(TusError):
+class VersionUnsupported(errors.PreconditionFailed):
     """``Tus-Resumable`` is missing or names a version other than 1.0.0."""
 
-    status = 412
+    headers = {"Tus-Version": TUS_VERSION}
 
 
-class WrongContentType(TusError):
+class WrongContentType(errors.UnsupportedMediaType):
     """A PATCH body that is not ``application/offset+octet-stream``."""
 
-    status = 415
 
-
-class ChecksumMismatch(TusError):
+class ChecksumMismatch(errors.ChecksumMismatch):
     """The chunk does not hash to ``Upload-Checksum``; it was discarded."""
 
-    status = 460
 
-
-class UploadLocked(TusError):
+class UploadLocked(errors.Locked):
     """Another PATCH of the same upload is in progress (any server process)."""
 
-    status = 423
 
-
-class UploadGone(TusError):
+class UploadGone(errors.Gone):
     """The upload was terminated or has expired."""
-
-    status = 410
-
-
-STATUS_NAMES = {460: "Checksum Mismatch", 423: "Locked"}
 
 
 def check_version(value: str | None) -> None:

@@ -2,34 +2,30 @@
 # (flask-smorest ships without type hints; its decorators keep the view signatures.)
 """Custody log (监管链): a case's events, checkpoints, the log key, inclusion and consistency proofs.
 
-Also registers the periodic checkpoint: after each API request, at most every
-``CHECKPOINT_INTERVAL_S`` seconds per process, a checkpoint is signed if the log grew.
+``GET /log/checkpoint`` signs a checkpoint on demand when the log grew; periodic
+checkpoints are signed by each server process's background thread
+(:meth:`server.components.Components.start_background`), never inside a request.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from flask import Response, current_app
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from server.api.common import BaseSchema, PageQuerySchema, QuerySchema, call, call_anonymous
+from server.api.common import BaseSchema, PageQuerySchema, QuerySchema, call
 from server.components import components
 from server.services import custody
 from server.services.unit_of_work import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 blp = Blueprint("custody", __name__, url_prefix="", description="监管链 Custody log")
 
 
 def _signer() -> Any:
-    parts = components()
-    return custody.note_signer(parts.require_signing_key(), parts.settings.log_origin)
+    return components().signer()
 
 
 class EventPageQuerySchema(PageQuerySchema):
@@ -184,26 +180,3 @@ def inclusion_proof(query: dict[str, Any], event_id: str) -> Any:
 def consistency(query: dict[str, Any]) -> Any:
     """Consistency proof that the log of size ``old`` is a prefix of the log of size ``new``."""
     return call(custody.log_consistency_proof, query["old"], query["new"], _signer()).to_json()
-
-
-def _sign_if_due(uow: UnitOfWork, signer: Any) -> None:
-    custody.checkpoint_if_due(uow, signer, max_age=timedelta(seconds=custody.CHECKPOINT_INTERVAL_S))
-    uow.commit()
-
-
-@blp.after_app_request
-def periodic_checkpoint(response: Response) -> Response:
-    """Sign a checkpoint now and then when the log grew (never fails the request)."""
-    periodic = current_app.extensions.setdefault(
-        "casetrail.checkpointer", custody.PeriodicCheckpointer()
-    )
-    if not periodic.due():
-        return response
-    parts = components()
-    if parts.signing_key is None:
-        return response
-    try:
-        call_anonymous(_sign_if_due, _signer())
-    except Exception:  # a missed periodic checkpoint is retried at the next interval
-        log.exception("periodic checkpoint failed")
-    return response

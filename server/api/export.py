@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
@@ -27,12 +27,8 @@ from server.archive.bag import BagFormat
 from server.archive.export import CaseExporter, SealedExport
 from server.auth import Principal, authenticate
 from server.components import components
-from server.services.completeness import calendar_for
-from server.services.custody import note_signer
 
 blp = Blueprint("export", __name__, url_prefix="", description="案卷导出 Case-file export")
-
-EXPORTER_KEY = "casetrail.exporter"
 
 
 class ExportQuerySchema(QuerySchema):
@@ -44,18 +40,8 @@ class ExportQuerySchema(QuerySchema):
 
 
 def exporter() -> CaseExporter:
-    """The app's exporter (built once per app from its components)."""
-    found = current_app.extensions.get(EXPORTER_KEY)
-    if found is None:
-        parts = components()
-        found = CaseExporter(
-            parts.unit_of_work,
-            parts.store,
-            note_signer(parts.require_signing_key(), parts.settings.log_origin),
-            calendar=calendar_for(parts.settings.calendar_file),
-        )
-        current_app.extensions[EXPORTER_KEY] = found
-    return found
+    """The app's exporter (503 saying what to do when the log-signing key is missing)."""
+    return components().require_exporter()
 
 
 def _principal() -> Principal:

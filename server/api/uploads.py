@@ -10,69 +10,33 @@ whole. Errors use the one JSON error shape, with the tus headers on every respon
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask_smorest import Blueprint
-from werkzeug.exceptions import HTTPException
 
 from server import tus
 from server.api.common import call
 from server.auth import Principal
+from server.components import components
 from server.errors import Invalid
-from server.jobs import runtime
-from server.services.ingest import TERMINATED, UploadView
+from server.services.ingest import TERMINATED, Ingest, UploadView
 from server.services.receipts import HEADER as RECEIPT_HEADER
 from server.services.receipts import encode_header
 from server.services.unit_of_work import UnitOfWork
 
 blp = Blueprint("uploads", __name__, url_prefix="/uploads", description="tus 断点续传上传 Uploads")
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class TusHTTPError(HTTPException):
-    """A :class:`server.tus.TusError` as an HTTP error for the one error handler."""
-
-    def __init__(self, error: tus.TusError) -> None:
-        super().__init__(description=error.message)
-        self.code = error.status
-        data: dict[str, Any] = {"message": error.message}
-        if error.errors:
-            data["errors"] = error.errors
-        self.data = data
-
-    @property
-    def name(self) -> str:  # werkzeug knows no name for 460
-        return tus.STATUS_NAMES.get(self.code or 0) or super().name
-
-
-def tus_errors(view: F) -> F:
-    """Turn protocol errors raised in ``view`` into HTTP errors (one JSON shape)."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except tus.TusError as exc:
-            raise TusHTTPError(exc) from exc
-
-    return wrapper  # type: ignore[return-value]
-
 
 @blp.before_request
 def _check_version() -> None:
-    if request.method == "OPTIONS":
-        return
-    try:
+    if request.method != "OPTIONS":
         tus.check_version(request.headers.get("Tus-Resumable"))
-    except tus.TusError as exc:
-        raise TusHTTPError(exc) from exc
 
 
 @blp.after_request
 def _tus_headers(response: Response) -> Response:
+    """Every response of the blueprint, error responses included, carries the tus headers."""
     response.headers.update(tus.base_headers())
     response.headers.update(tus.cors_headers(request.headers.get("Origin")))
     return response
@@ -111,8 +75,8 @@ def _require_offset_stream() -> None:
         )
 
 
-def _service() -> Any:
-    return runtime(current_app).ingest
+def _service() -> Ingest:
+    return components().ingest
 
 
 def _as(principal_fn: Callable[[Principal], UploadView]) -> UploadView:
@@ -156,7 +120,6 @@ def options(upload_id: str | None = None) -> Response:
 
 @blp.route("", methods=["POST"])
 @blp.response(201)
-@tus_errors
 def create_upload() -> Response:
     """Create an upload for one announced evidence file (Upload-Length, Upload-Metadata)."""
     if request.headers.get("Upload-Defer-Length"):
@@ -195,7 +158,6 @@ def create_upload() -> Response:
 
 @blp.route("/<upload_id>", methods=["HEAD"])
 @blp.response(200)
-@tus_errors
 def upload_status(upload_id: str) -> Response:
     """The upload's durable offset and length (resume from Upload-Offset)."""
     view = _as(lambda p: _service().status(p, upload_id))
@@ -210,7 +172,6 @@ def upload_status(upload_id: str) -> Response:
 
 @blp.route("/<upload_id>", methods=["PATCH"])
 @blp.response(204)
-@tus_errors
 def append(upload_id: str) -> Response:
     """Append the body at Upload-Offset (Content-Type: application/offset+octet-stream)."""
     _require_offset_stream()
@@ -225,7 +186,6 @@ def append(upload_id: str) -> Response:
 
 @blp.route("/<upload_id>", methods=["DELETE"])
 @blp.response(204)
-@tus_errors
 def terminate(upload_id: str) -> Response:
     """Terminate the upload and discard its bytes (a stored original is never touched)."""
 

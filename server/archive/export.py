@@ -53,7 +53,7 @@ from sqlalchemy import select
 import core.verify
 from core.calendar import WorkingCalendar
 from core.checkpoint import NoteSigner
-from core.custody import EventType, ObjectRef
+from core.custody import EventType
 from core.merkle import inclusion_proof
 from core.verify import FILES_TSV_COLUMNS, canonical_json, parse_json, sha256_digest
 from server.archive.bag import (
@@ -90,6 +90,7 @@ from server.models import (
 from server.services import custody
 from server.services.cases import pinned_standard
 from server.services.completeness import case_facts, completeness_report
+from server.services.fixity import record_fixity_failure
 from server.services.unit_of_work import SqlUnitOfWork, UnitOfWork
 from storage.errors import NotFound as BlobNotFound
 from storage.errors import StorageError
@@ -97,6 +98,9 @@ from storage.hashing import Digester
 from storage.keys import export_recipe_key
 
 EXPORT_ROLES = (Role.ARCHIVIST, Role.ADMIN)
+
+_Failure = tuple[str, str, bool]
+"""An original that failed before sealing: evidence id, what is wrong, whether it is gone."""
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -189,30 +193,21 @@ class CaseExporter:
                 sealed = self._seal(uow, principal, case, originals, fmt)
                 uow.commit()
                 return sealed
-            failures = [
-                (
-                    o.evidence.id,
-                    o.evidence.expected_sha256,
-                    o.evidence.expected_size,
-                    o.evidence.storage_key,
-                    why,
-                )
-                for o, why in broken
-            ]
+            failures = [(o.evidence.id, why, missing) for o, why, missing in broken]
         self._refuse(case_id, principal, failures)
 
     def _refuse(
         self,
         case_id: str,
         principal: Principal,
-        failures: list[tuple[str, str, int, str | None, str]],
+        failures: list[_Failure],
     ) -> NoReturn:
         self._log_missing(case_id, principal, failures)
         raise Conflict(
             "证据对象缺失或与记录不符，已记录固定性校验失败，导出中止；请联系管理员从备份恢复 "
             "(evidence objects missing or not matching their record: fixity_failed was logged "
             "and the export refused; restore them from backup)",
-            errors={"evidence": [f"{f[0]}: {f[4]}" for f in failures]},
+            errors={"evidence": [f"{evidence_id}: {why}" for evidence_id, why, _ in failures]},
         )
 
     def _record_missing_sha512(self, principal: Principal, case_id: str) -> None:
@@ -231,7 +226,7 @@ class CaseExporter:
                 )
             ]
         found: dict[str, str | None] = {}
-        failures: list[tuple[str, str, int, str | None, str]] = []
+        failures: list[_Failure] = []
         for evidence_id, sha256, size, key in todo:
             assert key is not None
             digester = Digester()
@@ -245,7 +240,7 @@ class CaseExporter:
                 found[evidence_id] = digester.sha512
             else:
                 why = f"摘要不符 / read {digester.sha256} ({digester.size} B)"
-                failures.append((evidence_id, sha256, size, key, why))
+                failures.append((evidence_id, why, False))
         if failures:
             self._refuse(case_id, principal, failures)
         if found:
@@ -265,7 +260,7 @@ class CaseExporter:
         ).all()
         return [_Original(e, m, parse_json(m.signed_json)) for e, m in rows]
 
-    def _missing_objects(self, originals: list[_Original]) -> list[tuple[_Original, str]]:
+    def _missing_objects(self, originals: list[_Original]) -> list[tuple[_Original, str, bool]]:
         broken = []
         for o in originals:
             key = o.evidence.storage_key
@@ -274,11 +269,15 @@ class CaseExporter:
                     raise BlobNotFound("no storage key", key=None)
                 size = self._store.stat(key).size
             except BlobNotFound:
-                broken.append((o, f"对象缺失 / object missing at {key}"))
+                broken.append((o, f"对象缺失 / object missing at {key}", True))
                 continue
             if size != o.evidence.expected_size:
                 broken.append(
-                    (o, f"大小不符 / size: recorded {o.evidence.expected_size}, stored {size}")
+                    (
+                        o,
+                        f"大小不符 / size: recorded {o.evidence.expected_size}, stored {size}",
+                        False,
+                    )
                 )
         return broken
 
@@ -286,39 +285,20 @@ class CaseExporter:
         self,
         case_id: str,
         principal: Principal,
-        failures: list[tuple[str, str, int, str | None, str]],
-    ) -> None:
-        self._log_fixity_failed(
-            case_id,
-            principal,
-            [
-                (
-                    ObjectRef(sha256, size),
-                    {
-                        "evidence_id": evidence_id,
-                        "storage_key": key,
-                        "problem": why,
-                        "export_id": None,
-                    },
-                )
-                for evidence_id, sha256, size, key, why in failures
-            ],
-        )
-
-    def _log_fixity_failed(
-        self, case_id: str, principal: Principal, failures: list[tuple[ObjectRef, dict[str, Any]]]
+        failures: list[_Failure],
     ) -> None:
         with self._uow() as uow:
-            case = uow.session.get(Case, case_id)
-            assert case is not None
-            for obj, details in failures:
-                custody.record_custody(
+            for evidence_id, why, missing in failures:
+                evidence = uow.session.get(Evidence, evidence_id)
+                assert evidence is not None
+                record_fixity_failure(
                     uow,
-                    case,
-                    EventType.FIXITY_FAILED,
-                    principal,
-                    {**details, "during": "export"},
-                    object=obj,
+                    evidence,
+                    source="export",
+                    problems=[why],
+                    missing=missing,
+                    actor=principal,
+                    context={"export_id": None},
                 )
             uow.commit()
 
@@ -682,22 +662,22 @@ class CaseExporter:
         try:
             yield from stream_bag(sealed.recipe, open_payload, start=start, end=end)
         except FixityMismatch as exc:
-            entry = exc.entry
-            self._log_fixity_failed(
-                sealed.case_id,
-                principal,
-                [
-                    (
-                        ObjectRef(entry.sha256, entry.size),
-                        {
-                            "storage_key": entry.storage_key,
-                            "path": entry.path,
-                            "problem": "; ".join(exc.problems),
-                            "export_id": sealed.export_id,
-                        },
+            with self._uow() as uow:
+                for evidence in uow.session.scalars(
+                    select(Evidence).where(
+                        Evidence.case_id == sealed.case_id,
+                        Evidence.storage_key == exc.entry.storage_key,
                     )
-                ],
-            )
+                ):
+                    record_fixity_failure(
+                        uow,
+                        evidence,
+                        source="export",
+                        problems=exc.problems,
+                        actor=principal,
+                        context={"export_id": sealed.export_id, "path": exc.entry.path},
+                    )
+                uow.commit()
             raise
         except StorageError as exc:
             raise ExportInterrupted(sealed.export_id, str(exc)) from exc

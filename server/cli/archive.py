@@ -13,14 +13,9 @@ from server.archive.bag import BagFormat, FixityMismatch
 from server.archive.export import CaseExporter, ExportInterrupted
 from server.archive.recompute import recompute_completeness
 from server.auth import Principal
-from server.cli.common import byte_progress, load_settings, service_errors, unit_of_work
-from server.db import make_engine, make_session_factory
+from server.cli.common import byte_progress, open_components, service_errors
 from server.models import Case, Role, User
-from server.services.completeness import calendar_for
-from server.services.custody import note_signer
 from server.services.unit_of_work import SqlUnitOfWork
-from server.signing_key import load_signing_key
-from storage import open_store
 
 
 def _principal(uow: SqlUnitOfWork, username: str) -> Principal:
@@ -65,27 +60,22 @@ def _case_id(uow: SqlUnitOfWork, principal: Principal, case: str) -> str:
 @service_errors
 def export(case: str, out: Path, fmt: str, username: str) -> None:
     """导出案卷 Seal CASE (案件编号 id or 案号) as a BagIt bag and write it to --out."""
-    settings = load_settings()
-    key = load_signing_key(settings.signing_key_file)
-    if key is None:
-        raise click.ClickException(
-            f"服务器签名密钥不存在 (log-signing key missing): {settings.signing_key_file}; "
-            "先运行 run `casetrail serve --init` once"
-        )
-    with unit_of_work(settings) as uow:
-        principal = _principal(uow, username)
-        case_id = _case_id(uow, principal, case)
-    engine = make_engine(settings.database_url)
-    factory = make_session_factory(engine)
-    exporter = CaseExporter(
-        lambda: SqlUnitOfWork(factory),
-        open_store(settings.storage_options()),
-        note_signer(key, settings.log_origin),
-        calendar=calendar_for(settings.calendar_file),
-    )
+    with open_components() as parts:
+        exporter = parts.require_exporter()
+        with parts.unit_of_work() as uow:
+            principal = _principal(uow, username)
+            case_id = _case_id(uow, principal, case)
+        _write(exporter, principal, case_id, BagFormat(fmt), out)
+    click.echo(str(out))
+
+
+def _write(
+    exporter: CaseExporter, principal: Principal, case_id: str, fmt: BagFormat, out: Path
+) -> None:
+    """Seal and stream the export to ``out`` through ``out.part`` (never a partial file)."""
     partial = out.with_name(out.name + ".part")
     try:
-        sealed = exporter.seal(principal, case_id, BagFormat(fmt))
+        sealed = exporter.seal(principal, case_id, fmt)
         click.echo(
             f"已封存导出 sealed export {sealed.export_id}: {sealed.recipe.payload_oxum} "
             f"(字节.文件数 bytes.files), {sealed.length} 字节 bytes → {out}",
@@ -110,9 +100,6 @@ def export(case: str, out: Path, fmt: str, username: str) -> None:
             f"{exc}\n已记录 fixity_failed，未写出案卷；请联系管理员从备份恢复该证据 "
             "(fixity_failed was logged and no case file was written; restore the evidence from backup)"
         ) from exc
-    finally:
-        engine.dispose()
-    click.echo(str(out))
 
 
 @click.command("verify")

@@ -1,4 +1,4 @@
-"""Helpers shared by the admin commands: settings, database access, errors, tables."""
+"""Helpers shared by the commands: settings, the server's parts, errors, tables, progress."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any, ParamSpec, TypeVar
 import click
 from sqlalchemy import select
 
-from server.db import current_revision, make_engine, make_session_factory
+from server.components import Components, build_components
+from server.db import current_revision
 from server.errors import ServiceError
 from server.models import Agency
 from server.services.unit_of_work import SqlUnitOfWork
@@ -31,19 +32,32 @@ def load_settings() -> Settings:
 
 
 @contextmanager
-def unit_of_work(settings: Settings, *, migrated: bool = True) -> Iterator[SqlUnitOfWork]:
-    """A unit of work on the configured database (checked to be migrated)."""
-    engine = make_engine(settings.database_url)
+def open_components(
+    settings: Settings | None = None, *, migrated: bool = True, inspection: str | None = None
+) -> Iterator[Components]:
+    """The server's parts for one command (:func:`build_components`), closed afterwards.
+
+    The database is checked to be migrated first (unless ``migrated=False``);
+    ``inspection`` overrides the mode (``worker``: completions only queue inspection).
+    """
+    parts = build_components(settings or load_settings(), inspection=inspection)
     try:
-        if migrated and current_revision(engine) is None:
+        if migrated and current_revision(parts.engine) is None:
             raise click.ClickException(
                 "数据库尚未初始化，请先运行 `casetrail db upgrade` 或 `casetrail serve --init` "
-                f"(database not initialised: run `casetrail db upgrade` first) — {settings.database_url}"
+                "(database not initialised: run `casetrail db upgrade` first) — "
+                f"{parts.settings.database_url}"
             )
-        with SqlUnitOfWork(make_session_factory(engine)) as uow:
-            yield uow
+        yield parts
     finally:
-        engine.dispose()
+        parts.close()
+
+
+@contextmanager
+def unit_of_work(settings: Settings, *, migrated: bool = True) -> Iterator[SqlUnitOfWork]:
+    """A unit of work on the configured database (checked to be migrated)."""
+    with open_components(settings, migrated=migrated) as parts, parts.unit_of_work() as uow:
+        yield uow
 
 
 def service_errors(command: Callable[P, T]) -> Callable[P, T]:

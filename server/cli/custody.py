@@ -6,21 +6,8 @@ import sys
 
 import click
 
-from core.checkpoint import NoteSigner
-from server.cli.common import load_settings, service_errors, unit_of_work
+from server.cli.common import open_components, service_errors
 from server.services import custody as custody_service
-from server.signing_key import load_signing_key
-
-
-def _signer() -> NoteSigner:
-    settings = load_settings()
-    key = load_signing_key(settings.signing_key_file)
-    if key is None:
-        raise click.ClickException(
-            f"服务器签名密钥不存在 (log-signing key missing): {settings.signing_key_file}; "
-            "先运行 run `casetrail serve --init` once"
-        )
-    return custody_service.note_signer(key, settings.log_origin)
 
 
 @click.group()
@@ -37,8 +24,8 @@ def custody() -> None:
 @service_errors
 def verify(case_id: str | None) -> None:
     """核验监管链 Re-check every case chain and the Merkle log against the latest checkpoint."""
-    signer = _signer()
-    with unit_of_work(load_settings()) as uow:
+    with open_components() as parts, parts.unit_of_work() as uow:
+        signer = parts.signer()
         total = custody_service.log_size(uow.session)
         click.echo(f"核验中 verifying: 日志共 {total} 个事件 (log has {total} events)…", err=True)
         show = total > 10_000 and sys.stderr.isatty()
@@ -68,9 +55,8 @@ def verify(case_id: str | None) -> None:
 @service_errors
 def checkpoint() -> None:
     """签署检查点 Sign a checkpoint of the log now (re-uses one of the same size)."""
-    signer = _signer()
-    with unit_of_work(load_settings()) as uow:
-        cp = custody_service.sign_checkpoint(uow, signer)
+    with open_components() as parts, parts.unit_of_work() as uow:
+        cp = custody_service.sign_checkpoint(uow, parts.signer())
         uow.commit()
     click.echo(f"✓ 检查点 checkpoint: size {cp.size}, {cp.created_at.isoformat()}")
     click.echo(cp.note, nl=False)

@@ -13,42 +13,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import click
 
-from server.cli.common import load_settings, progress_printer
-from server.components import Components
-from server.db import current_revision, make_engine, make_session_factory
-from server.jobs import build_runtime
-from server.services.fixity import FixitySweeper, SweepReport
-from server.services.reconcile import EXIT_ERROR, Reconciler, ReconcileReport
-from server.signing_key import load_signing_key
-from storage import open_store
+from server.cli.common import open_components, progress_printer
+from server.services.fixity import EXIT_ERROR, FixitySweeper, SweepReport
+from server.services.reconcile import Reconciler, ReconcileReport
 from storage.errors import StorageError
-
-
-@contextmanager
-def _components() -> Iterator[Components]:
-    settings = load_settings()
-    engine = make_engine(settings.database_url)
-    try:
-        if current_revision(engine) is None:
-            raise click.ClickException(
-                "数据库尚未初始化，请先运行 `casetrail db upgrade` "
-                f"(database not initialised: run `casetrail db upgrade`) — {settings.database_url}"
-            )
-        yield Components(
-            settings=settings,
-            engine=engine,
-            session_factory=make_session_factory(engine),
-            store=open_store(settings.storage_options()),
-            signing_key=load_signing_key(settings.signing_key_file),
-        )
-    finally:
-        engine.dispose()
 
 
 def _fail(exc: Exception) -> None:
@@ -78,11 +50,13 @@ def reconcile(dry_run: bool, as_json: bool, grace_minutes: int) -> None:
     uploads, quarantines objects without rows, flags rows without objects.
     Exit 0 = fine, 1 = could not run, 2 = evidence at risk.
     """
-    with _components() as parts:
+    # completions it finishes only queue inspection: the servers' background or
+    # ``casetrail worker`` picks them up
+    with open_components(inspection="worker") as parts:
         reconciler = Reconciler(
             parts.unit_of_work,
             parts.store,
-            build_runtime(parts, "worker").ingest,
+            parts.ingest,
             grace=timedelta(minutes=grace_minutes),
             dry_run=dry_run,
             progress=progress_printer("对账 reconcile"),
@@ -143,7 +117,7 @@ def fixity(
     stopped. Exit 0 = all intact, 1 = could not run, 2 = an original failed.
     """
     show = progress_printer("核验 fixity")
-    with _components() as parts:
+    with open_components() as parts:
         sweeper = FixitySweeper(
             parts.unit_of_work,
             parts.store,

@@ -42,7 +42,7 @@ class CaseTrailServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from server.app import create_app
 
-        app = create_app(self.settings)
+        app = create_app(self.settings, background=True)
         app.wsgi_app = SocketBodyMiddleware(app.wsgi_app)  # type: ignore[method-assign]
         return app
 

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from server.cli.common import load_settings
+from server.cli.common import open_components
 
 
 @click.command()
@@ -17,28 +17,23 @@ from server.cli.common import load_settings
               help="轮询间隔秒数 (seconds between queue polls)")  # fmt: skip
 def worker(once: bool, poll: float) -> None:
     """运行媒体检查与过期上传清理 Run inspection jobs and upload expiry (scale-out worker)."""
-    from server.app import create_app
-    from server.jobs import RUNTIME_KEY, build_runtime
-
-    app = create_app(load_settings())
-    runtime = build_runtime(app.extensions["casetrail"], "sync")
-    app.extensions[RUNTIME_KEY] = runtime
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    click.echo("检查任务进程已启动 (inspection worker started)")
-    next_expiry = 0.0
-    while not stop.is_set():
-        ran = runtime.jobs.run_pending()
-        if ran:
-            click.echo(f"已检查 {ran} 项证据 (inspected {ran} evidence items)")
-        if time.monotonic() >= next_expiry:
-            ended = runtime.ingest.expire()
-            if ended:
-                click.echo(f"已清理 {ended} 个过期上传 (ended {ended} expired uploads)")
-            next_expiry = time.monotonic() + 60
-        if once:
-            return
-        stop.wait(poll)
+    with open_components() as parts:
+        click.echo("检查任务进程已启动 (inspection worker started)")
+        next_expiry = 0.0
+        while not stop.is_set():
+            ran = parts.jobs.run_pending()
+            if ran:
+                click.echo(f"已检查 {ran} 项证据 (inspected {ran} evidence items)")
+            if time.monotonic() >= next_expiry:
+                ended = parts.ingest.expire()
+                if ended:
+                    click.echo(f"已清理 {ended} 个过期上传 (ended {ended} expired uploads)")
+                next_expiry = time.monotonic() + 60
+            if once:
+                return
+            stop.wait(poll)
 
 
 COMMANDS = [worker]

@@ -19,15 +19,14 @@ lock order is always case → log head.
 
 Checkpoints (C2SP signed notes, :mod:`core.checkpoint`) are signed with the server's
 log-signing key: on demand (:func:`current_checkpoint`, used by the API and by ``casetrail
-custody checkpoint``) and periodically — after each API request, at most every
-:data:`CHECKPOINT_INTERVAL_S` seconds per process, a new one is signed if the log grew
-(:func:`checkpoint_if_due`). Proofs read O(log n) ``merkle_nodes`` rows by primary key.
+custody checkpoint``) and periodically — each server process's background thread
+(:class:`server.jobs.Checkpointer`, every ``CASETRAIL_CHECKPOINT_SECONDS``) signs a new
+one if the log grew (:func:`checkpoint_if_due`), never inside an API request. Proofs read O(log n) ``merkle_nodes`` rows by primary key.
 """
 
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,9 +63,6 @@ from server.models import (
     utcnow,
 )
 from server.services.unit_of_work import UnitOfWork
-
-CHECKPOINT_INTERVAL_S = 60
-"""A periodic checkpoint is signed when the log grew and the latest is older than this."""
 
 SYSTEM_ACTOR = Actor("system", "system")
 """The actor of events the server records by itself (periodic checks, fixity sweeps)."""
@@ -334,23 +330,6 @@ def checkpoint_if_due(
     if latest is not None and now - latest.created_at < max_age:
         return None
     return sign_checkpoint(uow, signer)
-
-
-@dataclass
-class PeriodicCheckpointer:
-    """Calls :func:`checkpoint_if_due` at most once per ``interval_s`` in this process."""
-
-    interval_s: float = CHECKPOINT_INTERVAL_S
-    clock: Callable[[], float] = time.monotonic
-    _next: float = 0.0
-
-    def due(self) -> bool:
-        """True (and re-armed) when the interval passed since the last check."""
-        now = self.clock()
-        if now < self._next:
-            return False
-        self._next = now + self.interval_s
-        return True
 
 
 # --------------------------------------------------------------------------- proofs

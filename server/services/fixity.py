@@ -13,28 +13,95 @@ with the same scope; ``restart=True`` starts over.
 A failed check never moves or rewrites the original: it is evidence of what happened,
 and the report says what to do (restore from backup, preserve the store, call the
 admin). ``rate`` throttles reading (bytes per second) so a sweep can run beside uploads.
+
+Every part of the server that finds an original missing or altered — this sweep, the
+reconciler, the inspection's first re-read, an export — records it through
+:func:`record_fixity_failure`, so a ``fixity_failed`` custody event always has the same
+details (documented in ``docs/reliability.md``)::
+
+    evidence_id   the evidence whose original failed
+    storage_key   where its original is (or should be)
+    source        who found it: sweep | reconcile | inspection | export
+    reason        object_missing | mismatch
+    problems      every problem found, each a readable sentence (Chinese / English)
+    sweep_id      (sweep) the sweep that found it
+    export_id     (export) the export being sealed or streamed; null before sealing
+    path          (export, while streaming) the file's path in the bag
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import func, select, update
 
-from core.custody import EventType, ObjectRef
+from core.custody import Actor, EventType, ObjectRef
+from server.auth import Principal
 from server.models import Case, Evidence, EvidenceStatus, FixityCheck, FixitySweep, utcnow
 from server.services.custody import SYSTEM_ACTOR, record_custody
-from server.services.reconcile import EXIT_AT_RISK, EXIT_OK
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
 from storage.fixity import check_fixity
 from storage.port import BlobStore
 
 OK, FAILED, MISSING = "ok", "failed", "missing"
+
+EXIT_OK, EXIT_ERROR, EXIT_AT_RISK = 0, 1, 2
+"""``casetrail reconcile`` / ``casetrail fixity`` exit codes (for schedulers)."""
+
+FixitySource = Literal["sweep", "reconcile", "inspection", "export"]
+
+
+def record_fixity_failure(
+    uow: UnitOfWork,
+    evidence: Evidence,
+    *,
+    source: FixitySource,
+    problems: Sequence[str],
+    missing: bool = False,
+    actor: Principal | Actor = SYSTEM_ACTOR,
+    context: Mapping[str, str | None] | None = None,
+) -> None:
+    """Append ``fixity_failed`` to the case chain and keep it as the latest fixity result.
+
+    ``missing`` says the object is gone (``reason: object_missing``) rather than altered;
+    ``context`` adds the finder's own ids (``sweep_id``, ``export_id``, ``path``). The
+    caller commits. The original itself is never touched.
+    """
+    case = uow.session.get(Case, evidence.case_id)
+    assert case is not None
+    details: dict[str, Any] = {
+        "evidence_id": evidence.id,
+        "storage_key": evidence.storage_key,
+        "source": source,
+        "reason": "object_missing" if missing else "mismatch",
+        "problems": list(problems),
+        **(context or {}),
+    }
+    record_custody(
+        uow,
+        case,
+        EventType.FIXITY_FAILED,
+        actor,
+        details,
+        object=ObjectRef(evidence.expected_sha256, evidence.expected_size),
+    )
+    _set_latest(uow, evidence.id, MISSING if missing else FAILED, problems)
+
+
+def _set_latest(uow: UnitOfWork, evidence_id: str, status: str, problems: Sequence[str]) -> None:
+    """The evidence's row in ``fixity_checks``: its latest result."""
+    check = uow.session.get(FixityCheck, evidence_id)
+    if check is None:
+        check = FixityCheck(evidence_id=evidence_id)
+        uow.session.add(check)
+    check.status = status
+    check.detail = "; ".join(problems)
+    check.checked_at = utcnow()
 
 
 @dataclass(frozen=True)
@@ -217,31 +284,31 @@ class FixitySweeper:
         with self.uow_factory() as uow:
             evidence = uow.session.get(Evidence, outcome.evidence_id)
             assert evidence is not None
-            case = uow.session.get(Case, evidence.case_id)
-            assert case is not None
-            details: dict[str, Any] = {
-                "evidence_id": outcome.evidence_id,
-                "storage_key": outcome.storage_key,
-                "sweep_id": sweep_id,
-            }
-            if outcome.status != OK:
-                details["reason"] = "object_missing" if outcome.status == MISSING else "mismatch"
-                details["problems"] = list(outcome.problems)
-            record_custody(
-                uow,
-                case,
-                EventType.FIXITY_OK if outcome.status == OK else EventType.FIXITY_FAILED,
-                SYSTEM_ACTOR,
-                details,
-                object=ObjectRef(evidence.expected_sha256, evidence.expected_size),
-            )
-            check = uow.session.get(FixityCheck, outcome.evidence_id)
-            if check is None:
-                check = FixityCheck(evidence_id=outcome.evidence_id)
-                uow.session.add(check)
-            check.status = outcome.status
-            check.detail = "; ".join(outcome.problems)
-            check.checked_at = utcnow()
+            if outcome.status == OK:
+                case = uow.session.get(Case, evidence.case_id)
+                assert case is not None
+                record_custody(
+                    uow,
+                    case,
+                    EventType.FIXITY_OK,
+                    SYSTEM_ACTOR,
+                    {
+                        "evidence_id": outcome.evidence_id,
+                        "storage_key": outcome.storage_key,
+                        "sweep_id": sweep_id,
+                    },
+                    object=ObjectRef(evidence.expected_sha256, evidence.expected_size),
+                )
+                _set_latest(uow, outcome.evidence_id, OK, ())
+            else:
+                record_fixity_failure(
+                    uow,
+                    evidence,
+                    source="sweep",
+                    problems=outcome.problems,
+                    missing=outcome.status == MISSING,
+                    context={"sweep_id": sweep_id},
+                )
             uow.session.execute(
                 update(FixitySweep)
                 .where(FixitySweep.id == sweep_id)

@@ -64,7 +64,14 @@ from core.checkpoint import NoteSigner
 from core.custody import Actor, EventType, ObjectRef
 from server import hashstate, tus
 from server.auth import Principal, require_device_case_access
-from server.errors import Conflict, Invalid, NotFound, PayloadTooLarge, Unavailable
+from server.errors import (
+    BadRequest,
+    Conflict,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+)
 from server.faults import fault_point
 from server.models import (
     CaptureManifest,
@@ -121,10 +128,8 @@ class UploadView:
     filename: str | None = None
 
 
-class ClientGone(tus.TusError):
+class ClientGone(BadRequest):
     """The request body ended early (client disconnected); stored bytes were kept."""
-
-    status = 400
 
 @dataclass
 class _Progress:

@@ -53,11 +53,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from core.custody import EventType, ObjectRef
 from server import tus
 from server.errors import ServiceError
-from server.models import Case, Evidence, EvidenceStatus, FixityCheck, Upload, utcnow
-from server.services.custody import SYSTEM_ACTOR, record_custody
+from server.models import Evidence, EvidenceStatus, FixityCheck, Upload, utcnow
+from server.services.custody import SYSTEM_ACTOR
+from server.services.fixity import EXIT_AT_RISK, EXIT_OK, record_fixity_failure
 from server.services.ingest import ACTIVE, Ingest
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
@@ -75,9 +75,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(hours=1)
 """Storage uploads and scratch objects younger than this are never touched."""
-
-EXIT_OK, EXIT_ERROR, EXIT_AT_RISK = 0, 1, 2
-"""``casetrail reconcile`` / ``casetrail fixity`` exit codes (for schedulers)."""
 
 
 class Kind(StrEnum):
@@ -478,7 +475,7 @@ class Reconciler:
         )
         if self.dry_run:
             return Finding(Kind.MISSING_OBJECT, evidence_id, "flag (dry run)", message, False)
-        changed = flag_missing(self.uow_factory, evidence_id, key, "reconciler")
+        changed = flag_missing(self.uow_factory, evidence_id, key)
         action = "flagged: fixity_failed recorded" if changed else "flagged earlier"
         return Finding(Kind.MISSING_OBJECT, evidence_id, action, message, changed)
 
@@ -506,7 +503,6 @@ def flag_missing(
     uow_factory: Callable[[], AbstractContextManager[UnitOfWork]],
     evidence_id: str,
     key: str,
-    by: str,
 ) -> bool:
     """Record a missing original once: ``fixity_failed`` event + ``fixity_checks`` row.
 
@@ -518,25 +514,12 @@ def flag_missing(
             return False
         evidence = uow.session.get(Evidence, evidence_id)
         assert evidence is not None
-        case = uow.session.get(Case, evidence.case_id)
-        assert case is not None
-        record_custody(
+        record_fixity_failure(
             uow,
-            case,
-            EventType.FIXITY_FAILED,
-            SYSTEM_ACTOR,
-            {
-                "evidence_id": evidence_id,
-                "storage_key": key,
-                "reason": "object_missing",
-                "by": by,
-            },
-            object=ObjectRef(evidence.expected_sha256, evidence.expected_size),
+            evidence,
+            source="reconcile",
+            problems=[f"对象缺失 (object missing): {key}"],
+            missing=True,
         )
-        detail = f"对象缺失 (object missing): {key}"
-        if check is None:
-            uow.session.add(FixityCheck(evidence_id=evidence_id, status="missing", detail=detail))
-        else:
-            check.status, check.detail, check.checked_at = "missing", detail, utcnow()
         uow.commit()
     return True

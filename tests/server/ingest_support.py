@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server.jobs import RUNTIME_KEY, IngestRuntime, build_runtime
+from server.components import Components
 from server.services.receipts import decode_header
 from tests.server.conftest import World, parts
 from tests.server.manifest_support import Device, enrol, file_entry, open_case
@@ -18,10 +18,10 @@ from tests.server.manifest_support import Device, enrol, file_entry, open_case
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
-def sync_runtime(app: Flask) -> IngestRuntime:
-    """Install an ingest runtime that inspects synchronously (before the response)."""
-    found = build_runtime(parts(app), "sync")
-    app.extensions[RUNTIME_KEY] = found
+def sync_runtime(app: Flask) -> Components:
+    """Make the app inspect synchronously (before the response); its components."""
+    found = parts(app)
+    found.jobs.mode = "sync"
     return found
 
 

@@ -15,7 +15,7 @@ from server.models import Evidence, Upload
 from server.services.reconcile import Reconciler, ReconcileReport
 from storage.local import LocalBlobStore
 from tests.server.conftest import World, parts
-from tests.server.ingest_support import RUNTIME_KEY, Tus, announce, metadata, sync_runtime
+from tests.server.ingest_support import Tus, announce, metadata, sync_runtime
 from tests.server.manifest_support import cli_env
 
 
@@ -34,8 +34,7 @@ class Sent:
 
 def send(world: World, size: int = 300_000, *, part: int | None = None, expect: int = 201) -> Sent:
     """Announce a random file and upload it (only ``part`` bytes of it when given)."""
-    if RUNTIME_KEY not in world.app.extensions:
-        sync_runtime(world.app)
+    sync_runtime(world.app)
     data = os.urandom(size)
     announced = announce(
         world, [("现场.bin", data, "application/octet-stream")], case_no=f"罚-{os.urandom(4).hex()}"
@@ -59,9 +58,8 @@ def send(world: World, size: int = 300_000, *, part: int | None = None, expect: 
 def reconciler(world: World, **kw: object) -> Reconciler:
     """A reconciler over the test app's database and store (no grace period by default)."""
     components = parts(world.app)
-    runtime = world.app.extensions.get(RUNTIME_KEY) or sync_runtime(world.app)
     options: dict[str, object] = {"grace": timedelta(0), **kw}
-    return Reconciler(components.unit_of_work, components.store, runtime.ingest, **options)  # type: ignore[arg-type]
+    return Reconciler(components.unit_of_work, components.store, components.ingest, **options)  # type: ignore[arg-type]
 
 
 def reconcile(world: World, **kw: object) -> ReconcileReport:

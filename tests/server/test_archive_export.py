@@ -246,7 +246,7 @@ def test_bytes_changed_behind_our_back_abort_the_stream_and_log_fixity_failed(
     page = world.as_("a_admin").get(f"/cases/{case_id}/custody?limit=500").get_json()
     failed = [i["event"] for i in page["items"] if i["event"]["type"] == "fixity_failed"]
     assert len(failed) == 1
-    assert failed[0]["details"]["during"] == "export"
+    assert failed[0]["details"]["source"] == "export"
     assert "VID_0002.mp4" in failed[0]["details"]["path"]
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.jobs import runtime
 from server.models import Upload
 from tests.server.conftest import World, parts
 from tests.server.e2e_support import field_device
@@ -79,8 +78,7 @@ def _b64(text: str) -> str:
 
 
 def test_a_stale_lease_from_a_dead_request_expires(world: World) -> None:
-    sync_runtime(world.app)
-    ingest = runtime(world.app).ingest
+    ingest = sync_runtime(world.app).ingest
     ingest.config = dataclasses.replace(ingest.config, lock_ttl=timedelta(milliseconds=300))
     data = os.urandom(10_000)
     announced = announce(world, [("a.bin", data, "application/octet-stream")])
