@@ -46,7 +46,9 @@ def test_image_bomb_pillow_refuses_at_open(tmp_path: Path, ffmpeg: FFmpegTools) 
     assert bomb.stat().st_size < 2000
     started = time.monotonic()
     report = inspect_media(bomb, declared_media_type="image/png", ffmpeg=ffmpeg, out_dir=tmp_path)
-    assert time.monotonic() - started < 2
+    # decoding 400 Mpx would take far longer (and ~1.2 GB, see the memory test below);
+    # the bound is generous so a loaded CI machine cannot make it flaky
+    assert time.monotonic() - started < 10
     assert codes(report) == {"image_bomb"}
     assert report.derivatives == () and report.error is None
     assert not (tmp_path / "thumbnail.jpg").exists()
@@ -344,7 +346,7 @@ def test_timeout_kills_the_inspection(
             ffmpeg=ffmpeg,
             out_dir=tmp_path / name,
         )
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 20  # generous: the point is "stopped", not speed
         assert codes(report) == {"inspection_timeout"}, name
         assert report.error is None and report.derivatives == ()
 
@@ -358,7 +360,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     result = run_limited(
         ["/bin/sh", "-c", script], ChildLimits(0.5, 30, 2**30, 2**20, 4096), work_dir=tmp_path
     )
-    assert result.timed_out and time.monotonic() - started < 5
+    # killed long before the shell's 30 s sleep would end (bound generous for loaded CI)
+    assert result.timed_out and time.monotonic() - started < 15
     time.sleep(2.5)
     assert not marker.exists()
 
