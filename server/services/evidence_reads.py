@@ -145,7 +145,7 @@ def original_missing(
     uow_factory: Callable[[], AbstractContextManager[UnitOfWork]], readable: Readable
 ) -> Unavailable:
     """Flag an original found missing while opening it for a download; the error to answer."""
-    flag_missing(uow_factory, readable.evidence_id, readable.key)
+    flag_missing(uow_factory, readable.evidence_id, readable.key, source="download")
     return Unavailable(
         "证据原件在存储中缺失，已登记为证据风险（fixity_failed）；重试无用，请立即联系管理员从备份恢复 "
         "(evidence at risk: the original is missing from storage and has been flagged; retrying "

@@ -15,13 +15,13 @@ and the report says what to do (restore from backup, preserve the store, call th
 admin). ``rate`` throttles reading (bytes per second) so a sweep can run beside uploads.
 
 Every part of the server that finds an original missing or altered — this sweep, the
-reconciler, the inspection's first re-read, an export — records it through
+reconciler, the inspection's first re-read, an export, a download — records it through
 :func:`record_fixity_failure`, so a ``fixity_failed`` custody event always has the same
 details (documented in ``docs/reliability.md``)::
 
     evidence_id   the evidence whose original failed
     storage_key   where its original is (or should be)
-    source        who found it: sweep | reconcile | inspection | export
+    source        who found it: sweep | reconcile | inspection | export | download
     reason        object_missing | mismatch
     problems      every problem found, each a readable sentence (Chinese / English)
     sweep_id      (sweep) the sweep that found it
@@ -53,7 +53,7 @@ OK, FAILED, MISSING = "ok", "failed", "missing"
 EXIT_OK, EXIT_ERROR, EXIT_AT_RISK = 0, 1, 2
 """``casetrail reconcile`` / ``casetrail fixity`` exit codes (for schedulers)."""
 
-FixitySource = Literal["sweep", "reconcile", "inspection", "export"]
+FixitySource = Literal["sweep", "reconcile", "inspection", "export", "download"]
 
 
 def record_fixity_failure(

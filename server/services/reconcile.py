@@ -57,7 +57,7 @@ from server import tus
 from server.errors import ServiceError
 from server.models import Evidence, EvidenceStatus, FixityCheck, Upload, utcnow
 from server.services.custody import SYSTEM_ACTOR
-from server.services.fixity import EXIT_AT_RISK, EXIT_OK, record_fixity_failure
+from server.services.fixity import EXIT_AT_RISK, EXIT_OK, FixitySource, record_fixity_failure
 from server.services.ingest import ACTIVE, Ingest
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
@@ -503,10 +503,12 @@ def flag_missing(
     uow_factory: Callable[[], AbstractContextManager[UnitOfWork]],
     evidence_id: str,
     key: str,
+    source: FixitySource = "reconcile",
 ) -> bool:
     """Record a missing original once: ``fixity_failed`` event + ``fixity_checks`` row.
 
-    Returns False (and changes nothing) when it is already flagged as missing.
+    ``source`` says who found it (the reconciler, or a download). Returns False (and
+    changes nothing) when it is already flagged as missing.
     """
     with uow_factory() as uow:
         check = uow.session.get(FixityCheck, evidence_id)
@@ -517,7 +519,7 @@ def flag_missing(
         record_fixity_failure(
             uow,
             evidence,
-            source="reconcile",
+            source=source,
             problems=[f"对象缺失 (object missing): {key}"],
             missing=True,
         )
