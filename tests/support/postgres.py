@@ -89,15 +89,22 @@ class PostgresCluster:
         )  # fmt: skip
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=100"
-        )
-        started = self._run(
-            "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
-            "-o", options, "-w", "-t", str(START_TIMEOUT_S),
-        )  # fmt: skip
+        for attempt in range(3):
+            options = (
+                f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                "-c max_connections=100"
+            )
+            started = self._run(
+                "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
+                "-o", options, "-w", "-t", str(START_TIMEOUT_S),
+            )  # fmt: skip
+            log = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+            if started.returncode == 0 or "could not bind" not in log or attempt == 2:
+                break
+            # another process took the free port between our probe and the bind: retry
+            self.log_file.unlink()
+            self.port = free_port()
         if started.returncode != 0:
             tail = (
                 self.log_file.read_text(errors="replace")[-3000:] if self.log_file.exists() else ""

@@ -127,6 +127,19 @@ class SeaweedFS:
         """Start the server and wait (bounded) until the S3 API answers."""
         if self.proc is not None:
             return
+        for attempt in range(3):
+            try:
+                self._launch()
+                return
+            except SeaweedFSError as exc:
+                clash = "address already in use" in str(exc).lower()
+                if not clash or attempt == 2 or self.start_seconds is not None:
+                    raise
+                # a port was taken between our probe and the bind: new ports, once started
+                # never (a restart must keep the endpoint the tests know)
+                self.ports = dict(zip(self.ports, _free_ports(len(self.ports)), strict=True))
+
+    def _launch(self) -> None:
         begun = time.monotonic()
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
