@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import http.client
 import os
+import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
-from server.models import Upload
+from server.models import Upload, utcnow
 from tests.server.conftest import World, parts
 from tests.server.e2e_support import field_device
 from tests.server.ingest_support import Tus, announce, metadata, sync_runtime
@@ -47,7 +48,7 @@ def test_two_concurrent_patches_one_wins_the_other_gets_423_file_intact(tmp_path
             slow.putheader(name, value)
         slow.endheaders()
         slow.send(data[: 1024 * 1024])
-        time.sleep(1.0)  # the first PATCH now holds the lease and waits for more bytes
+        _wait_for_lease(tmp_path / "var" / "casetrail.db", location.rsplit("/", 1)[1])
         second = httpx.patch(
             location,
             content=data,
@@ -71,6 +72,18 @@ def test_two_concurrent_patches_one_wins_the_other_gets_423_file_intact(tmp_path
         server.stop()
 
 
+def _wait_for_lease(db: Path, upload_id: str) -> None:
+    """Until the first PATCH holds the upload's lease (it then waits for more bytes)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db, timeout=10) as conn:
+            row = conn.execute("SELECT lock_owner FROM uploads WHERE id = ?", (upload_id,))
+            if (row.fetchone() or (None,))[0] is not None:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the first PATCH never took the lease")
+
+
 def _b64(text: str) -> str:
     import base64
 
@@ -79,7 +92,6 @@ def _b64(text: str) -> str:
 
 def test_a_stale_lease_from_a_dead_request_expires(world: World) -> None:
     ingest = sync_runtime(world.app).ingest
-    ingest.config = dataclasses.replace(ingest.config, lock_ttl=timedelta(milliseconds=300))
     data = os.urandom(10_000)
     announced = announce(world, [("a.bin", data, "application/octet-stream")])
     tus = Tus(world.app.test_client(), announced.device.token)
@@ -89,7 +101,10 @@ def test_a_stale_lease_from_a_dead_request_expires(world: World) -> None:
     upload_id = location.rsplit("/", 1)[1]
     ingest._acquire(upload_id)  # a request that took the lease and died without releasing
     assert tus.patch(location, 0, data).status_code == 423
-    time.sleep(0.4)
+    with parts(world.app).unit_of_work() as uow:  # …and its lease ran out
+        lapsed = utcnow() - timedelta(seconds=1)
+        uow.session.execute(update(Upload).values(lock_expires_at=lapsed))
+        uow.commit()
     done = tus.patch(location, 0, data)
     assert done.status_code == 204 and int(done.headers["Upload-Offset"]) == len(data)
     with parts(world.app).unit_of_work() as uow:
