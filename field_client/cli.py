@@ -74,8 +74,9 @@ def main(ctx: click.Context, home: Path | None) -> None:
     典型流程 Typical use:
       casetrail-field enroll --server https://casetrail.example --code ABCD-EFGH-...
       casetrail-field capture IMG_0001.jpg --case "黔市监罚〔2025〕12号" \\
-          --category inspection --stage implementation --record-type 现场检查笔录 \\
-          --officer 52010012345 --officer 52010012346
+          --category inspection --stage implementation --record-type inspection-record \\
+          --officer 52010012345 --officer 52010012346 --credentials-shown
+      (环节与记录类型编号见 stage and record ids: casetrail standards show inspection)
       casetrail-field sync          # 上传并核验回执 upload and verify receipts
       casetrail-field status        # 查看队列 see where every file stands
     """
@@ -136,7 +137,7 @@ def capture_facts(fn: F) -> F:
         click.option("--category", required=True, envvar="CASETRAIL_FIELD_CATEGORY",
                      help="执法类别 enforcement category (recording standard id), e.g. inspection"),
         click.option("--stage", required=True, help="执法环节 stage id, e.g. implementation"),
-        click.option("--record-type", required=True, help="记录类型 record type, e.g. 现场检查笔录"),
+        click.option("--record-type", required=True, help="记录类型编号 record type id, e.g. inspection-record（现场检查笔录）"),
         click.option("--officer", "officers", multiple=True, required=True,
                      help="执法证号 officer certificate number; repeat for each officer (≥ 2 on site)"),
         click.option("--lat", help="纬度 latitude in decimal degrees, e.g. 26.6470"),
