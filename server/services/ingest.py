@@ -131,6 +131,7 @@ class UploadView:
 class ClientGone(BadRequest):
     """The request body ended early (client disconnected); stored bytes were kept."""
 
+
 @dataclass
 class _Progress:
     """The durable state of an upload while one PATCH holds its lease."""
@@ -199,7 +200,7 @@ class Ingest:
                 uow.session.add(upload)
                 uow.commit()
                 return self._view(upload, evidence)
-            evidence_id = evidence.id
+            evidence_id, expected = evidence.id, evidence.expected_sha256
             whole = (
                 body is not None
                 and checksum is None
@@ -216,7 +217,7 @@ class Ingest:
             upload_id = upload.id
         if whole:
             assert body is not None
-            return self._create_whole(principal, evidence_id, length, metadata, body)
+            return self._create_whole(principal, evidence_id, expected, length, metadata, body)
         if length == 0:
             return self._finish_locked(upload_id, principal)
         if body is not None:
@@ -259,6 +260,7 @@ class Ingest:
         self,
         principal: Principal,
         evidence_id: str,
+        expected: str,
         length: int,
         metadata: dict[str, str],
         body: ByteStream,
@@ -272,10 +274,6 @@ class Ingest:
         got a Location to resume from); a mismatch keeps the bytes in quarantine.
         """
         blocks = list(_body_blocks(body, length, True))
-        with self.uow_factory() as uow:
-            evidence = uow.session.get(Evidence, evidence_id)
-            assert evidence is not None
-            expected = evidence.expected_sha256
         key = original_key(expected)
         sha512: str | None = None
         try:
@@ -469,7 +467,7 @@ class Ingest:
         while source.peek():  # never put an empty part: it would not be recorded
             part = _PartStream(source, self.config.local_part_size)
             info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, part)
-            self._record_part(p, info.size)
+            self._record_part(p, info.size, self._hash_state(p))
 
     def _pump_buffered(self, p: _Progress, blocks: Iterator[bytes], min_part: int) -> None:
         """Stores with a part minimum (S3): part buffers, a durable tail below the minimum.
@@ -513,10 +511,7 @@ class Ingest:
                 "a part of the wrong size; it was not recorded — resume later from the offset "
                 "the server reports)"
             )
-        p.parts_count += 1
-        p.parts_size += size
-        p.tail_size = 0
-        self._record(p, hash_state)
+        self._record_part(p, size, hash_state)
 
     def _max_part(self) -> int:
         return self.store.capabilities.max_part_size or self.config.s3_part_size
@@ -526,11 +521,11 @@ class Ingest:
             return iter(())
         return self.store.open(upload_key(_token(p.upload_id)), 0, p.tail_size)
 
-    def _record_part(self, p: _Progress, size: int) -> None:
+    def _record_part(self, p: _Progress, size: int, hash_state: bytes | None) -> None:
         p.parts_count += 1
         p.parts_size += size
         p.tail_size = 0
-        self._record(p, self._hash_state(p))
+        self._record(p, hash_state)
 
     @staticmethod
     def _hash_state(p: _Progress) -> bytes | None:
