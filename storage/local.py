@@ -12,7 +12,9 @@ fails if the key exists, so two writers of one key cannot both win.
 
 Resumable parts are appended in order to one ``data`` file (fsynced after each part);
 the ``journal`` gets one fsynced line per part (``{"n": 3, "size": 16777216}``). Bytes
-past the last journalled part are leftovers of an interrupted part and are cut off.
+past the last journalled part are leftovers of an interrupted part and are cut off; so
+is a torn last journal line (no newline) before the next record is appended, and a line
+that still cannot be read is ``Unavailable``, never a bare ``ValueError``.
 Completion links ``data`` to the key: no second copy of the bytes. Parts are not hashed
 here: a caller that kept its own running SHA-256 passes it as ``verified_sha256``;
 otherwise the data file is re-hashed once at completion.
@@ -388,14 +390,32 @@ class LocalBlobStore:
 
     @staticmethod
     def _read_journal(directory: Path) -> builtins.list[PartInfo]:
+        """The parts the journal records; a torn last line (a crash mid-append) is ignored.
+
+        A line that cannot be read is a torn record followed by the next one (written by
+        versions that appended after a torn line): its last record is kept. Anything else
+        unreadable is ``Unavailable`` (the upload cannot be trusted; start a new one).
+        """
         parts: builtins.list[PartInfo] = []
         lines = (directory / "journal").read_bytes().split(b"\n")
         for line in lines[:-1]:  # the last element is "" or an interrupted, unsynced line
-            record = json.loads(line)
-            number, size = int(record["n"]), int(record["size"])
+            number, size = _journal_record(line, directory.name)
             del parts[number - 1 :]
             parts.append(PartInfo(number, size, f"{number}-{size}"))
         return parts
+
+    @staticmethod
+    def _append_journal(directory: Path, number: int, size: int) -> None:
+        """Append one fsynced record, first cutting off a torn last line (no newline)."""
+        with (directory / "journal").open("r+b") as j:
+            content = j.read()
+            whole = content.rfind(b"\n") + 1
+            if whole != len(content):
+                j.truncate(whole)
+            j.seek(whole)
+            j.write(json.dumps({"n": number, "size": size}).encode() + b"\n")
+            j.flush()
+            os.fsync(j.fileno())
 
     def start_upload(self, key: str) -> str:
         """Create the staging directory of a new upload; return its id."""
@@ -434,10 +454,7 @@ class LocalBlobStore:
                 size = self._stream_to(f, read_blocks(stream, key=key), None)
                 f.flush()
                 os.fsync(f.fileno())  # once per part, not per block
-            with (directory / "journal").open("ab") as j:
-                j.write(json.dumps({"n": number, "size": size}).encode() + b"\n")
-                j.flush()
-                os.fsync(j.fileno())
+            self._append_journal(directory, number, size)
         return PartInfo(number, size, f"{number}-{size}")
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[PartInfo]:
@@ -546,6 +563,23 @@ class LocalBlobStore:
                 if key.startswith(prefix):
                     uploads.append(UploadInfo(key, directory.name, started))
         return sorted(uploads, key=lambda u: (u.started or datetime.min.replace(tzinfo=UTC), u.key))
+
+
+def _journal_record(line: bytes, upload_id: str) -> tuple[int, int]:
+    """``(number, size)`` of one journal line; ``Unavailable`` if it cannot be read."""
+    for start in (0, line.rfind(b"{")):  # whole line, else the record after a torn one
+        try:
+            record = json.loads(line[start:])
+            number, size = int(record["n"]), int(record["size"])
+        except (ValueError, TypeError, KeyError):
+            continue
+        if number >= 1 and size >= 0:
+            return number, size
+    raise Unavailable(
+        f"上传 {upload_id} 的分片日志已损坏，无法续传；请新建上传重新发送该文件 / the part "
+        f"journal of upload {upload_id} is damaged and cannot be resumed: create a new upload "
+        "and send the file again"
+    )
 
 
 class _BytesStream:

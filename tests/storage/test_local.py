@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from storage import LocalBlobStore, StorageFull
+from storage import LocalBlobStore, StorageFull, Unavailable
+from storage.port import PartInfo
 from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all
 
 
@@ -106,3 +107,43 @@ def test_a_failed_write_of_large_blocks_reaches_the_caller_as_it_was() -> None:
     assert target.sizes == [1 << 20, 1 << 20]
     small = FillingUp()
     assert LocalBlobStore._stream_to(small, iter([b"ab", b"c"]), None) == 3  # written inline
+
+
+def test_a_torn_journal_line_is_cut_off_and_the_upload_resumes(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    uid = store.start_upload("u/k")
+    p1 = store.put_part("u/k", uid, 1, io.BytesIO(b"kept"))
+    # a crash while appending part 2's journal line: half a line, no newline
+    with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
+        f.write(b'{"n": 2, "si')
+    again = LocalBlobStore(tmp_path)
+    assert again.list_parts("u/k", uid) == [p1]
+    p2 = again.put_part("u/k", uid, 2, io.BytesIO(b"-more"))
+    assert again.list_parts("u/k", uid) == [p1, p2]
+    info = again.complete_upload("u/k", uid, [p1, p2])
+    assert read_all(again, "u/k") == b"kept-more" and info.size == 9
+
+
+def test_a_journal_line_appended_after_a_torn_one_is_repaired(tmp_path: Path) -> None:
+    # what earlier versions left behind: the next record appended right after a torn one
+    store = LocalBlobStore(tmp_path)
+    uid = store.start_upload("u/k")
+    p1 = store.put_part("u/k", uid, 1, io.BytesIO(b"kept"))
+    with (tmp_path / ".staging" / uid / "data").open("ab") as f:
+        f.write(b"-more")
+    with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
+        f.write(b'{"n": 2, "si{"n": 2, "size": 5}\n')
+    assert store.list_parts("u/k", uid) == [p1, PartInfo(2, 5, "2-5")]
+
+
+def test_an_unreadable_journal_is_a_storage_error_not_a_crash(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    uid = store.start_upload("u/k")
+    store.put_part("u/k", uid, 1, io.BytesIO(b"kept"))
+    with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
+        f.write(b"\x00\x00garbage\n")
+    with pytest.raises(Unavailable) as caught:
+        store.list_parts("u/k", uid)
+    assert "新建上传" in str(caught.value)
+    with pytest.raises(Unavailable):
+        store.put_part("u/k", uid, 2, io.BytesIO(b"x"))
