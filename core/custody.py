@@ -46,6 +46,7 @@ class EventType(StrEnum):
     CASE_OPENED = "case_opened"
     CAPTURE_REGISTERED = "capture_registered"
     UPLOAD_STARTED = "upload_started"
+    UPLOAD_ENDED = "upload_ended"
     INGEST_VERIFIED = "ingest_verified"
     INGEST_MISMATCH = "ingest_mismatch"
     STORED = "stored"
@@ -74,6 +75,7 @@ _LABELS_ZH = {
     EventType.CASE_OPENED: "立案",
     EventType.CAPTURE_REGISTERED: "采集登记",
     EventType.UPLOAD_STARTED: "开始上传",
+    EventType.UPLOAD_ENDED: "上传结束（未入库）",
     EventType.INGEST_VERIFIED: "入库核验通过",
     EventType.INGEST_MISMATCH: "入库核验不符",
     EventType.STORED: "已存储",

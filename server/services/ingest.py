@@ -81,7 +81,7 @@ from server.models import (
     Upload,
     utcnow,
 )
-from server.services.custody import record_custody, sign_checkpoint
+from server.services.custody import SYSTEM_ACTOR, record_custody, sign_checkpoint
 from server.services.receipts import build_receipt
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
@@ -92,6 +92,8 @@ from storage.port import BLOCK_SIZE, BlobStore, ByteStream, PartInfo
 log = logging.getLogger(__name__)
 
 ACTIVE, COMPLETED, FAILED, TERMINATED = "active", "completed", "failed", "terminated"
+ENDED_TERMINATED, ENDED_EXPIRED, ENDED_ABANDONED = "terminated", "expired", "abandoned"
+"""Reasons an ``upload_ended`` custody event gives."""
 EMPTY_SHA256 = "sha256:" + hashlib.sha256(b"").hexdigest()
 MISMATCH_MESSAGE = (
     "设备上的文件与其签名清单所述不符，已隔离；请重新采集或检查设备后再上传 "
@@ -844,7 +846,7 @@ class Ingest:
                 raise tus.UploadGone("此上传已结束 (this upload has already ended)")
         lock = self._acquire(upload_id)
         try:
-            self._end(upload_id, TERMINATED)
+            self._end(upload_id, principal, ENDED_TERMINATED)
         finally:
             self._release(upload_id, lock)
 
@@ -864,7 +866,7 @@ class Ingest:
             except tus.UploadLocked:
                 continue
             try:
-                self._end(upload_id, TERMINATED)
+                self._end(upload_id, SYSTEM_ACTOR, ENDED_EXPIRED)
                 ended += 1
             finally:
                 self._release(upload_id, lock)
@@ -878,27 +880,49 @@ class Ingest:
         """
         return self._finish_locked(upload_id, actor)
 
-    def abandon(self, upload_id: str) -> None:
+    def abandon(self, upload_id: str, reason: str = ENDED_ABANDONED) -> None:
         """End an active upload that can no longer complete and discard its stored parts.
 
-        The reconciler's entry; ``tus.UploadLocked`` while a live request holds the upload.
+        The reconciler's entry (``reason``: ``abandoned`` or ``expired``, for the
+        ``upload_ended`` event); ``tus.UploadLocked`` while a live request holds the upload.
         """
         lock = self._acquire(upload_id)
         try:
-            self._end(upload_id, TERMINATED)
+            self._end(upload_id, SYSTEM_ACTOR, reason)
         finally:
             self._release(upload_id, lock)
 
-    def _end(self, upload_id: str, status: str) -> None:
+    def _end(self, upload_id: str, actor: Principal | Actor, reason: str) -> None:
+        """End an active upload with an ``upload_ended`` custody event, then drop its bytes.
+
+        ``reason``: ``terminated`` (tus DELETE), ``expired`` or ``abandoned`` (reconciler).
+        The event records the bytes received, in the same transaction as the end.
+        """
         with self.uow_factory() as uow:
             upload = uow.session.get(Upload, upload_id)
             assert upload is not None
             if upload.status != ACTIVE:
                 return
             key, sid = upload.storage_key or "", upload.storage_upload_id
-            upload.status = status
+            upload.status = TERMINATED
             evidence = uow.session.get(Evidence, upload.evidence_id)
-            if evidence is not None and evidence.status == EvidenceStatus.UPLOADING:
+            assert evidence is not None
+            case = uow.session.get(Case, evidence.case_id)
+            assert case is not None
+            record_custody(
+                uow,
+                case,
+                EventType.UPLOAD_ENDED,
+                actor,
+                {
+                    "evidence_id": evidence.id,
+                    "upload_id": upload.id,
+                    "reason": reason,
+                    "bytes_received": upload.offset,
+                    "length": upload.length,
+                },
+            )
+            if evidence.status == EvidenceStatus.UPLOADING:
                 others = uow.session.scalar(
                     select(Upload.id).where(
                         Upload.evidence_id == evidence.id,

@@ -58,7 +58,7 @@ from server.errors import ServiceError
 from server.models import Evidence, EvidenceStatus, FixityCheck, Upload, utcnow
 from server.services.custody import SYSTEM_ACTOR
 from server.services.fixity import EXIT_AT_RISK, EXIT_OK, FixitySource, record_fixity_failure
-from server.services.ingest import ACTIVE, Ingest
+from server.services.ingest import ACTIVE, ENDED_ABANDONED, ENDED_EXPIRED, Ingest
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
 from storage.keys import (
@@ -277,7 +277,8 @@ class Reconciler:
                 view = self.ingest.finish_interrupted(upload_id, SYSTEM_ACTOR)
                 action = f"completed → {view.status}"
             else:
-                self.ingest.abandon(upload_id)
+                expired = kind == Kind.EXPIRED_UPLOAD
+                self.ingest.abandon(upload_id, ENDED_EXPIRED if expired else ENDED_ABANDONED)
                 action = "ended"
         except tus.UploadLocked:
             return Finding(kind, upload_id, "skipped: in use", message, False)

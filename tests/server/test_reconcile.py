@@ -110,6 +110,11 @@ def test_an_expired_upload_is_ended_and_its_storage_upload_aborted(world: World)
     assert half.location is not None
     assert half.tus.head(half.location).status_code in (404, 410)
     assert upload_row(world, half.evidence_id).status == "terminated"
+    custody = world.as_("a_reviewer").get(f"/cases/{half.case_id}/custody?limit=500").get_json()
+    ended = [i["event"] for i in custody["items"] if i["event"]["type"] == "upload_ended"]
+    assert [(e["details"]["reason"], e["details"]["bytes_received"]) for e in ended] == [
+        ("expired", 100_000)
+    ]
     assert_second_run_changes_nothing(world)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 
+from server.models import utcnow
 from server.services.custody import note_signer
 from server.services.receipts import receipt_problems
 from tests.server.conftest import World, parts, snapshot
@@ -160,8 +162,49 @@ def test_termination_discards_bytes_and_allows_a_new_upload(tus_world: World) ->
     location = tus.create(len(data), meta).headers["Location"]
     tus.patch(location, 0, data[:5000])
     assert tus.delete(location).status_code == 204
+    ended = _ended_events(tus_world, announced.case["id"])
+    assert [e["details"] for e in ended] == [
+        {
+            "evidence_id": announced.evidence[0]["evidence_id"],
+            "upload_id": location.rsplit("/", 1)[1],
+            "reason": "terminated",
+            "bytes_received": 5000,
+            "length": len(data),
+        }
+    ]
+    page = tus_world.as_("a_reviewer").get(f"/cases/{announced.case['id']}/custody").get_json()
+    started = [i["event"] for i in page["items"] if i["event"]["type"] == "upload_started"]
+    assert ended[0]["actor"] == started[0]["actor"]  # the device that terminated it
     assert tus.head(location).status_code == 410
     assert tus.patch(location, 5000, data[5000:]).status_code == 410
     fresh = tus.create(len(data), meta, body=data)
     assert fresh.status_code == 201 and int(fresh.headers["Upload-Offset"]) == len(data)
     assert receipt_of(fresh)["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _ended_events(world: World, case_id: str) -> list[dict[str, object]]:
+    page = world.as_("a_reviewer").get(f"/cases/{case_id}/custody?limit=500").get_json()
+    return [i["event"] for i in page["items"] if i["event"]["type"] == "upload_ended"]
+
+
+def test_an_expired_upload_ends_with_a_custody_event_and_evidence_is_expected_again(
+    tus_world: World,
+) -> None:
+    data = os.urandom(10_000)
+    announced = announce(tus_world, [("a.bin", data, "application/octet-stream")])
+    tus = Tus(tus_world.app.test_client(), announced.device.token)
+    evidence_id = announced.evidence[0]["evidence_id"]
+    location = tus.create(len(data), metadata(evidence_id=evidence_id)).headers["Location"]
+    tus.patch(location, 0, data[:3000])
+    reviewer = tus_world.as_("a_reviewer")
+    assert reviewer.get(f"/evidence/{evidence_id}").get_json()["status"] == "uploading"
+    later = utcnow() + timedelta(days=30)
+    assert parts(tus_world.app).ingest.expire(later) == 1
+    ended = _ended_events(tus_world, announced.case["id"])
+    assert [(e["details"]["reason"], e["details"]["bytes_received"]) for e in ended] == [
+        ("expired", 3000)
+    ]
+    assert ended[0]["actor"] == {"id": "system", "role": "system"}
+    assert reviewer.get(f"/evidence/{evidence_id}").get_json()["status"] == "expected"
+    assert parts(tus_world.app).ingest.expire(later) == 0  # ended once, one event
+    assert len(_ended_events(tus_world, announced.case["id"])) == 1
