@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Response, request
 from flask_smorest import Blueprint
+from gunicorn.http.errors import ParseException
 
 from server import tus
 from server.api.common import call
@@ -62,7 +63,26 @@ def _body() -> tuple[Any, int | None]:
     length = _size("Content-Length") if environ.get("CONTENT_LENGTH") else None
     if length is None and not environ.get("wsgi.input_terminated"):
         length = 0  # no length, no chunked framing: the server cannot tell the end
+    if length is None:
+        return _ChunkedBody(environ["wsgi.input"]), None
     return environ["wsgi.input"], length
+
+
+class _ChunkedBody:
+    """A chunked body whose framing errors (gunicorn's parser) read as ``OSError``.
+
+    The ingest service treats ``OSError`` as a client gone mid-body (400, bytes kept);
+    it catches nothing broader, so a bug is never mistaken for a disconnect.
+    """
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return bytes(self._raw.read(size))
+        except ParseException as exc:
+            raise OSError(f"malformed chunked body: {exc}") from exc
 
 
 def _require_offset_stream() -> None:

@@ -381,8 +381,6 @@ class Ingest:
             if progress.offset == progress.length:
                 fault_point("ingest.after_last_part")
                 return self._finish(upload_id, principal, lock)
-            if body_length is None and _has_more(body):
-                raise PayloadTooLarge(_past_length(progress.length))
         finally:
             self._release(upload_id, lock)
         return self.status(principal, upload_id)
@@ -1033,11 +1031,23 @@ _LOST_LEASE = (
 )
 
 
-def _past_length(length: int) -> str:
+def _past_length(length: int | None) -> str:
+    if length is None:
+        return (
+            "数据超出 Upload-Length，本块末段及超出部分均未保存；请 HEAD 查询偏移量后只发送剩余字节 "
+            "(the body goes past Upload-Length; its last part and the bytes beyond were not "
+            "stored — send HEAD and send only the remaining bytes)"
+        )
     return (
         f"数据超出 Upload-Length ({length} 字节)，超出部分未保存 (the body goes past "
         f"Upload-Length {length}; bytes beyond it were not stored)"
     )
+
+
+BODY_READ_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, ValueError)
+"""What reading a request body raises when the client goes away or breaks the framing
+(socket errors, a read on a closed input); the WSGI layer turns its server's own parse
+errors into ``OSError`` (``server.api.uploads``). Anything else is a bug, not a client."""
 
 
 def _token(upload_id: str) -> str:
@@ -1048,7 +1058,10 @@ def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
     """Blocks of at most 1 MiB from ``body``, at most ``limit`` bytes.
 
     ``exact``: ``limit`` is the declared Content-Length, so an early end means the client
-    went away (:class:`ClientGone` after the blocks already read).
+    went away (:class:`ClientGone` after the blocks already read). Otherwise (a chunked
+    body, ``limit`` = what is left of ``Upload-Length``) a body that goes on past
+    ``limit`` is :class:`PayloadTooLarge` *before* its last block is handed on: the last
+    part is never recorded, so the upload does not complete from a body that was too long.
     """
     readinto = getattr(body, "readinto", None)
     if readinto is not None:
@@ -1058,13 +1071,15 @@ def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
     while remaining > 0:
         try:
             block = body.read(min(BLOCK_SIZE, remaining))
-        except Exception as exc:  # socket errors, server-specific disconnect errors
+        except BODY_READ_ERRORS as exc:
             raise ClientGone(_CLIENT_GONE) from exc
         if not block:
             if exact:
                 raise ClientGone(_CLIENT_GONE)
             return
         remaining -= len(block)
+        if remaining == 0 and not exact and _has_more(body):
+            raise PayloadTooLarge(_past_length(None))
         yield block
 
 
@@ -1083,13 +1098,15 @@ def _filled_blocks(readinto: Callable[[Any], int], limit: int, exact: bool) -> I
         while filled < want:
             try:
                 n = readinto(view[filled:want])
-            except Exception as exc:  # socket errors, server-specific disconnect errors
+            except BODY_READ_ERRORS as exc:
                 raise ClientGone(_CLIENT_GONE) from exc
             if not n:
                 break
             filled += n
         if filled:
             remaining -= filled
+            if remaining == 0 and not exact and _has_more(_ReadintoBody(readinto)):
+                raise PayloadTooLarge(_past_length(None))
             yield bytes(view[:filled])
         if filled < want:
             if exact:
@@ -1105,10 +1122,22 @@ def _sha256_of(blocks: list[bytes]) -> str:
 
 
 def _has_more(body: ByteStream) -> bool:
+    """Whether a chunked body goes on (a connection lost right at its end does not)."""
     try:
         return bool(body.read(1))
-    except Exception:
+    except BODY_READ_ERRORS:
         return False
+
+
+class _ReadintoBody:
+    """``read(n)`` over a ``readinto`` (for the one-byte look past a chunked body's end)."""
+
+    def __init__(self, readinto: Callable[[Any], int]) -> None:
+        self._readinto = readinto
+
+    def read(self, size: int = -1, /) -> bytes:
+        scratch = bytearray(max(size, 0))
+        return bytes(scratch[: self._readinto(memoryview(scratch))])
 
 
 _CLIENT_GONE = (

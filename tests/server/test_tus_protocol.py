@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from datetime import timedelta
 
 import pytest
 from flask import Flask
+from gunicorn.http.errors import InvalidChunkSize
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Response
 
+from server.api.uploads import _ChunkedBody
 from server.models import utcnow
 from server.services.custody import note_signer
+from server.services.ingest import ClientGone, _body_blocks
 from server.services.receipts import receipt_problems
 from tests.server.conftest import World, parts, snapshot
 from tests.server.ingest_support import Tus, announce, checksum, metadata, receipt_of, sync_runtime
@@ -208,3 +214,61 @@ def test_an_expired_upload_ends_with_a_custody_event_and_evidence_is_expected_ag
     assert reviewer.get(f"/evidence/{evidence_id}").get_json()["status"] == "expected"
     assert parts(tus_world.app).ingest.expire(later) == 0  # ended once, one event
     assert len(_ended_events(tus_world, announced.case["id"])) == 1
+
+
+def _patch_chunked(app: Flask, location: str, body: bytes, auth: dict[str, str], offset: int):  # type: ignore[no-untyped-def]
+    """PATCH like a WSGI server does for ``Transfer-Encoding: chunked``: no Content-Length."""
+    environ = EnvironBuilder(
+        path=location,
+        method="PATCH",
+        input_stream=io.BytesIO(body),
+        headers={
+            **auth,
+            "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream",
+            "Transfer-Encoding": "chunked",
+        },
+    ).get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    return Response.from_app(app, environ)
+
+
+def test_a_chunked_patch_past_upload_length_is_413_and_nothing_completes(
+    tus_world: World,
+) -> None:
+    data = os.urandom(300_000)
+    announced = announce(tus_world, [("a.bin", data, "application/octet-stream")])
+    tus = Tus(tus_world.app.test_client(), announced.device.token)
+    evidence_id = announced.evidence[0]["evidence_id"]
+    location = tus.create(len(data), metadata(evidence_id=evidence_id)).headers["Location"]
+    assert tus.patch(location, 0, data[:100_000]).status_code == 204
+
+    too_long = _patch_chunked(tus_world.app, location, data[100_000:] + b"EXTRA", tus.auth, 100_000)
+    assert too_long.status_code == 413 and too_long.json["code"] == 413  # type: ignore[index]
+    assert "Upload-Length" in too_long.json["message"]  # type: ignore[index]
+    head = tus.head(location)
+    assert head.status_code == 200 and head.headers["Upload-Offset"] == "100000"
+    reviewer = tus_world.as_("a_reviewer")
+    assert reviewer.get(f"/evidence/{evidence_id}").get_json()["status"] == "uploading"
+
+    done = _patch_chunked(tus_world.app, location, data[100_000:], tus.auth, 100_000)
+    assert done.status_code == 204
+    assert receipt_of(done)["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert reviewer.get(f"/evidence/{evidence_id}").get_json()["status"] == "stored"
+
+
+def test_only_a_lost_or_malformed_body_reads_as_a_client_gone() -> None:
+    class Broken:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def read(self, size: int = -1, /) -> bytes:
+            raise self.error
+
+    with pytest.raises(ClientGone):  # connection reset: 400, the bytes read were kept
+        list(_body_blocks(Broken(ConnectionResetError()), 10, True))
+    with pytest.raises(ClientGone):  # gunicorn's chunk parser, through the API's wrapper
+        list(_body_blocks(_ChunkedBody(Broken(InvalidChunkSize(b"zz"))), 10, False))
+    with pytest.raises(KeyError):  # a bug is a bug (500, logged), not a "client went away"
+        list(_body_blocks(Broken(KeyError("bug")), 10, True))
