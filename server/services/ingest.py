@@ -28,7 +28,9 @@ Completion
     completed write-once at ``storage.keys.original_key(sha256)`` (an existing object
     there holds the same verified bytes and is reused), the evidence row is ``stored``,
     custody events ``ingest_verified`` and ``stored`` and a signed checkpoint are
-    committed together with the signed receipt. A mismatch is quarantined and logged
+    committed together with the signed receipt; the evidence row is read ``FOR UPDATE``
+    there, so two uploads of one evidence finishing at once store it once (the second
+    finds it ``stored`` and returns the same receipt). A mismatch is quarantined and logged
     as ``ingest_mismatch``. Completion is idempotent: after a crash between storage
     completion and the commit, a HEAD or a re-sent PATCH finds the object at the
     content key, re-reads it to confirm the digest, and finishes.
@@ -296,7 +298,7 @@ class Ingest:
             self._reread(key, expected)  # the same verified content is already stored
         fault_point("ingest.after_store")
         with self.uow_factory() as uow:
-            evidence = uow.session.get(Evidence, evidence_id)
+            evidence = uow.session.get(Evidence, evidence_id, with_for_update=True)
             assert evidence is not None
             upload = self._new_upload(evidence, principal, length, metadata)
             newly_stored = evidence.status != EvidenceStatus.STORED
@@ -325,7 +327,7 @@ class Ingest:
     ) -> UploadView:
         """Keep a whole body that differs from the manifest in quarantine, log it, refuse."""
         with self.uow_factory() as uow:
-            evidence = uow.session.get(Evidence, evidence_id)
+            evidence = uow.session.get(Evidence, evidence_id, with_for_update=True)
             assert evidence is not None
             upload = self._new_upload(evidence, principal, length, metadata)
             upload_id = upload.id
@@ -726,7 +728,7 @@ class Ingest:
         with self.uow_factory() as uow:
             upload = uow.session.get(Upload, upload_id)
             assert upload is not None
-            evidence = uow.session.get(Evidence, upload.evidence_id)
+            evidence = uow.session.get(Evidence, upload.evidence_id, with_for_update=True)
             assert evidence is not None
             if evidence.status == EvidenceStatus.STORED:  # a concurrent upload won
                 upload.status, upload.offset, upload.expires_at = COMPLETED, upload.length, None
@@ -803,7 +805,7 @@ class Ingest:
         with self.uow_factory() as uow:
             upload = uow.session.get(Upload, upload_id)
             assert upload is not None
-            evidence = uow.session.get(Evidence, upload.evidence_id)
+            evidence = uow.session.get(Evidence, upload.evidence_id, with_for_update=True)
             assert evidence is not None
             case = uow.session.get(Case, evidence.case_id)
             assert case is not None
@@ -903,7 +905,7 @@ class Ingest:
                 return
             key, sid = upload.storage_key or "", upload.storage_upload_id
             upload.status = TERMINATED
-            evidence = uow.session.get(Evidence, upload.evidence_id)
+            evidence = uow.session.get(Evidence, upload.evidence_id, with_for_update=True)
             assert evidence is not None
             case = uow.session.get(Case, evidence.case_id)
             assert case is not None

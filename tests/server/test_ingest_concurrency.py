@@ -6,18 +6,22 @@ import hashlib
 import http.client
 import os
 import sqlite3
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import update
 
 from server.models import Upload, utcnow
+from server.services.ingest import Ingest
 from tests.server.conftest import World, parts
 from tests.server.e2e_support import field_device
-from tests.server.ingest_support import Tus, announce, metadata, sync_runtime
+from tests.server.ingest_support import Tus, announce, metadata, receipt_of, sync_runtime
+from tests.server.manifest_support import event_types
 from tests.support.server_process import ServerProcess
 
 
@@ -109,3 +113,50 @@ def test_a_stale_lease_from_a_dead_request_expires(world: World) -> None:
     assert done.status_code == 204 and int(done.headers["Upload-Offset"]) == len(data)
     with parts(world.app).unit_of_work() as uow:
         assert uow.session.get(Upload, upload_id).lock_owner is None  # type: ignore[union-attr]
+
+
+def test_two_uploads_of_one_evidence_finishing_at_once_store_it_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a re-POST after a timeout makes a second upload of the same evidence with its own
+    # lease; both completions reach the commit together (PostgreSQL: real concurrency)
+    sync_runtime(world.app)
+    data = os.urandom(200_000)
+    announced = announce(world, [("a.bin", data, "application/octet-stream")])
+    meta = metadata(evidence_id=announced.evidence[0]["evidence_id"])
+    clients = [Tus(world.app.test_client(), announced.device.token) for _ in range(2)]
+    locations = [tus.create(len(data), meta).headers["Location"] for tus in clients]
+    for tus, location in zip(clients, locations, strict=True):
+        assert tus.patch(location, 0, data[:-1]).status_code == 204
+
+    mark_stored = Ingest._mark_stored
+    arrived: list[str] = []
+    both_inside = threading.Event()
+
+    def overlapping(self: Ingest, *args: Any, **kwargs: Any) -> None:
+        arrived.append(threading.current_thread().name)
+        if len(arrived) == 2:
+            both_inside.set()
+        both_inside.wait(1.5)  # without a row lock the other completion gets in here too
+        mark_stored(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ingest, "_mark_stored", overlapping)
+    answers: dict[int, Any] = {}
+
+    def finish(i: int) -> None:
+        answers[i] = clients[i].patch(locations[i], len(data) - 1, data[-1:])
+
+    threads = [threading.Thread(target=finish, args=(i,), name=f"u{i}") for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(arrived) == 1  # the second completion found the evidence stored
+    statuses = sorted(a.status_code for a in answers.values())
+    assert statuses in ([204, 204], [204, 409]), [a.get_data() for a in answers.values()]
+    reviewer = world.as_("a_reviewer")
+    types = event_types(reviewer, announced.case["id"])
+    assert types.count("stored") == 1 and types.count("ingest_verified") == 1
+    receipts = [receipt_of(a) for a in answers.values() if a.status_code == 204]
+    kept = reviewer.get(f"/evidence/{announced.evidence[0]['evidence_id']}/receipt").get_json()
+    assert all(r == kept for r in receipts)  # one receipt, never overwritten
