@@ -15,7 +15,12 @@ The only module that imports boto3/botocore. Vendor errors stop here: every
   originals are created with a retention lock (``retention_mode``, default COMPLIANCE).
 - Checksums: the client is made with ``request_checksum_calculation="when_required"``
   (boto3 ≥ 1.36 otherwise sends CRC trailers some S3 servers reject); single-request
-  writes carry ``x-amz-checksum-sha256`` of the body, which we compute anyway.
+  writes carry ``x-amz-checksum-sha256`` of the body, which we compute anyway, and so
+  does every UploadPart (of the part buffer we hold), so a part damaged on the way is
+  refused by the store instead of being completed into an original.
+- Duplicate part versions (SeaweedFS lists every put of a part number):
+  ``complete_upload`` accepts any listed version of a number, so a caller that recorded
+  the ETag each put answered completes exactly those bytes, on any process.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
+import hashlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -159,6 +165,12 @@ def _s3_errors(key: str | None) -> Iterator[None]:
 
 def _b64_sha256(digest: str) -> str:
     return base64.b64encode(bytes.fromhex(digest.partition(":")[2])).decode("ascii")
+
+
+def _part_checksum(data: bytes) -> str:
+    """``x-amz-checksum-sha256`` of one part buffer: the store refuses a part that
+    arrives different from what we hold (``hashlib`` releases the GIL while hashing)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 class _Bytes:
@@ -341,6 +353,7 @@ class S3BlobStore:
                             UploadId=upload_id,
                             PartNumber=number,
                             Body=buffer,
+                            ChecksumSHA256=_part_checksum(buffer),
                         )
                     parts.append({"PartNumber": number, "ETag": response["ETag"]})
                     buffer = b""  # drop the sent part before reading the next one
@@ -507,6 +520,7 @@ class S3BlobStore:
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=data,
+                ChecksumSHA256=_part_checksum(data),
             )
         etag = str(response["ETag"])
         if number == count:
@@ -518,9 +532,14 @@ class S3BlobStore:
         """ListParts (paginated), one entry per part number.
 
         SeaweedFS 4.48 lists every upload of a replaced part number; the one this
-        process put last wins, else the newest by LastModified.
+        process put last wins, else the newest by LastModified (ties within a second are
+        a guess: callers that recorded the ETag they were answered complete with that).
         """
-        newest: dict[int, tuple[bool, Any, PartInfo]] = {}
+        return [versions[0] for versions in self._part_versions(key, upload_id).values()]
+
+    def _part_versions(self, key: str, upload_id: str) -> dict[int, builtins.list[PartInfo]]:
+        """Every listed version of every part number, the likeliest current one first."""
+        ranked: dict[int, builtins.list[tuple[bool, Any, PartInfo]]] = {}
         replaced = self._replaced.get(upload_id, {})
         paginator = self._client.get_paginator("list_parts")
         with _s3_errors(key):
@@ -529,12 +548,22 @@ class S3BlobStore:
                 for item in page.get("Parts", []):
                     part = PartInfo(int(item["PartNumber"]), int(item["Size"]), item["ETag"])
                     rank = (replaced.get(part.number) == part.etag, item["LastModified"], part)
-                    if part.number not in newest or rank[:2] > newest[part.number][:2]:
-                        newest[part.number] = rank
-        return [newest[n][2] for n in sorted(newest)]
+                    ranked.setdefault(part.number, []).append(rank)
+        return {
+            n: [r[2] for r in sorted(ranked[n], key=lambda r: r[:2], reverse=True)]
+            for n in sorted(ranked)
+        }
 
     def _checked_parts(self, key: str, upload_id: str, parts: builtins.list[PartInfo]) -> None:
-        problems = completion_problems(parts, self.list_parts(key, upload_id))
+        """``parts`` must be 1..n, each one of the listed versions of its number (the
+        caller's recorded ETag wins over our guess among duplicates), none left out."""
+        versions = self._part_versions(key, upload_id)
+        given = {p.number: p for p in parts}
+        chosen = [
+            given[n] if n in given and given[n] in found else found[0]
+            for n, found in versions.items()
+        ]
+        problems = completion_problems(parts, chosen)
         if problems:
             raise InvalidParts(
                 "分片清单与已存储分片不符 / parts do not match the stored upload", problems, key=key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from storage import Unavailable
 from storage.s3 import S3BlobStore, make_s3_client
-from tests.storage.contract import BlobStoreContract, StoreEnv, payload
+from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all
 from tests.support.seaweedfs import SeaweedFS
 
 pytestmark = pytest.mark.seaweedfs
@@ -121,3 +122,41 @@ def test_outage_mid_write_is_unavailable_and_leaves_nothing(own_seaweedfs: Seawe
     store.ping()
     assert not store.exists(key)
     assert list(store.list("originals/")) == []
+
+
+def _damage_parts_on_the_way(request: Any, **_: object) -> None:
+    """Flip one bit of an UploadPart body after it was signed (damage in transit)."""
+    body = request.body.read() if hasattr(request.body, "read") else request.body
+    damaged = bytearray(body)
+    damaged[10] ^= 1
+    request.body = bytes(damaged)
+
+
+def test_a_part_damaged_on_the_way_is_refused_by_the_store(
+    seaweedfs: SeaweedFS, bucket: str
+) -> None:
+    # SeaweedFS 4.48 does not check the signed payload hash, but it does check
+    # x-amz-checksum-sha256: without it the damaged part would be stored and completed
+    client = client_for(seaweedfs)
+    client.meta.events.register("before-send.s3.UploadPart", _damage_parts_on_the_way)
+    store = S3BlobStore(client, bucket, prefix=f"t-{uuid.uuid4().hex[:12]}/", part_size=PART)
+    uid = store.start_upload("originals/x")
+    with pytest.raises(Unavailable):
+        store.put_part("originals/x", uid, 1, io.BytesIO(payload(PART)))
+    assert store.list_parts("originals/x", uid) == []
+    with pytest.raises(Unavailable):  # write() puts parts the same way
+        store.write("originals/y", io.BytesIO(payload(2 * PART + 1)))
+    assert not store.exists("originals/y")
+
+
+def test_completion_takes_the_recorded_version_of_a_part_put_twice(env: StoreEnv) -> None:
+    # SeaweedFS lists every put of a part number; a completion on another process must
+    # complete the version its caller recorded, not the one that looks newest
+    store = env.store
+    uid = store.start_upload("originals/x")
+    first = store.put_part("originals/x", uid, 1, io.BytesIO(payload(1000, seed=1)))
+    time.sleep(1.1)  # LastModified has whole seconds: the second put is newer
+    store.put_part("originals/x", uid, 1, io.BytesIO(payload(1000, seed=2)))
+    other = env.reopen()
+    other.complete_upload("originals/x", uid, [first])
+    assert read_all(other, "originals/x") == payload(1000, seed=1)
