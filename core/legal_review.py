@@ -104,6 +104,22 @@ class DecisionFacts:
     complex_case: bool = False
     required_by_law: bool = False
 
+    def to_json(self) -> dict[str, object]:
+        """The facts as JSON (amounts as decimal strings, measures sorted)."""
+        return {
+            "category": self.category,
+            "party": self.party.value,
+            "fine_yuan": str(self.fine_yuan),
+            "property_value_yuan": str(self.property_value_yuan),
+            "measures": sorted(self.measures),
+            "hearing_held": self.hearing_held,
+            "major_public_interest": self.major_public_interest,
+            "major_social_impact": self.major_social_impact,
+            "affects_major_rights": self.affects_major_rights,
+            "complex_case": self.complex_case,
+            "required_by_law": self.required_by_law,
+        }
+
 
 @dataclass(frozen=True)
 class MajorReason:

@@ -10,7 +10,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from core.legal_review import MEASURES, PartyKind
+from core.legal_review import MEASURES, DecisionFacts, PartyKind
 from server.api.common import BaseSchema, call, created
 from server.services import legal_review
 from server.services.legal_review import OUTCOMES, NewDecision, NewReview
@@ -103,9 +103,8 @@ def list_reviews(case_id: str) -> Any:
 @blp.response(201, DecisionSchema)
 def record_decision(body: dict[str, Any], case_id: str) -> Any:
     """Record a decision; a major one is refused (409) until a passed legal review exists."""
-    draft = NewDecision(
-        decision_type=body["decision_type"],
-        summary=body["summary"],
+    facts = DecisionFacts(
+        category="",  # the service takes the case's own category
         party=PartyKind(body["party"]),
         fine_yuan=body["fine_yuan"],
         property_value_yuan=body["property_value_yuan"],
@@ -117,4 +116,5 @@ def record_decision(body: dict[str, Any], case_id: str) -> Any:
         complex_case=body["complex_case"],
         required_by_law=body["required_by_law"],
     )
+    draft = NewDecision(body["decision_type"], facts, summary=body["summary"])
     return created(call(legal_review.record_decision, case_id, draft))

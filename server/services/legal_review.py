@@ -10,8 +10,7 @@ are custody events (``legal_review_recorded``, ``decision_recorded``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
@@ -19,7 +18,6 @@ from core.custody import EventType
 from core.errors import LegalReviewRequired
 from core.legal_review import (
     DecisionFacts,
-    PartyKind,
     ReviewCatalogue,
     check_decision_allowed,
     default_catalogue,
@@ -47,20 +45,14 @@ class NewReview:
 
 @dataclass(frozen=True)
 class NewDecision:
-    """The facts of an intended decision (amounts in yuan as decimals)."""
+    """An intended decision: its type, a summary and the facts the gate weighs.
+
+    ``facts.category`` is taken from the case, whatever the caller put there.
+    """
 
     decision_type: str
+    facts: DecisionFacts
     summary: str = ""
-    party: PartyKind = PartyKind.INDIVIDUAL
-    fine_yuan: Decimal = Decimal(0)
-    property_value_yuan: Decimal = Decimal(0)
-    measures: frozenset[str] = frozenset()
-    hearing_held: bool = False
-    major_public_interest: bool = False
-    major_social_impact: bool = False
-    affects_major_rights: bool = False
-    complex_case: bool = False
-    required_by_law: bool = False
 
 
 def record_review(
@@ -120,19 +112,7 @@ def record_decision(
         raise Conflict(
             "案件已结案，不能再作出决定 (the case is closed; no decision can be recorded)"
         )
-    facts = DecisionFacts(
-        category=case.category,
-        party=draft.party,
-        fine_yuan=draft.fine_yuan,
-        property_value_yuan=draft.property_value_yuan,
-        measures=draft.measures,
-        hearing_held=draft.hearing_held,
-        major_public_interest=draft.major_public_interest,
-        major_social_impact=draft.major_social_impact,
-        affects_major_rights=draft.affects_major_rights,
-        complex_case=draft.complex_case,
-        required_by_law=draft.required_by_law,
-    )
+    facts = replace(draft.facts, category=case.category)
     assessment = is_major_decision(facts, catalogue or default_catalogue())
     reviews = list_reviews(uow, principal, case.id)
     try:
@@ -151,18 +131,7 @@ def record_decision(
         case_id=case.id,
         decision_type=draft.decision_type,
         summary=draft.summary.strip(),
-        facts={
-            "party": draft.party.value,
-            "fine_yuan": str(draft.fine_yuan),
-            "property_value_yuan": str(draft.property_value_yuan),
-            "measures": sorted(draft.measures),
-            "hearing_held": draft.hearing_held,
-            "major_public_interest": draft.major_public_interest,
-            "major_social_impact": draft.major_social_impact,
-            "affects_major_rights": draft.affects_major_rights,
-            "complex_case": draft.complex_case,
-            "required_by_law": draft.required_by_law,
-        },
+        facts=facts.to_json(),
         major=assessment.is_major,
         major_reasons=reasons,
         legal_review_id=passed.id if passed else None,
