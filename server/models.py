@@ -322,6 +322,19 @@ class Upload(Base):
     created_by: Mapped[str | None] = mapped_column(String(100))
 
 
+class UploadPart(Base):
+    """One part an upload recorded: the size and ETag the store answered when it was put.
+
+    Completion hands the store exactly these (never "whatever it lists now").
+    """
+
+    __tablename__ = "upload_parts"
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(512))
+
+
 class CustodyEventRow(Base):
     """One custody event: a leaf of its case chain and of the global Merkle log."""
 

@@ -20,12 +20,19 @@ Streaming and durability
 
 One PATCH at a time
     ``uploads.lock_owner`` / ``lock_expires_at`` form a lease taken by one atomic
-    ``UPDATE … WHERE lock is free or expired``, renewed while bytes flow and checked
-    at every durable step. A second PATCH gets 423; a dead request's lease expires.
+    ``UPDATE … WHERE lock is free or expired``, renewed after every read of the body
+    (before a block goes on to the store) and checked at every durable step. Right
+    before each part or tail is written, one ``UPDATE`` that must touch exactly one row
+    checks the lease *and* that the database recorded no more parts than this request
+    knows: a request that lost its lease never replaces a recorded part. A second PATCH
+    gets 423; a dead request's lease expires.
 
 Completion
     On the last byte, size and SHA-256 are compared with the manifest. A match is
-    completed write-once at ``storage.keys.original_key(sha256)`` (an existing object
+    completed with the parts recorded in ``upload_parts`` (size and ETag as the store
+    answered each put); the running SHA-256 is trusted only when the store's parts are
+    exactly those and add up to the length, else the store re-hashes. It is completed
+    write-once at ``storage.keys.original_key(sha256)`` (an existing object
     there holds the same verified bytes and is reused), the evidence row is ``stored``,
     custody events ``ingest_verified`` and ``stored`` and a signed checkpoint are
     committed together with the signed receipt; the evidence row is read ``FOR UPDATE``
@@ -81,6 +88,7 @@ from server.models import (
     Evidence,
     EvidenceStatus,
     Upload,
+    UploadPart,
     utcnow,
 )
 from server.services.custody import SYSTEM_ACTOR, record_custody, sign_checkpoint
@@ -373,13 +381,17 @@ class Ingest:
             progress = self._load(upload_id, lock)
             fault_point("ingest.before_first_byte")
             limit = progress.length - progress.offset if body_length is None else body_length
+            # the lease is renewed (when due) after every read of the body, however slow,
+            # and while a checksummed chunk is spooled too
+            received = _body_blocks(
+                body, limit, body_length is not None, lambda: self._renew_if_due(progress)
+            )
             if checksum is not None:
-                blocks = _body_blocks(body, limit, body_length is not None)
-                with self._verified_spool(blocks, checksum) as spool:
+                with self._verified_spool(received, checksum) as spool:
                     spool.seek(0)
                     self._pump(progress, _body_blocks(spool, limit, False))
             else:
-                self._pump(progress, _body_blocks(body, limit, body_length is not None))
+                self._pump(progress, received)
             if progress.offset == progress.length:
                 fault_point("ingest.after_last_part")
                 return self._finish(upload_id, principal, lock)
@@ -441,12 +453,11 @@ class Ingest:
         def hashed(source: Iterator[bytes]) -> Iterator[bytes]:
             nonlocal gone
             try:
-                for block in source:
+                for block in self._renewing(p, source):
                     if pipe is not None:
                         pipe.update(block)
                     fault_point("ingest.mid_part")
                     yield block
-                    self._renew_if_due(p)
             except ClientGone as exc:
                 gone = exc
 
@@ -468,8 +479,9 @@ class Ingest:
         source = _Peekable(blocks)
         while source.peek():  # never put an empty part: it would not be recorded
             part = _PartStream(source, self.config.local_part_size)
+            self._claim(p)
             info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, part)
-            self._record_part(p, info.size, self._hash_state(p))
+            self._record_part(p, info, self._hash_state(p))
 
     def _pump_buffered(self, p: _Progress, blocks: Iterator[bytes], min_part: int) -> None:
         """Stores with a part minimum (S3): part buffers, a durable tail below the minimum.
@@ -495,6 +507,7 @@ class Ingest:
         if buffered >= min_part or p.offset - p.tail_size + buffered == p.length:
             self._put_buffer(p, buffer, buffered, self._hash_state(p))
         else:
+            self._claim(p)
             self.store.write(upload_key(_token(p.upload_id)), _Blocks(buffer), write_once=False)
             p.tail_size = buffered
             self._record(p, self._hash_state(p))
@@ -504,6 +517,7 @@ class Ingest:
     ) -> None:
         """Put ``buffer`` as the next part and record it with ``hash_state`` (its end)."""
         assert p.storage_upload_id is not None
+        self._claim(p)
         info = self.store.put_part(
             p.storage_key, p.storage_upload_id, p.parts_count + 1, _Blocks(buffer)
         )
@@ -513,7 +527,7 @@ class Ingest:
                 "a part of the wrong size; it was not recorded — resume later from the offset "
                 "the server reports)"
             )
-        self._record_part(p, size, hash_state)
+        self._record_part(p, info, hash_state)
 
     def _max_part(self) -> int:
         return self.store.capabilities.max_part_size or self.config.s3_part_size
@@ -523,11 +537,11 @@ class Ingest:
             return iter(())
         return self.store.open(upload_key(_token(p.upload_id)), 0, p.tail_size)
 
-    def _record_part(self, p: _Progress, size: int, hash_state: bytes | None) -> None:
+    def _record_part(self, p: _Progress, info: PartInfo, hash_state: bytes | None) -> None:
         p.parts_count += 1
-        p.parts_size += size
+        p.parts_size += info.size
         p.tail_size = 0
-        self._record(p, hash_state)
+        self._record(p, hash_state, info)
 
     @staticmethod
     def _hash_state(p: _Progress) -> bytes | None:
@@ -538,10 +552,11 @@ class Ingest:
             p.pipe.settle()
         return p.hasher.save()
 
-    def _record(self, p: _Progress, hash_state: bytes | None) -> None:
+    def _record(self, p: _Progress, hash_state: bytes | None, part: PartInfo | None = None) -> None:
         """Commit one durable step; refuse if our lease was lost meanwhile.
 
-        ``hash_state`` must cover exactly ``p.offset`` bytes (see :meth:`_hash_state`).
+        ``hash_state`` must cover exactly ``p.offset`` bytes (see :meth:`_hash_state`);
+        ``part``: the part just put, recorded with the size and ETag the store answered.
         """
         now = utcnow()
         with self.uow_factory() as uow:
@@ -560,17 +575,50 @@ class Ingest:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise tus.UploadLocked(_LOST_LEASE)
+            if part is not None:
+                uow.session.merge(
+                    UploadPart(
+                        upload_id=p.upload_id, number=part.number, size=part.size, etag=part.etag
+                    )
+                )
             uow.commit()
         p.renewed_at = now
+
+    def _renewing(self, p: _Progress, blocks: Iterator[bytes]) -> Iterator[bytes]:
+        """``blocks``, renewing the lease (when due) *before* each is handed on.
+
+        A block reaches the store only within ``lock_ttl / 3`` of a successful renewal,
+        so no other request can have taken the upload over meanwhile; a request that
+        stalled past its lease and lost it stops here, before writing anything.
+        """
+        for block in blocks:
+            self._renew_if_due(p)
+            yield block
 
     def _renew_if_due(self, p: _Progress) -> None:
         now = utcnow()
         if p.renewed_at is not None and now - p.renewed_at < self.config.lock_ttl / 3:
             return
+        self._renew(p, now, Upload.lock_owner == p.lock)
+
+    def _claim(self, p: _Progress) -> None:
+        """Right before a part or tail goes to the store: the lease is still ours and the
+        database has recorded exactly what we know, so the part number we are about to
+        put is one it has NOT recorded (a stale request never replaces a recorded part)."""
+        self._renew(
+            p,
+            utcnow(),
+            Upload.lock_owner == p.lock,
+            Upload.parts_count == p.parts_count,
+            Upload.offset == p.offset,
+        )
+
+    def _renew(self, p: _Progress, now: datetime, *conditions: Any) -> None:
+        """Extend the lease by one UPDATE that must touch exactly one row."""
         with self.uow_factory() as uow:
             result = uow.session.execute(
                 update(Upload)
-                .where(Upload.id == p.upload_id, Upload.lock_owner == p.lock)
+                .where(Upload.id == p.upload_id, *conditions)
                 .values(lock_expires_at=now + self.config.lock_ttl, updated_at=Upload.updated_at)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -654,12 +702,22 @@ class Ingest:
             key = upload.storage_key or original_key(expected)
             sid = upload.storage_upload_id
             running = hashstate.restore(upload.hash_state, upload.length)
-            parts_count = upload.parts_count
+            parts_count, length = upload.parts_count, upload.length
+            recorded = [
+                PartInfo(row.number, row.size, row.etag)
+                for row in uow.session.scalars(
+                    select(UploadPart)
+                    .where(UploadPart.upload_id == upload_id, UploadPart.number <= parts_count)
+                    .order_by(UploadPart.number)
+                )
+            ]
         actual = running.digest if running is not None else None
         if actual is not None and actual != expected:
             return self._mismatch(upload_id, principal, key, sid, parts_count, actual)
         try:
-            sha512 = self._complete_in_store(key, sid, parts_count, expected, actual)
+            sha512 = self._complete_in_store(
+                key, sid, _Recorded(parts_count, length, recorded), expected, actual
+            )
         except storage_errors.DigestMismatch as exc:
             return self._mismatch(upload_id, principal, key, sid, parts_count, exc.actual)
         fault_point("ingest.after_store")
@@ -668,12 +726,16 @@ class Ingest:
         return view
 
     def _complete_in_store(
-        self, key: str, sid: str | None, parts_count: int, expected: str, verified: str | None
+        self, key: str, sid: str | None, recorded: _Recorded, expected: str, verified: str | None
     ) -> str | None:
         """Make the original appear at ``key``; return its SHA-512 if the store computed one.
 
+        The store completes exactly the parts the database recorded (number, size, ETag).
         ``verified``: our running SHA-256 (already equal to ``expected``); the store trusts
-        it instead of re-reading the bytes. SHA-512 is then left to the inspection job.
+        it instead of re-reading the bytes — only when the store's parts are the recorded
+        ones and they add up to the length. Otherwise ``verified`` is dropped and the store
+        re-hashes what it completed (a mismatch is then quarantined as usual). SHA-512 is
+        left to the inspection job.
         """
         if sid is None:  # a zero-byte file
             with contextlib.suppress(storage_errors.AlreadyExists):
@@ -681,16 +743,26 @@ class Ingest:
             self._reread(key, expected)
             return None
         try:
-            stored = [p for p in self.store.list_parts(key, sid) if p.number <= parts_count]
+            listed = [p for p in self.store.list_parts(key, sid) if p.number <= recorded.count]
         except storage_errors.UploadNotFound:
             # Completed in storage by an earlier attempt that crashed before its commit.
             self._reread(key, expected)
             return None
-        parts = [PartInfo(p.number, p.size, p.etag) for p in stored]
+        parts = recorded.parts if recorded.complete else listed
+        if not (recorded.complete and listed == recorded.parts):
+            log.warning("upload at %s: stored parts differ from the recorded ones; re-hashing", key)
+            verified = None
         try:
-            return self.store.complete_upload(
-                key, sid, parts, expected_sha256=expected, verified_sha256=verified
-            ).sha512
+            try:
+                return self.store.complete_upload(
+                    key, sid, parts, expected_sha256=expected, verified_sha256=verified
+                ).sha512
+            except storage_errors.InvalidParts:
+                if parts is listed:
+                    raise
+                # the recorded parts are not all in the store: complete what it holds and
+                # let the store re-hash it (a mismatch is quarantined and refused)
+                return self.store.complete_upload(key, sid, listed, expected_sha256=expected).sha512
         except storage_errors.AlreadyExists:
             # Same verified content already stored (another file or an earlier attempt).
             self._reread(key, expected)
@@ -1056,7 +1128,9 @@ def _token(upload_id: str) -> str:
     return upload_id.replace("-", "")
 
 
-def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
+def _body_blocks(
+    body: ByteStream, limit: int, exact: bool, after_read: Callable[[], None] | None = None
+) -> Iterator[bytes]:
     """Blocks of at most 1 MiB from ``body``, at most ``limit`` bytes.
 
     ``exact``: ``limit`` is the declared Content-Length, so an early end means the client
@@ -1064,10 +1138,11 @@ def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
     body, ``limit`` = what is left of ``Upload-Length``) a body that goes on past
     ``limit`` is :class:`PayloadTooLarge` *before* its last block is handed on: the last
     part is never recorded, so the upload does not complete from a body that was too long.
+    ``after_read`` runs after every read, however few bytes it brought (lease renewal).
     """
     readinto = getattr(body, "readinto", None)
     if readinto is not None:
-        yield from _filled_blocks(readinto, limit, exact)
+        yield from _filled_blocks(readinto, limit, exact, after_read)
         return
     remaining = limit
     while remaining > 0:
@@ -1075,6 +1150,8 @@ def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
             block = body.read(min(BLOCK_SIZE, remaining))
         except BODY_READ_ERRORS as exc:
             raise ClientGone(_CLIENT_GONE) from exc
+        if after_read is not None:
+            after_read()
         if not block:
             if exact:
                 raise ClientGone(_CLIENT_GONE)
@@ -1085,7 +1162,12 @@ def _body_blocks(body: ByteStream, limit: int, exact: bool) -> Iterator[bytes]:
         yield block
 
 
-def _filled_blocks(readinto: Callable[[Any], int], limit: int, exact: bool) -> Iterator[bytes]:
+def _filled_blocks(
+    readinto: Callable[[Any], int],
+    limit: int,
+    exact: bool,
+    after_read: Callable[[], None] | None = None,
+) -> Iterator[bytes]:
     """Like :func:`_body_blocks`, for inputs with ``readinto`` (the server's socket body).
 
     Each block is received into one reused 1 MiB buffer until full and copied out once,
@@ -1102,6 +1184,8 @@ def _filled_blocks(readinto: Callable[[Any], int], limit: int, exact: bool) -> I
                 n = readinto(view[filled:want])
             except BODY_READ_ERRORS as exc:
                 raise ClientGone(_CLIENT_GONE) from exc
+            if after_read is not None:
+                after_read()
             if not n:
                 break
             filled += n
@@ -1146,6 +1230,23 @@ _CLIENT_GONE = (
     "请求体提前结束（连接中断），已收到的字节已保存；请 HEAD 查询后续传 (the body ended early — "
     "connection lost; bytes received were kept: send HEAD and resume)"
 )
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """The parts an upload recorded in the database, and whether they make the whole file."""
+
+    count: int
+    length: int
+    parts: list[PartInfo]
+
+    @property
+    def complete(self) -> bool:
+        """Parts 1..count, each recorded, adding up to the upload's length."""
+        numbers = [p.number for p in self.parts]
+        return numbers == list(range(1, self.count + 1)) and (
+            sum(p.size for p in self.parts) == self.length
+        )
 
 
 class _HashThread:

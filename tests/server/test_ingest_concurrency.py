@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.client
+import io
 import os
 import sqlite3
 import threading
@@ -18,9 +20,17 @@ from sqlalchemy import update
 
 from server.models import Upload, utcnow
 from server.services.ingest import Ingest
+from server.tus import UploadLocked
 from tests.server.conftest import World, parts
 from tests.server.e2e_support import field_device
-from tests.server.ingest_support import Tus, announce, metadata, receipt_of, sync_runtime
+from tests.server.ingest_support import (
+    Tus,
+    announce,
+    checksum,
+    metadata,
+    receipt_of,
+    sync_runtime,
+)
 from tests.server.manifest_support import event_types
 from tests.support.server_process import ServerProcess
 
@@ -160,3 +170,108 @@ def test_two_uploads_of_one_evidence_finishing_at_once_store_it_once(
     receipts = [receipt_of(a) for a in answers.values() if a.status_code == 204]
     kept = reviewer.get(f"/evidence/{announced.evidence[0]['evidence_id']}/receipt").get_json()
     assert all(r == kept for r in receipts)  # one receipt, never overwritten
+
+
+def _lapse_lease(world: World, upload_id: str) -> None:
+    with parts(world.app).unit_of_work() as uow:
+        lapsed = utcnow() - timedelta(seconds=1)
+        uow.session.execute(
+            update(Upload).where(Upload.id == upload_id).values(lock_expires_at=lapsed)
+        )
+        uow.commit()
+
+
+def test_a_request_that_lost_its_lease_cannot_overwrite_a_recorded_part(world: World) -> None:
+    ingest = sync_runtime(world.app).ingest
+    data = os.urandom(300_000)
+    announced = announce(world, [("a.bin", data, "application/octet-stream")])
+    evidence_id = announced.evidence[0]["evidence_id"]
+    tus = Tus(world.app.test_client(), announced.device.token)
+    location = tus.create(len(data), metadata(evidence_id=evidence_id)).headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    assert tus.patch(location, 0, data[:100_000]).status_code == 204
+    # request A takes the lease, then stalls (a slow client) until its lease runs out
+    stale = ingest._load(upload_id, ingest._acquire(upload_id))
+    _lapse_lease(world, upload_id)
+    # the client's retry takes over and records part 2
+    assert tus.patch(location, 100_000, data[100_000:200_000]).status_code == 204
+    # A wakes up and sends its bytes (different ones) as "the next part"
+    with pytest.raises(UploadLocked):
+        ingest._pump(stale, iter([b"\0" * 100_000]))
+    done = tus.patch(location, 200_000, data[200_000:])
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert done.status_code == 204 and receipt_of(done)["sha256"] == digest
+    stored = world.as_("a_reviewer").get(f"/evidence/{evidence_id}/content")
+    assert hashlib.sha256(stored.data).hexdigest() == digest.partition(":")[2]
+
+
+class _SlowBody(io.BytesIO):
+    """A request body arriving slowly: ``pieces`` reads, each after ``pause`` seconds."""
+
+    def __init__(self, data: bytes, pieces: int, pause: float) -> None:
+        super().__init__(data)
+        self._piece, self._pause = -(-len(data) // pieces), pause
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        time.sleep(self._pause)
+        return super().read(self._piece if size is None or size < 0 else min(size, self._piece))
+
+    def readinto(self, buffer: Any, /) -> int:
+        time.sleep(self._pause)
+        return super().readinto(memoryview(buffer)[: self._piece])
+
+
+def test_a_slow_checksummed_patch_keeps_its_lease_while_it_is_spooled(world: World) -> None:
+    ingest = sync_runtime(world.app).ingest
+    ingest.config = dataclasses.replace(ingest.config, lock_ttl=timedelta(seconds=1))
+    data = os.urandom(300_000)
+    announced = announce(world, [("a.bin", data, "application/octet-stream")])
+    tus = Tus(world.app.test_client(), announced.device.token)
+    meta = metadata(evidence_id=announced.evidence[0]["evidence_id"])
+    location = tus.create(len(data), meta).headers["Location"]
+    answers: dict[str, Any] = {}
+
+    def slow_patch() -> None:  # about 3 s, three times the lease
+        answers["slow"] = tus.client.patch(
+            location,
+            input_stream=_SlowBody(data, 60, 0.05),
+            headers={
+                **tus.auth,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+                "Upload-Checksum": checksum(data),
+            },
+        )
+
+    sender = threading.Thread(target=slow_patch)
+    sender.start()
+    time.sleep(1.6)  # past the lease: only a renewal keeps another request out
+    other = Tus(world.app.test_client(), announced.device.token).patch(location, 0, data)
+    sender.join(30)
+    assert other.status_code == 423, other.get_json()
+    slow = answers["slow"]
+    assert slow.status_code == 204, slow.get_json()
+    assert receipt_of(slow)["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_a_recorded_part_replaced_in_the_store_is_rehashed_not_trusted(world: World) -> None:
+    # whatever wrote it (a stale request of an older server, an operator, a bug), a part
+    # that is not the one recorded must not get a "verified" receipt from the running hash
+    ingest = sync_runtime(world.app).ingest
+    data = os.urandom(300_000)
+    announced = announce(world, [("a.bin", data, "application/octet-stream")])
+    evidence_id = announced.evidence[0]["evidence_id"]
+    tus = Tus(world.app.test_client(), announced.device.token)
+    location = tus.create(len(data), metadata(evidence_id=evidence_id)).headers["Location"]
+    assert tus.patch(location, 0, data[:100_000]).status_code == 204
+    assert tus.patch(location, 100_000, data[100_000:200_000]).status_code == 204
+    with parts(world.app).unit_of_work() as uow:
+        row = uow.session.get(Upload, location.rsplit("/", 1)[1])
+        assert row is not None and row.storage_upload_id is not None
+        key, sid = row.storage_key or "", row.storage_upload_id
+    ingest.store.put_part(key, sid, 2, io.BytesIO(b"\0" * 50_000))
+    done = tus.patch(location, 200_000, data[200_000:])
+    assert done.status_code == 422, done.get_json()
+    reviewer = world.as_("a_reviewer")
+    assert reviewer.get(f"/evidence/{evidence_id}").get_json()["status"] == "mismatch"
+    assert "stored" not in event_types(reviewer, announced.case["id"])
