@@ -139,6 +139,7 @@ def build_components(
         signer=signer,
         config=IngestConfig(
             max_size=settings.max_upload_size,
+            checksum_chunk_max=settings.checksum_chunk_max,
             upload_ttl=timedelta(hours=settings.upload_expiry_hours),
             lock_ttl=timedelta(seconds=settings.upload_lease_seconds),
             spool_dir=str(spool),

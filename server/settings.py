@@ -28,6 +28,9 @@ CASETRAIL_INSPECTION           where media inspection runs: ``thread`` (in each 
                                worker``) or ``sync`` (before the upload's response)
 CASETRAIL_MAX_UPLOAD_SIZE      largest evidence file accepted, bytes (64 GiB;
                                announced as ``Tus-Max-Size``)
+CASETRAIL_CHECKSUM_CHUNK_MAX   largest PATCH body sent with ``Upload-Checksum``, bytes
+                               (64 MiB; it is spooled and verified before any byte is
+                               stored; announced as ``CaseTrail-Checksum-Chunk-Max``)
 CASETRAIL_UPLOAD_LEASE_SECONDS how long a PATCH holds its upload without sending bytes
                                before another request may take it over (60)
 CASETRAIL_UPLOAD_EXPIRY_HOURS  an unfinished upload expires this long after its last
@@ -52,6 +55,7 @@ DEFAULT_MAX_JSON_BODY = 1024 * 1024
 INSPECTION_MODES = ("thread", "worker", "sync")
 INTEGERS = (  # (variable, smallest, largest) of the whole-number settings
     ("MAX_UPLOAD_SIZE", 1, 1 << 50),
+    ("CHECKSUM_CHUNK_MAX", 1 << 20, 4 << 30),
     ("UPLOAD_LEASE_SECONDS", 5, 3600),
     ("UPLOAD_EXPIRY_HOURS", 1, 24 * 365),
     ("CHECKPOINT_SECONDS", 1, 24 * 3600),
@@ -88,6 +92,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     inspection: str = "thread"
     max_upload_size: int = 64 << 30
+    checksum_chunk_max: int = 64 << 20
     upload_lease_seconds: int = 60
     upload_expiry_hours: int = 7 * 24
     checkpoint_seconds: int = 60

@@ -55,6 +55,7 @@ EXPOSED_HEADERS = (
     "Upload-Expires",
     "Location",
     "CaseTrail-Receipt",
+    "CaseTrail-Checksum-Chunk-Max",
 )
 ALLOWED_HEADERS = (
     "Authorization",
@@ -209,14 +210,20 @@ def base_headers() -> dict[str, str]:
     return {"Tus-Resumable": TUS_VERSION}
 
 
-def options_headers(max_size: int) -> dict[str, str]:
-    """Discovery headers of ``OPTIONS``."""
+def options_headers(max_size: int, checksum_chunk_max: int) -> dict[str, str]:
+    """Discovery headers of ``OPTIONS``.
+
+    ``CaseTrail-Checksum-Chunk-Max``: the largest PATCH body accepted with an
+    ``Upload-Checksum`` (such a chunk is verified before any byte is stored); clients
+    set their tus chunk size at most this.
+    """
     return {
         **base_headers(),
         "Tus-Version": TUS_VERSION,
         "Tus-Extension": ",".join(EXTENSIONS),
         "Tus-Max-Size": str(max_size),
         "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
+        "CaseTrail-Checksum-Chunk-Max": str(checksum_chunk_max),
     }
 
 

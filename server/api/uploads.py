@@ -134,8 +134,8 @@ def _empty(status: int, headers: dict[str, str]) -> Response:
 @blp.response(204)
 def options(upload_id: str | None = None) -> Response:
     """tus discovery: version, extensions, maximum size, checksum algorithms."""
-    max_size = _service().config.max_size
-    return _empty(204, tus.options_headers(max_size))
+    config = _service().config
+    return _empty(204, tus.options_headers(config.max_size, config.checksum_chunk_max))
 
 
 @blp.route("", methods=["POST"])

@@ -122,6 +122,7 @@ class IngestConfig:
     local_part_size: int = 64 << 20  # stores without a minimum part size stream straight in
     s3_part_size: int = 16 << 20  # one in-memory part buffer per upload in flight
     checksum_spool_memory: int = 8 << 20  # checksummed chunks above this spool to disk
+    checksum_chunk_max: int = 64 << 20  # a checksummed chunk is spooled whole: at most this
     whole_body_max: int = 16 << 20  # a whole file up to this in one POST: one write, one commit
     spool_dir: str | None = None
 
@@ -194,6 +195,8 @@ class Ingest:
                 f"文件超过服务器上限 {self.config.max_size} 字节 "
                 f"(Upload-Length exceeds Tus-Max-Size {self.config.max_size})"
             )
+        if checksum is not None:
+            self._check_checksum_chunk(body_length)
         with self.uow_factory() as uow:
             evidence = self._bound_evidence(uow, principal, metadata)
             if length != evidence.expected_size:
@@ -368,6 +371,8 @@ class Ingest:
         checksum: tus.Checksum | None = None,
     ) -> UploadView:
         """tus PATCH: stream ``body`` at ``offset`` into storage; finish on the last byte."""
+        if checksum is not None:
+            self._check_checksum_chunk(body_length)
         with self.uow_factory() as uow:
             upload, evidence = self._visible_upload(uow, principal, upload_id)
             if upload.status == COMPLETED and offset == upload.length and not body_length:
@@ -387,6 +392,9 @@ class Ingest:
                 body, limit, body_length is not None, lambda: self._renew_if_due(progress)
             )
             if checksum is not None:
+                cap = self.config.checksum_chunk_max
+                if body_length is None and limit > cap:  # chunked: stop reading at the cap
+                    received = _capped(received, cap, self._chunk_too_large)
                 with self._verified_spool(received, checksum) as spool:
                     spool.seek(0)
                     self._pump(progress, _body_blocks(spool, limit, False))
@@ -414,6 +422,21 @@ class Ingest:
             )
         if body_length is not None and offset + body_length > upload.length:
             raise PayloadTooLarge(_past_length(upload.length))
+
+    def _check_checksum_chunk(self, body_length: int | None) -> None:
+        if body_length is not None and body_length > self.config.checksum_chunk_max:
+            raise self._chunk_too_large()
+
+    def _chunk_too_large(self) -> PayloadTooLarge:
+        cap = self.config.checksum_chunk_max
+        return PayloadTooLarge(
+            f"带 Upload-Checksum 的数据块不得超过 {cap} 字节，未保存任何字节；请以较小分块发送"
+            f"（tus 客户端的 chunk_size ≤ {cap}，见 OPTIONS 的 CaseTrail-Checksum-Chunk-Max）"
+            f" (a chunk sent with Upload-Checksum may be at most {cap} bytes; nothing was "
+            f"stored — send smaller chunks: set the tus client's chunk_size ≤ {cap}, see "
+            "CaseTrail-Checksum-Chunk-Max in OPTIONS)",
+            {"Content-Length": [f"at most {cap} with Upload-Checksum"]},
+        )
 
     def _verified_spool(self, blocks: Iterator[bytes], checksum: tus.Checksum) -> Any:
         """The whole chunk in a spool (memory, then disk), verified against its checksum."""
@@ -1198,6 +1221,18 @@ def _filled_blocks(
             if exact:
                 raise ClientGone(_CLIENT_GONE)
             return
+
+
+def _capped(
+    blocks: Iterator[bytes], cap: int, too_large: Callable[[], Exception]
+) -> Iterator[bytes]:
+    """``blocks`` while they add up to at most ``cap`` bytes; ``too_large()`` past it."""
+    total = 0
+    for block in blocks:
+        total += len(block)
+        if total > cap:
+            raise too_large()
+        yield block
 
 
 def _sha256_of(blocks: list[bytes]) -> str:

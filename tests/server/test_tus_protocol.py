@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -272,3 +273,42 @@ def test_only_a_lost_or_malformed_body_reads_as_a_client_gone() -> None:
         list(_body_blocks(_ChunkedBody(Broken(InvalidChunkSize(b"zz"))), 10, False))
     with pytest.raises(KeyError):  # a bug is a bug (500, logged), not a "client went away"
         list(_body_blocks(Broken(KeyError("bug")), 10, True))
+
+
+def test_a_checksummed_chunk_above_the_cap_is_413_and_nothing_is_stored(
+    tus_world: World,
+    engine,  # type: ignore[no-untyped-def]
+) -> None:
+    ingest = parts(tus_world.app).ingest
+    ingest.config = dataclasses.replace(ingest.config, checksum_chunk_max=100_000)
+    options = tus_world.app.test_client().options("/api/v1/uploads")
+    assert options.headers["CaseTrail-Checksum-Chunk-Max"] == "100000"
+    data = os.urandom(250_000)
+    announced = announce(tus_world, [("a.bin", data, "application/octet-stream")])
+    tus = Tus(tus_world.app.test_client(), announced.device.token)
+    meta = metadata(evidence_id=announced.evidence[0]["evidence_id"])
+
+    before = snapshot(engine)
+    whole = tus.create(len(data), meta, body=data, **{"Upload-Checksum": checksum(data)})
+    assert whole.status_code == 413 and "chunk_size" in whole.get_json()["message"]
+    assert snapshot(engine) == before  # no upload was created
+
+    location = tus.create(len(data), meta).headers["Location"]
+    big = tus.patch(location, 0, data[:150_000], **{"Upload-Checksum": checksum(data[:150_000])})
+    assert big.status_code == 413 and "CaseTrail-Checksum-Chunk-Max" in big.get_json()["message"]
+    chunked = _patch_chunked(
+        tus_world.app,
+        location,
+        data[:150_000],
+        {**tus.auth, "Upload-Checksum": checksum(data[:150_000])},
+        0,
+    )
+    assert chunked.status_code == 413
+    assert tus.head(location).headers["Upload-Offset"] == "0"
+
+    offset = 0
+    for piece in (data[:100_000], data[100_000:200_000], data[200_000:]):
+        sent = tus.patch(location, offset, piece, **{"Upload-Checksum": checksum(piece)})
+        assert sent.status_code == 204, sent.get_json()
+        offset += len(piece)
+    assert receipt_of(sent)["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
