@@ -208,21 +208,19 @@ class Ingest:
                 )
             upload = self._new_upload(evidence, principal, length, metadata)
             key = upload.storage_key or ""
-            if evidence.status == EvidenceStatus.STORED:
-                # Already safe: the same evidence and receipt, nothing to send again.
-                upload.status, upload.offset = COMPLETED, length
-                upload.expires_at = None
-                uow.session.add(upload)
-                uow.commit()
-                return self._view(upload, evidence)
             evidence_id, expected = evidence.id, evidence.expected_sha256
+            stored = evidence.status == EvidenceStatus.STORED
+            stored_key = (evidence.storage_key or key) if stored else None
+            if stored_key is not None and body is None:
+                # Already safe: the same evidence and receipt, nothing to send again.
+                return self._completed_again(uow, upload, evidence)
             whole = (
                 body is not None
                 and checksum is None
                 and body_length == length
                 and 0 < length <= self.config.whole_body_max
             )
-            if not whole:
+            if stored_key is None and not whole:
                 if length > 0:
                     sid = self.store.start_upload(key)
                     upload.storage_upload_id = sid
@@ -230,6 +228,16 @@ class Ingest:
                 self._start(uow, upload, evidence, principal)
                 uow.commit()
             upload_id = upload.id
+        if stored_key is not None:
+            # a body sent to stored evidence (the transaction above changed nothing): the
+            # same bytes → the same result, different ones → 409, compared outside any
+            # transaction
+            assert body is not None
+            self._check_same_as_stored(body, body_length, length, stored_key, expected)
+            with self.uow_factory() as uow:
+                again = uow.session.get(Evidence, evidence_id)
+                assert again is not None
+                return self._completed_again(uow, upload, again)
         if whole:
             assert body is not None
             return self._create_whole(principal, evidence_id, expected, length, metadata, body)
@@ -238,6 +246,39 @@ class Ingest:
         if body is not None:
             return self.append(principal, upload_id, 0, body, body_length, checksum)
         return self.status(principal, upload_id)
+
+    def _completed_again(self, uow: UnitOfWork, upload: Upload, evidence: Evidence) -> UploadView:
+        """Commit ``upload`` as completed at once: its evidence is already stored."""
+        upload.status, upload.offset, upload.expires_at = COMPLETED, upload.length, None
+        uow.session.add(upload)
+        uow.commit()
+        return self._view(upload, evidence)
+
+    def _check_same_as_stored(
+        self, body: ByteStream, body_length: int | None, length: int, key: str, expected: str
+    ) -> None:
+        """``Conflict`` unless ``body`` is the stored original (or, cut short by the
+        client's chunk size, its first bytes); nothing is written either way."""
+        limit = length if body_length is None else body_length
+        sent = hashlib.sha256()
+        size = 0
+        for block in _body_blocks(body, limit, body_length is not None):
+            sent.update(block)
+            size += len(block)
+        if size == length:
+            same = "sha256:" + sent.hexdigest() == expected
+        else:
+            kept = hashlib.sha256()
+            for block in self.store.open(key, 0, size):
+                kept.update(block)
+            same = kept.digest() == sent.digest()
+        if not same:
+            raise Conflict(
+                "该证据已入库，本次发送的内容与之不同，未作任何更改；请核对设备上的文件 (this "
+                "evidence is already stored and the bytes sent differ from it; nothing was "
+                "changed — check the file on the device)",
+                {"body": ["differs from the stored original"]},
+            )
 
     def _new_upload(
         self, evidence: Evidence, principal: Principal, length: int, metadata: dict[str, str]

@@ -312,3 +312,32 @@ def test_a_checksummed_chunk_above_the_cap_is_413_and_nothing_is_stored(
         assert sent.status_code == 204, sent.get_json()
         offset += len(piece)
     assert receipt_of(sent)["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_a_body_posted_to_stored_evidence_is_compared_not_thrown_away(
+    tus_world: World,
+    engine,  # type: ignore[no-untyped-def]
+) -> None:
+    data = os.urandom(50_000)
+    announced = announce(tus_world, [("a.bin", data, "application/octet-stream")])
+    tus = Tus(tus_world.app.test_client(), announced.device.token)
+    meta = metadata(evidence_id=announced.evidence[0]["evidence_id"])
+    first = tus.create(len(data), meta, body=data)
+    assert first.status_code == 201
+    receipt = receipt_of(first)
+
+    other = bytes(b ^ 0xFF for b in data)  # same length, different bytes
+    before = snapshot(engine)
+    refused = tus.create(len(data), meta, body=other)
+    assert refused.status_code == 409 and refused.get_json()["code"] == 409
+    assert "nothing was changed" in refused.get_json()["message"]
+    assert snapshot(engine) == before
+    refused_part = tus.create(len(data), meta, body=other[:10_000])  # a first chunk
+    assert refused_part.status_code == 409
+    assert snapshot(engine) == before
+
+    again = tus.create(len(data), meta, body=data)  # a retry of the same bytes
+    assert again.status_code == 201 and receipt_of(again) == receipt
+    assert again.headers["Upload-Offset"] == str(len(data))
+    first_chunk = tus.create(len(data), meta, body=data[:10_000])
+    assert first_chunk.status_code == 201 and receipt_of(first_chunk) == receipt
