@@ -108,7 +108,9 @@ class SeaweedFS:
             "-master.telemetry=false",
             f"-volume.port={p['volume']}",
             f"-volume.port.grpc={p['volume_grpc']}",
-            "-volume.max=16",
+            # each bucket is a SeaweedFS collection that grows 7 volumes at once: leave room
+            # for every bucket the suite makes (volumes are sparse until written)
+            "-volume.max=1000",
             "-volume.preStopSeconds=0",
             "-filer",
             f"-filer.port={p['filer']}",
