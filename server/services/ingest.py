@@ -332,6 +332,7 @@ class Ingest:
         blocks = list(_body_blocks(body, length, True))
         key = original_key(expected)
         sha512: str | None = None
+        adopted = False
         try:
             info = self.store.write(
                 key, _Blocks(list(blocks)), max_size=length, expected_sha256=expected
@@ -348,6 +349,7 @@ class Ingest:
                     principal, evidence_id, length, metadata, blocks, actual
                 )
             self._reread(key, expected)  # the same verified content is already stored
+            adopted = True
         fault_point("ingest.after_store")
         with self.uow_factory() as uow:
             evidence = uow.session.get(Evidence, evidence_id, with_for_update=True)
@@ -363,6 +365,11 @@ class Ingest:
             upload.hash_state = None
             uow.commit()
             view = self._view(upload, evidence)
+        if adopted and not self.store.exists(key):  # moved away before our commit
+            with contextlib.suppress(storage_errors.AlreadyExists):
+                self.store.write(
+                    key, _Blocks(list(blocks)), max_size=length, expected_sha256=expected
+                )
         fault_point("ingest.after_commit")
         if newly_stored:
             self._schedule_inspection(view.evidence_id)
@@ -779,20 +786,29 @@ class Ingest:
         if actual is not None and actual != expected:
             return self._mismatch(upload_id, principal, key, sid, parts_count, actual)
         try:
-            sha512 = self._complete_in_store(
+            sha512, adopted = self._complete_in_store(
                 key, sid, _Recorded(parts_count, length, recorded), expected, actual
             )
         except storage_errors.DigestMismatch as exc:
             return self._mismatch(upload_id, principal, key, sid, parts_count, exc.actual)
         fault_point("ingest.after_store")
         view = self._commit_stored(upload_id, principal, lock, key, sha512)
+        if adopted is not None:
+            assert sid is not None
+            self._settle_adopted(key, sid, adopted, expected)
         fault_point("ingest.after_commit")
         return view
 
     def _complete_in_store(
         self, key: str, sid: str | None, recorded: _Recorded, expected: str, verified: str | None
-    ) -> str | None:
-        """Make the original appear at ``key``; return its SHA-512 if the store computed one.
+    ) -> tuple[str | None, list[PartInfo] | None]:
+        """Make the original appear at ``key``; return its SHA-512 if the store computed one,
+        and the parts still open when an object already there was adopted instead.
+
+        An object already at ``key`` (an earlier attempt, another upload, an old orphan)
+        is re-read and adopted; our own parts are kept open until the commit succeeded
+        (:meth:`_settle_adopted`): the reconciler may be moving an old orphan away
+        right now.
 
         The store completes exactly the parts the database recorded (number, size, ETag).
         ``verified``: our running SHA-256 (already equal to ``expected``); the store trusts
@@ -803,35 +819,48 @@ class Ingest:
         """
         if sid is None:  # a zero-byte file
             with contextlib.suppress(storage_errors.AlreadyExists):
-                return self.store.write(key, _Blocks([]), expected_sha256=expected).sha512
+                return self.store.write(key, _Blocks([]), expected_sha256=expected).sha512, None
             self._reread(key, expected)
-            return None
+            return None, None
         try:
             listed = [p for p in self.store.list_parts(key, sid) if p.number <= recorded.count]
         except storage_errors.UploadNotFound:
             # Completed in storage by an earlier attempt that crashed before its commit.
             self._reread(key, expected)
-            return None
+            return None, None
         parts = recorded.parts if recorded.complete else listed
         if not (recorded.complete and listed == recorded.parts):
             log.warning("upload at %s: stored parts differ from the recorded ones; re-hashing", key)
             verified = None
         try:
             try:
-                return self.store.complete_upload(
+                info = self.store.complete_upload(
                     key, sid, parts, expected_sha256=expected, verified_sha256=verified
-                ).sha512
+                )
             except storage_errors.InvalidParts:
                 if parts is listed:
                     raise
                 # the recorded parts are not all in the store: complete what it holds and
                 # let the store re-hash it (a mismatch is quarantined and refused)
-                return self.store.complete_upload(key, sid, listed, expected_sha256=expected).sha512
+                parts = listed
+                info = self.store.complete_upload(key, sid, listed, expected_sha256=expected)
+            return info.sha512, None
         except storage_errors.AlreadyExists:
             # Same verified content already stored (another file or an earlier attempt).
             self._reread(key, expected)
+            return None, parts
+
+    def _settle_adopted(self, key: str, sid: str, parts: list[PartInfo], expected: str) -> None:
+        """After the commit: drop our parts if the adopted object is still there, else
+        complete them into ``key`` (it was moved away between the re-read and the commit)."""
+        if self.store.exists(key):
             self._quietly(self.store.abort_upload, key, sid)
-            return None
+            return
+        log.warning("adopted object %s vanished before the commit; storing ours there", key)
+        try:
+            self.store.complete_upload(key, sid, parts, expected_sha256=expected)
+        except storage_errors.AlreadyExists:
+            self._quietly(self.store.abort_upload, key, sid)
 
     def _reread(self, key: str, expected: str) -> None:
         """Check that the object at ``key`` hashes to ``expected`` (SHA-256 only)."""

@@ -24,7 +24,8 @@ orphan_scratch             a tus tail of an ended upload: deleted (scratch, neve
                            evidence); a tail with no row at all is quarantined
 orphan_object              an original or derivative no stored evidence refers to,
                            older than the grace period: moved to quarantine with a
-                           note, never deleted
+                           note, never deleted; re-checked after the move, and copied
+                           back if a completion adopted it and committed meanwhile
 missing_object             a stored evidence row whose object is gone: EVIDENCE AT
                            RISK — a ``fixity_failed`` custody event (once) and a
                            non-zero exit on every run until resolved
@@ -40,11 +41,12 @@ reconciler is safe to run while servers serve. A second run changes nothing. Wit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -396,8 +398,22 @@ class Reconciler:
             moved = self.store.quarantine(key, f"reconciler: {what}")
         except storage_errors.NotFound:
             return None
+        if self._referenced(key):
+            # check-then-act: a completion adopted this object and committed meanwhile —
+            # put a copy back (the quarantined one stays, with its note; never deleted)
+            self._restore(moved, key)
+            return None
         log.warning("quarantined orphan object %s → %s", key, moved)
         return Finding(Kind.ORPHAN_OBJECT, key, f"quarantined → {moved}", message, True)
+
+    def _restore(self, moved: str, key: str) -> None:
+        """Copy a just-quarantined object back to ``key`` (write-once, digest checked)."""
+        expected = None
+        if key.startswith(ORIGINALS_PREFIX):
+            expected = "sha256:" + key.rsplit("/", 1)[1]
+        with contextlib.suppress(storage_errors.AlreadyExists):  # restored by ingest itself
+            self.store.write(key, _Stream(self.store.open(moved)), expected_sha256=expected)
+        log.warning("orphan %s was referenced meanwhile: copied back from %s", key, moved)
 
     def _referenced(self, key: str) -> bool:
         with self.uow_factory() as uow:
@@ -483,6 +499,22 @@ class Reconciler:
     def _tick(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(stage, done, total)
+
+
+class _Stream:
+    """A ``ByteStream`` over blocks read from the store."""
+
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self._blocks = blocks
+        self._rest = b""
+
+    def read(self, size: int = -1, /) -> bytes:
+        block = self._rest or next(self._blocks, b"")
+        if 0 <= size < len(block):
+            self._rest = block[size:]
+            return block[:size]
+        self._rest = b""
+        return block
 
 
 def _owner_gone(owner: str) -> bool:

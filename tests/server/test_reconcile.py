@@ -5,8 +5,11 @@ Every test also runs the reconciler a second time and asserts it changes nothing
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import update
@@ -17,10 +20,11 @@ from server.services.reconcile import Kind
 from storage.keys import export_recipe_key, original_key
 from tests.server.archive_support import Capture, ingest_case
 from tests.server.conftest import World, parts, snapshot
-from tests.server.ingest_support import receipt_of
+from tests.server.ingest_support import Tus, announce, metadata, receipt_of, sync_runtime
 from tests.server.maintenance_support import (
     object_path,
     reconcile,
+    reconciler,
     run_cli,
     send,
     storage_key,
@@ -222,3 +226,62 @@ class _Bytes:
         end = len(self._data) if size < 0 else self._pos + size
         chunk, self._pos = self._data[self._pos : end], min(end, len(self._data))
         return chunk
+
+
+def test_a_completion_adopting_an_old_orphan_keeps_its_parts_until_it_committed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pending = send(world, part=299_999)
+    assert pending.location is not None
+    store = parts(world.app).store
+    key = original_key(pending.sha256)
+    store.write(key, io.BytesIO(pending.data))  # an old orphan: the same bytes, no row
+    commit = Ingest._commit_stored
+
+    def reconciler_acts_first(self: Ingest, *args: object, **kwargs: object) -> object:
+        # the reconciler found no row for the orphan (before this upload existed) and
+        # moves it away now: after the completion adopted it, before the commit
+        store.quarantine(key, "reconciler: 原始对象无证据记录 (original without a row)")
+        return commit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Ingest, "_commit_stored", reconciler_acts_first)
+    done = pending.tus.patch(pending.location, 299_999, pending.data[299_999:])
+    assert done.status_code == 204 and receipt_of(done)["sha256"] == pending.sha256
+    monkeypatch.undo()
+    content = world.as_("a_reviewer").get(f"/evidence/{pending.evidence_id}/content")
+    assert content.status_code == 200 and content.data == pending.data
+    assert store.list_incomplete_uploads("") == []  # our parts went into the key, none left
+    report = reconcile(world)
+    assert report.exit_code == 0 and Kind.MISSING_OBJECT.value not in kinds(report)
+
+
+def test_an_orphan_adopted_while_the_reconciler_moves_it_is_put_back(world: World) -> None:
+    sync_runtime(world.app)
+    data = os.urandom(50_000)
+    announced = announce(world, [("现场.bin", data, "application/octet-stream")])
+    sha = announced.evidence[0]["sha256"]
+    store = parts(world.app).store
+    key = original_key(sha)
+    store.write(key, io.BytesIO(data))  # an old orphan: the same bytes, no row yet
+    tus = Tus(world.app.test_client(), announced.device.token)
+    meta = metadata(evidence_id=announced.evidence[0]["evidence_id"])
+    move = store.quarantine
+    answers = []
+
+    def completion_commits_first(key: str, reason: str) -> str:
+        # after the reconciler's "no row refers to it" check, a whole-file upload adopts
+        # the orphan and commits; then the reconciler's move goes ahead
+        answers.append(tus.create(len(data), meta, body=data))
+        return move(key, reason)
+
+    checker = reconciler(world)
+    checker.store = SimpleNamespace(  # type: ignore[assignment]
+        quarantine=completion_commits_first, write=store.write, open=store.open
+    )
+    assert checker._quarantine(key, "原始对象无证据记录 (original without a row)") is None
+    assert [a.status_code for a in answers] == [201]
+    content = world.as_("a_reviewer").get(
+        f"/evidence/{announced.evidence[0]['evidence_id']}/content"
+    )
+    assert content.status_code == 200 and content.data == data
+    assert len([k for k in store.list("quarantine/") if k.endswith(key)]) == 1  # kept, noted
