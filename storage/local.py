@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
+import io
 import json
 import os
 import queue
@@ -345,7 +346,7 @@ class LocalBlobStore:
             if not path.is_file():
                 raise _not_found(key)
             note = quarantine_note(key, reason, bytes_kept=True, object=new_key)
-            self.write(quarantine_note_key(token), _BytesStream(note))
+            self.write(quarantine_note_key(token), io.BytesIO(note))
             target = self._path(new_key)
             self._makedirs(target.parent)
             os.rename(path, target)
@@ -538,7 +539,7 @@ class LocalBlobStore:
             token = new_quarantine_token()
             new_key = quarantine_key(key, token)
             note = quarantine_note(key, reason, bytes_kept=True, object=new_key, size=total)
-            self.write(quarantine_note_key(token), _BytesStream(note))
+            self.write(quarantine_note_key(token), io.BytesIO(note))
             self._publish(data, new_key, write_once=True)
             self._remove_upload(upload_id)
         return new_key
@@ -580,17 +581,3 @@ def _journal_record(line: bytes, upload_id: str) -> tuple[int, int]:
         f"journal of upload {upload_id} is damaged and cannot be resumed: create a new upload "
         "and send the file again"
     )
-
-
-class _BytesStream:
-    """A tiny in-memory ``ByteStream`` for notes (never for evidence bytes)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-
-    def read(self, size: int = -1, /) -> bytes:
-        end = len(self._data) if size < 0 else self._pos + size
-        chunk = bytes(self._data[self._pos : end])
-        self._pos += len(chunk)
-        return chunk

@@ -29,6 +29,7 @@ import base64
 import builtins
 import contextlib
 import hashlib
+import io
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -171,20 +172,6 @@ def _part_checksum(data: bytes) -> str:
     """``x-amz-checksum-sha256`` of one part buffer: the store refuses a part that
     arrives different from what we hold (``hashlib`` releases the GIL while hashing)."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
-
-
-class _Bytes:
-    """Non-copying ``ByteStream`` over a bytes object (for notes and buffered parts)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def read(self, size: int = -1, /) -> bytes:
-        end = len(self._data) if size < 0 else self._pos + size
-        chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        return chunk
 
 
 class S3BlobStore:
@@ -449,7 +436,7 @@ class S3BlobStore:
         new_key = quarantine_key(key, token)
         self.stat(key)
         note = quarantine_note(key, reason, bytes_kept=True, object=new_key)
-        self.write(quarantine_note_key(token), _Bytes(note))
+        self.write(quarantine_note_key(token), io.BytesIO(note))
         with _s3_errors(key):
             self._client.copy(
                 {"Bucket": self.bucket, "Key": self._k(key)}, self.bucket, self._k(new_key)
@@ -639,7 +626,7 @@ class S3BlobStore:
             parts=[{"number": p.number, "size": p.size, "etag": p.etag} for p in parts],
         )
         note_key = quarantine_note_key(token)
-        self.write(note_key, _Bytes(note))
+        self.write(note_key, io.BytesIO(note))
         self.abort_upload(key, upload_id)
         return note_key
 

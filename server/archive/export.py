@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -494,7 +495,7 @@ class CaseExporter:
         key = recipe_key(export_id)
         self._store.write(
             key,
-            _Bytes(
+            io.BytesIO(
                 _json_bytes(
                     {
                         "case_id": case.id,
@@ -741,17 +742,3 @@ class ExportInterrupted(Exception):
             f"存储读取失败，导出 {export_id} 未完成，请稍后重新下载 / storage failed mid-stream, "
             f"export {export_id} is incomplete; download it again later: {reason}"
         )
-
-
-class _Bytes:
-    """A ``read(n)`` stream over bytes (for the small recipe object)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-        self._at = 0
-
-    def read(self, size: int = -1, /) -> bytes:
-        end = len(self._data) if size < 0 else self._at + size
-        out = bytes(self._data[self._at : end])
-        self._at += len(out)
-        return out
