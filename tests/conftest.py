@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from tests.support.browser import CHROMIUM_ARGS, find_chromium
 from tests.support.postgres import PostgresCluster, PostgresUnavailable
 from tests.support.seaweedfs import SeaweedFS, SeaweedFSError, find_weed
 
@@ -45,3 +47,28 @@ def seaweedfs() -> Iterator[SeaweedFS]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium under Playwright (skipped loudly if either is missing).
+
+    Each test opens its own context (``browser.new_context(locale="zh-CN",
+    timezone_id="Asia/Shanghai")``) so cookies and storage never leak between tests.
+    """
+    executable = find_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - dev extra always has it
+        sync_playwright = None  # type: ignore[assignment]
+    if executable is None or sync_playwright is None:
+        reason = "chromium or playwright not installed (make setup installs both)"
+        if REQUIRE_ALL:
+            pytest.fail(f"CASETRAIL_TEST_REQUIRE_ALL=1 but the browser is missing: {reason}")
+        pytest.skip(f"!!! BROWSER TESTS SKIPPED !!! {reason}")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
