@@ -9,7 +9,9 @@ and periodic checkpoints.
 
 To add an API module, append its dotted name to :data:`BLUEPRINTS`; the module must
 expose a flask-smorest ``Blueprint`` named ``blp`` (its URL prefix is relative to
-``/api/v1``).
+``/api/v1``). To add a group of pages, append its module to :data:`WEB_BLUEPRINTS`; the
+module (under ``server/web/``) exposes a plain Flask ``Blueprint`` named ``bp`` with its
+own absolute URL prefix (``/ui``, ``/capture``, ``/public``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ BLUEPRINTS: list[str] = [
     "server.api.legal_review",
     "server.api.export",
 ]
+
+
+# Server-rendered pages: thin views over the same services as the API (``server/web/``).
+WEB_BLUEPRINTS: list[str] = []
 
 
 def create_app(
@@ -86,6 +92,8 @@ def create_app(
     for name in BLUEPRINTS:
         module = importlib.import_module(name)
         api.register_blueprint(module.blp, url_prefix=API_PREFIX + module.blp.url_prefix)
+    for name in WEB_BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).bp)
     register_error_handlers(app, api)
     _serve_swagger_ui_assets(app)
     app.before_request(_limit_unsized_body)
