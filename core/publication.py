@@ -1,0 +1,116 @@
+"""Publication (执法决定信息公开) deadlines and states, pure.
+
+- 行政许可 and 行政处罚 decisions are published within 7 working days of the decision,
+  every other decision within 20 (seed plan 二、（一）3; rules ``publish-licensing-penalty``
+  and ``publish-other`` in :mod:`core.deadlines`), on the agency's working-day calendar.
+  "法律、行政法规另有规定的除外": a decision may be exempted, with a reason.
+- A published penalty decision that is changed, revoked, or found unlawful or void is
+  withdrawn within 3 working days, with the reason made public (行政处罚法 Art. 48 ¶2;
+  rule ``withdraw-publication``).
+
+States for the workspace: 待公开 (pending, more than ``soon`` working days left),
+即将到期 (due today or within the next ``soon`` working days), 已逾期 (past due, still
+unpublished), and the settled 已公开 / 已撤回 / 不予公开.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from core.calendar import WorkingCalendar
+from core.deadlines import due_date
+
+SEVEN_DAY_CATEGORIES = frozenset({"licensing", "penalty", "penalty-simple"})
+"""Standard ids whose decisions are 行政许可 or 行政处罚 (7 working days)."""
+
+DUE_SOON_WORKING_DAYS = 2
+
+
+class PublicationStatus(StrEnum):
+    """What has been done with a decision's publication (stored)."""
+
+    PENDING = "pending"  # not yet published
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"  # 已撤回, with a public reason
+    EXEMPT = "exempt"  # 不予公开: 法律、行政法规另有规定
+
+    @property
+    def label_zh(self) -> str:
+        """Chinese name."""
+        return {"pending": "待公开", "published": "已公开", "withdrawn": "已撤回"}.get(
+            self.value, "不予公开"
+        )
+
+
+class PublicationState(StrEnum):
+    """What the workspace shows for a publication today (computed, never stored)."""
+
+    PENDING = "pending"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+    EXEMPT = "exempt"
+
+    @property
+    def label_zh(self) -> str:
+        """待公开 / 即将到期 / 已逾期 / 已公开 / 已撤回 / 不予公开."""
+        return _STATE_ZH[self]
+
+
+_STATE_ZH = {
+    PublicationState.PENDING: "待公开",
+    PublicationState.DUE_SOON: "即将到期",
+    PublicationState.OVERDUE: "已逾期",
+    PublicationState.PUBLISHED: "已公开",
+    PublicationState.WITHDRAWN: "已撤回",
+    PublicationState.EXEMPT: "不予公开",
+}
+
+
+def publication_rule(category: str) -> str:
+    """The deadline rule id for a decision of ``category`` (a standard id)."""
+    return "publish-licensing-penalty" if category in SEVEN_DAY_CATEGORIES else "publish-other"
+
+
+def publication_due(category: str, decided_on: date, calendar: WorkingCalendar) -> date:
+    """Last day to publish a decision of ``category`` made on ``decided_on``."""
+    return due_date(publication_rule(category), decided_on, calendar=calendar).due
+
+
+def withdrawal_due(revoked_on: date, calendar: WorkingCalendar) -> date:
+    """Last day to withdraw a published decision changed or revoked on ``revoked_on``."""
+    return due_date("withdraw-publication", revoked_on, calendar=calendar).due
+
+
+def publication_state(
+    status: PublicationStatus,
+    due_on: date,
+    today: date,
+    calendar: WorkingCalendar,
+    *,
+    soon: int = DUE_SOON_WORKING_DAYS,
+) -> PublicationState:
+    """The state to show today for a publication of ``status`` due on ``due_on``."""
+    if status is not PublicationStatus.PENDING:
+        return PublicationState(status.value)
+    if today > due_on:
+        return PublicationState.OVERDUE
+    if due_on <= calendar.add_working_days(today, soon):
+        return PublicationState.DUE_SOON
+    return PublicationState.PENDING
+
+
+@dataclass(frozen=True)
+class Timeliness:
+    """Whether an act was done by its due date (for the annual report)."""
+
+    due_on: date
+    done_on: date
+
+    @property
+    def on_time(self) -> bool:
+        """True when done on or before the due date."""
+        return self.done_on <= self.due_on
