@@ -27,6 +27,21 @@ SEVEN_DAY_CATEGORIES = frozenset({"licensing", "penalty", "penalty-simple"})
 
 DUE_SOON_WORKING_DAYS = 2
 
+CATEGORY_ZH = {
+    "penalty": "行政处罚",
+    "penalty-simple": "行政处罚",
+    "licensing": "行政许可",
+    "coercion": "行政强制",
+    "inspection": "行政检查",
+    "confirmation": "行政确认",
+}
+"""执法类别 as published, by recording-standard id."""
+
+
+def category_zh(category: str) -> str:
+    """The 执法类别 a decision of ``category`` is published under (the id when unknown)."""
+    return CATEGORY_ZH.get(category, category)
+
 
 class PublicationStatus(StrEnum):
     """What has been done with a decision's publication (stored)."""

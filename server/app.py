@@ -47,11 +47,14 @@ BLUEPRINTS: list[str] = [
     "server.api.completeness",
     "server.api.legal_review",
     "server.api.export",
+    "server.api.publication",
 ]
 
 
 # Server-rendered pages: thin views over the same services as the API (``server/web/``).
-WEB_BLUEPRINTS: list[str] = []
+WEB_BLUEPRINTS: list[str] = [
+    "server.web.public",
+]
 
 
 def create_app(
