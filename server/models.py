@@ -505,3 +505,56 @@ class PublicationVersion(Base):
     reason: Mapped[str] = mapped_column(Text, default="")  # why it was corrected
     published_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InspectionItem(Base):
+    """An entry of the agency's 随机抽查事项清单: what may be inspected, on which basis."""
+
+    __tablename__ = "inspection_items"
+    __table_args__ = (UniqueConstraint("agency_id", "code"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    basis: Mapped[str] = mapped_column(Text, default="")  # 抽查依据
+    subject: Mapped[str] = mapped_column(String(200), default="")  # 抽查对象
+    method: Mapped[str] = mapped_column(String(200), default="")  # 检查方式
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InspectionTarget(Base):
+    """An entry of the agency's 检查对象名录库 (an organisation, or a person shown masked)."""
+
+    __tablename__ = "inspection_targets"
+    __table_args__ = (UniqueConstraint("agency_id", "code"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))  # 统一社会信用代码 or the agency's own number
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="organisation")
+    sector: Mapped[str] = mapped_column(String(100), default="")  # 行业 / 类别
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Draw(Base):
+    """A 双随机 draw: the committed plan, the checkpoint that seeded it, and the result."""
+
+    __tablename__ = "draws"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    ledger_case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)  # core.draw.DrawPlan.to_json()
+    plan_hash: Mapped[str] = mapped_column(String(71))
+    commit_event_id: Mapped[str] = mapped_column(String(36))
+    commit_log_index: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="committed")  # committed | drawn
+    checkpoint_note: Mapped[str | None] = mapped_column(Text)
+    checkpoint_size: Mapped[int | None] = mapped_column(BigInteger)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    case_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    committed_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    committed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    drawn_at: Mapped[datetime | None]

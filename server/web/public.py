@@ -22,6 +22,7 @@ from server.services.public_decisions import (
     public_decision,
     search_public_decisions,
 )
+from server.services.registries import public_inspectors, public_registries
 
 bp = Blueprint(
     "public",
@@ -174,3 +175,38 @@ def decisions_atom() -> Response:
         entry.updated(d.updated_at)
         entry.content(_entry_text(d), type="text")
     return Response(feed.atom_str(pretty=True), mimetype="application/atom+xml")
+
+
+# --------------------------------------------------------------------------- registries
+
+
+@bp.get("/inspectors")
+def inspectors() -> str:
+    """执法人员名录: name, 执法证号, agency, 在岗 / 已注销 — to check a 亮证 against."""
+    q = request.args.get("q", "")[:100]
+    with components().unit_of_work() as uow:
+        found = public_inspectors(uow.session, q)
+    return render_template("public/inspectors.html", inspectors=found, q=q)
+
+
+@bp.get("/inspectors.json")
+def inspectors_json() -> Response:
+    """The inspector list as JSON (``q`` filters by name or 执法证号)."""
+    with components().unit_of_work() as uow:
+        found = public_inspectors(uow.session, request.args.get("q", "")[:100])
+    return jsonify({"items": [i.to_json() for i in found], "total": len(found)})
+
+
+@bp.get("/registries")
+def registries_page() -> str:
+    """Each agency's 随机抽查事项清单 and 检查对象名录库."""
+    with components().unit_of_work() as uow:
+        found = public_registries(uow.session)
+    return render_template("public/registries.html", agencies=found)
+
+
+@bp.get("/registries.json")
+def registries_json() -> Response:
+    """The registries as JSON."""
+    with components().unit_of_work() as uow:
+        return jsonify({"agencies": public_registries(uow.session)})

@@ -1,0 +1,97 @@
+"""``casetrail registry|draw|report …``: 公示 tasks straight on the configured database.
+
+- ``registry item-add`` / ``registry targets-import FILE.csv`` / ``registry list``: the
+  agency's 随机抽查事项清单 and 检查对象名录库, acting as a named admin (``--admin``).
+- ``draw verify FILE``: re-run a published 双随机 draw from its published JSON alone.
+- ``report annual --year N``: the annual statistics report (XLSX, HTML, JSON).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from server.auth import Principal
+from server.cli.common import find_agency, load_settings, print_table, service_errors, unit_of_work
+from server.models import Role, User
+from server.services import registries
+from server.services.registries import NewItem, NewTarget
+from server.services.unit_of_work import SqlUnitOfWork
+
+
+def admin_principal(uow: SqlUnitOfWork, username: str) -> Principal:
+    """The named admin as a :class:`Principal` (commands act on their behalf)."""
+    user = uow.session.scalar(select(User).where(User.username == username))
+    if user is None or user.role != Role.ADMIN.value or not user.active:
+        raise click.ClickException(f"{username!r} 不是在用的管理员 (not an active admin)")
+    return Principal(user.id, user.agency_id, Role.ADMIN, token_id="cli")
+
+
+@click.group()
+def registry() -> None:
+    """抽查事项清单与检查对象名录库 Registries of 双随机 inspections."""
+
+
+@registry.command("item-add")
+@click.argument("code")
+@click.argument("name")
+@click.option("--basis", default="", help="抽查依据 legal basis")
+@click.option("--subject", default="", help="抽查对象 who is inspected")
+@click.option("--method", default="", help="检查方式 how")
+@click.option("--admin", "admin", required=True, help="管理员用户名 acting admin")
+@service_errors
+def item_add(code: str, name: str, basis: str, subject: str, method: str, admin: str) -> None:
+    """添加随机抽查事项 Add an item to the 随机抽查事项清单."""
+    with unit_of_work(load_settings()) as uow:
+        item = registries.add_item(
+            uow, admin_principal(uow, admin), NewItem(code, name, basis, subject, method)
+        )
+        uow.commit()
+        click.echo(f"已添加抽查事项 added item {item.code} {item.name}")
+
+
+@registry.command("targets-import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--admin", "admin", required=True, help="管理员用户名 acting admin")
+@service_errors
+def targets_import(path: Path, admin: str) -> None:
+    """从 CSV 导入检查对象 Import targets: columns code,name[,kind,sector] (UTF-8, header row)."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        drafts = [
+            NewTarget(
+                row.get("code", ""),
+                row.get("name", ""),
+                row.get("kind") or "organisation",
+                row.get("sector") or "",
+            )
+            for row in csv.DictReader(f)
+        ]
+    with unit_of_work(load_settings()) as uow:
+        added = registries.add_targets(uow, admin_principal(uow, admin), drafts)
+        uow.commit()
+    click.echo(f"已导入检查对象 imported {len(added)} targets")
+
+
+@registry.command("list")
+@click.option("--agency", "agency_code", help="机关代码 agency code")
+@service_errors
+def registry_list(agency_code: str | None) -> None:
+    """列出抽查事项与检查对象 List items and targets."""
+    with unit_of_work(load_settings()) as uow:
+        agency = find_agency(uow, agency_code)
+        items = registries.agency_items(uow.session, agency.id)
+        targets = registries.agency_targets(uow.session, agency.id)
+        item_rows = [(i.code, i.name, i.subject, "有效" if i.active else "已停用") for i in items]
+        target_rows = [
+            (t.code, t.name, t.sector, "在库" if t.active else "已移出") for t in targets
+        ]
+    click.echo("随机抽查事项清单 items")
+    print_table(["编码 code", "事项 name", "对象 subject", "状态"], item_rows)
+    click.echo("\n检查对象名录库 targets")
+    print_table(["编码 code", "名称 name", "行业 sector", "状态"], target_rows)
+
+
+COMMANDS = [registry]
