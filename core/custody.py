@@ -69,6 +69,8 @@ class EventType(StrEnum):
     DECISION_PUBLISHED = "decision_published"
     PUBLICATION_WITHDRAWN = "publication_withdrawn"
     PUBLICATION_CORRECTED = "publication_corrected"
+    DRAW_COMMITTED = "draw_committed"
+    DRAW_PERFORMED = "draw_performed"
 
     @property
     def label_zh(self) -> str:
@@ -103,6 +105,8 @@ _LABELS_ZH = {
     EventType.DECISION_PUBLISHED: "决定信息公开",
     EventType.PUBLICATION_WITHDRAWN: "决定信息撤回",
     EventType.PUBLICATION_CORRECTED: "决定信息更正",
+    EventType.DRAW_COMMITTED: "双随机抽查计划登记",
+    EventType.DRAW_PERFORMED: "双随机抽取",
 }
 
 

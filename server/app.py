@@ -49,6 +49,7 @@ BLUEPRINTS: list[str] = [
     "server.api.export",
     "server.api.publication",
     "server.api.registries",
+    "server.api.draws",
 ]
 
 

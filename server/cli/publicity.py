@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import click
 from sqlalchemy import select
 
+from core.draw import verify_published_draw
 from server.auth import Principal
 from server.cli.common import find_agency, load_settings, print_table, service_errors, unit_of_work
 from server.models import Role, User
@@ -94,4 +96,33 @@ def registry_list(agency_code: str | None) -> None:
     print_table(["编码 code", "名称 name", "行业 sector", "状态"], target_rows)
 
 
-COMMANDS = [registry]
+@click.group()
+def draw() -> None:
+    """双随机抽查 Random inspections: verify a published draw."""
+
+
+@draw.command("verify")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "verifier_key",
+    help="日志验证公钥 the log's verifier key (<name>+<hash>+<key>); default: the one in the file",
+)
+def draw_verify(path: Path, verifier_key: str | None) -> None:
+    """复核公布的抽查结果 Re-run a published draw from its JSON alone (no database needed)."""
+    try:
+        published = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"无法读取 {path} (cannot read): {exc}") from exc
+    problems = verify_published_draw(published, verifier_key)
+    if not verifier_key:
+        click.echo("注意：使用文件内的日志公钥；请与机关公布的公钥核对 (using the key in the file)")
+    if problems:
+        for p in problems:
+            click.echo(f"✗ {p}", err=True)
+        raise click.ClickException("复核未通过 (verification FAILED)")
+    count = len(published["result"])
+    click.echo(f"✓ 复核通过 verified: {published.get('title', '')} — {count} 户，结果一致")
+
+
+COMMANDS = [registry, draw]

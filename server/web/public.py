@@ -13,8 +13,10 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 
+from core.draw import verify_published_draw
 from server.components import components
 from server.errors import NotFound
+from server.services.draws import public_draws, published_draw
 from server.services.public_decisions import (
     PUBLIC_CATEGORIES,
     PublicDecision,
@@ -210,3 +212,50 @@ def registries_json() -> Response:
     """The registries as JSON."""
     with components().unit_of_work() as uow:
         return jsonify({"agencies": public_registries(uow.session)})
+
+
+# --------------------------------------------------------------------------- draws
+
+
+def _verifier_key() -> str:
+    return components().signer().verifier().key_string()
+
+
+@bp.get("/draws")
+def draws_page() -> str:
+    """Every performed 双随机 draw, newest first."""
+    with components().unit_of_work() as uow:
+        found = [
+            {
+                "id": d.id,
+                "title": d.title,
+                "agency": d.plan["agency"],
+                "drawn_at": d.drawn_at,
+                "count": len((d.result or {}).get("assignments", [])),
+            }
+            for d in public_draws(uow.session)
+        ]
+    return render_template("public/draws.html", draws=found)
+
+
+@bp.get("/draws/<draw_id>")
+def draw_page(draw_id: str) -> str:
+    """A draw: plan, commitment, checkpoint, result, and the result recomputed here."""
+    try:
+        with components().unit_of_work() as uow:
+            published = published_draw(uow.session, draw_id, _verifier_key())
+    except NotFound:
+        abort(404)
+    problems = verify_published_draw(published)
+    return render_template("public/draw.html", d=published, problems=problems)
+
+
+@bp.get("/draws/<draw_id>.json")
+def draw_json(draw_id: str) -> Response:
+    """The published draw: all ``casetrail draw verify`` needs to re-run it."""
+    try:
+        with components().unit_of_work() as uow:
+            published = published_draw(uow.session, draw_id, _verifier_key())
+    except NotFound:
+        abort(404)
+    return jsonify(published)
