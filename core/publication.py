@@ -1,5 +1,9 @@
 """Publication (执法决定信息公开) deadlines and states, pure.
 
+Both rules count working days (the rule data in :mod:`core.deadlines` says how many);
+past the last calendar year loaded the count goes on Monday–Friday and says so
+(:class:`Due`).
+
 - 行政许可 and 行政处罚 decisions are published within 7 working days of the decision,
   every other decision within 20 (seed plan 二、（一）3; rules ``publish-licensing-penalty``
   and ``publish-other`` in :mod:`core.deadlines`), on the agency's working-day calendar.
@@ -16,11 +20,12 @@ unpublished), and the settled 已公开 / 已撤回 / 不予公开.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
 from core.calendar import WorkingCalendar
-from core.deadlines import due_date
+from core.deadlines import get_rule
+from core.errors import CalendarNotCovered
 
 SEVEN_DAY_CATEGORIES = frozenset({"licensing", "penalty", "penalty-simple"})
 """Standard ids whose decisions are 行政许可 or 行政处罚 (7 working days)."""
@@ -90,14 +95,39 @@ def publication_rule(category: str) -> str:
     return "publish-licensing-penalty" if category in SEVEN_DAY_CATEGORIES else "publish-other"
 
 
-def publication_due(category: str, decided_on: date, calendar: WorkingCalendar) -> date:
+@dataclass(frozen=True)
+class Due:
+    """A due date; ``estimated`` when part of the count ran past the calendars loaded.
+
+    An estimate counts Monday–Friday as working days in the uncovered year (the bundled
+    calendar ends with the last year the State Council has published); it is recomputed
+    once the agency supplies that year's calendar (``CASETRAIL_CALENDAR_FILE``).
+    """
+
+    on: date
+    estimated: bool = False
+
+
+def _add_working_days(start: date, n: int, calendar: WorkingCalendar) -> Due:
+    d, remaining, estimated = start, n, False
+    while remaining:
+        d += timedelta(days=1)
+        try:
+            working = calendar.is_working_day(d)
+        except CalendarNotCovered:
+            working, estimated = d.weekday() < 5, True
+        remaining -= working
+    return Due(d, estimated)
+
+
+def publication_due(category: str, decided_on: date, calendar: WorkingCalendar) -> Due:
     """Last day to publish a decision of ``category`` made on ``decided_on``."""
-    return due_date(publication_rule(category), decided_on, calendar=calendar).due
+    return _add_working_days(decided_on, get_rule(publication_rule(category)).days, calendar)
 
 
-def withdrawal_due(revoked_on: date, calendar: WorkingCalendar) -> date:
+def withdrawal_due(revoked_on: date, calendar: WorkingCalendar) -> Due:
     """Last day to withdraw a published decision changed or revoked on ``revoked_on``."""
-    return due_date("withdraw-publication", revoked_on, calendar=calendar).due
+    return _add_working_days(revoked_on, get_rule("withdraw-publication").days, calendar)
 
 
 def publication_state(

@@ -475,6 +475,7 @@ class Publication(Base):
     category: Mapped[str] = mapped_column(String(64))
     decided_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date, index=True)
+    due_estimated: Mapped[bool] = mapped_column(Boolean, default=False)  # calendar ran out
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     doc_no: Mapped[str] = mapped_column(String(200), default="")
     draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -115,6 +115,9 @@ class PublicationSchema(BaseSchema):
     category_zh = fields.String()
     decided_on = fields.String()
     due_on = fields.String()
+    due_estimated = fields.Boolean(
+        metadata={"description": "no calendar covers part of the count: Mon–Fri assumed"}
+    )
     status = fields.String()
     state = fields.String(metadata={"description": "pending | due_soon | overdue | published …"})
     state_zh = fields.String()

@@ -3,13 +3,16 @@
 - ``registry item-add`` / ``registry targets-import FILE.csv`` / ``registry list``: the
   agency's 随机抽查事项清单 and 检查对象名录库, acting as a named admin (``--admin``).
 - ``draw verify FILE``: re-run a published 双随机 draw from its published JSON alone.
-- ``report annual --year N``: the annual statistics report (XLSX, HTML, JSON).
+- ``report annual --year N``: the annual statistics report (XLSX, HTML, JSON), with
+  progress per section on stderr.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -20,8 +23,12 @@ from server.auth import Principal
 from server.cli.common import find_agency, load_settings, print_table, service_errors, unit_of_work
 from server.models import Role, User
 from server.services import registries
+from server.services.annual_report import CHINA, build_annual_report
+from server.services.annual_report_xlsx import SECTION_ZH, write_xlsx
+from server.services.completeness import calendar_for
 from server.services.registries import NewItem, NewTarget
 from server.services.unit_of_work import SqlUnitOfWork
+from server.web.annual_report import render_annual_html
 
 
 def admin_principal(uow: SqlUnitOfWork, username: str) -> Principal:
@@ -125,4 +132,57 @@ def draw_verify(path: Path, verifier_key: str | None) -> None:
     click.echo(f"✓ 复核通过 verified: {published.get('title', '')} — {count} 户，结果一致")
 
 
-COMMANDS = [registry, draw]
+@click.group()
+def report() -> None:
+    """统计年报 Reports."""
+
+
+@report.command("annual")
+@click.option("--year", type=int, required=True, help="统计年度 the year")
+@click.option("--agency", "agency_code", help="机关代码 agency code (default: the only one)")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="输出目录 where the XLSX, HTML and JSON go",
+)
+@service_errors
+def report_annual(year: int, agency_code: str | None, out_dir: Path) -> None:
+    """生成年度行政执法统计年报 Build the annual statistics report (XLSX, printable HTML, JSON)."""
+    settings = load_settings()
+    started = time.monotonic()
+
+    def progress(n: int, total: int, section: str) -> None:
+        label = SECTION_ZH.get(section, section)
+        click.echo(f"[{n}/{total}] {label} ({section}) {time.monotonic() - started:.1f}s", err=True)
+
+    with unit_of_work(settings) as uow:
+        agency = find_agency(uow, agency_code)
+        built = build_annual_report(
+            uow.session,
+            agency.id,
+            year,
+            calendar_for(settings.calendar_file),
+            today=datetime.now(CHINA).date(),
+            progress=progress,
+        )
+        uow.commit()  # publication records of decisions that had none
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"annual-report-{built.agency_code}-{year}"
+    write_xlsx(built, stem.with_suffix(".xlsx"))
+    stem.with_suffix(".html").write_text(render_annual_html(built), "utf-8")
+    stem.with_suffix(".json").write_text(
+        json.dumps(built.to_json(), ensure_ascii=False, indent=2), "utf-8"
+    )
+    s = built.sections
+    click.echo(
+        f"{built.agency} {year} 年：立案 {s['cases']['opened']}，决定 {s['decisions']['total']}，"
+        f"处罚 {s['penalties']['total']}；用时 {time.monotonic() - started:.1f}s"
+    )
+    for suffix in (".xlsx", ".html", ".json"):
+        click.echo(f"  {stem.with_suffix(suffix)}")
+
+
+COMMANDS = [registry, draw, report]

@@ -96,6 +96,7 @@ class PublicationView:
             "category_zh": category_zh(p.category),
             "decided_on": p.decided_on.isoformat(),
             "due_on": p.due_on.isoformat(),
+            "due_estimated": p.due_estimated,
             "status": p.status,
             "state": self.state.value,
             "state_zh": self.state.label_zh,
@@ -140,6 +141,7 @@ def sync_publications(session: Session, calendar: WorkingCalendar, agency_id: st
     ).all()
     for decision, case in rows:
         decided_on = china_date(decision.decided_at)
+        due = publication_due(case.category, decided_on, calendar)
         session.add(
             Publication(
                 decision_id=decision.id,
@@ -147,13 +149,23 @@ def sync_publications(session: Session, calendar: WorkingCalendar, agency_id: st
                 agency_id=case.agency_id,
                 category=case.category,
                 decided_on=decided_on,
-                due_on=publication_due(case.category, decided_on, calendar),
+                due_on=due.on,
+                due_estimated=due.estimated,
                 status=PublicationStatus.PENDING.value,
                 doc_no="",
                 version=0,
                 created_at=utcnow(),
             )
         )
+    for p in session.scalars(
+        select(Publication).where(
+            Publication.agency_id == agency_id,
+            Publication.due_estimated.is_(True),
+            Publication.status == PublicationStatus.PENDING.value,
+        )
+    ):  # the agency may have supplied the missing year's calendar since
+        due = publication_due(p.category, p.decided_on, calendar)
+        p.due_on, p.due_estimated = due.on, due.estimated
     if rows:
         session.flush()
     return len(rows)
@@ -297,8 +309,8 @@ def confirm_redaction(
     _check_input(uow.session, p, given)
     record = redact_decision(decision_source(uow.session, p, given))
     if given.decided_on and given.decided_on != p.decided_on:
-        p.decided_on = given.decided_on
-        p.due_on = publication_due(p.category, given.decided_on, calendar)
+        due = publication_due(p.category, given.decided_on, calendar)
+        p.decided_on, p.due_on, p.due_estimated = given.decided_on, due.on, due.estimated
     p.doc_no = record.doc_no
     p.draft = record.to_json()
     p.confirmed_by = principal.user_id
@@ -424,7 +436,7 @@ def withdraw(
         raise Invalid(errors={"revoked_on": ["不能晚于今天 (cannot be in the future)"]})
     p.status = PublicationStatus.WITHDRAWN.value
     p.revoked_on = revoked_on
-    p.withdraw_due_on = withdrawal_due(revoked_on, calendar)
+    p.withdraw_due_on = withdrawal_due(revoked_on, calendar).on
     p.withdrawn_at = utcnow()
     p.withdrawn_on = today
     p.withdraw_reason = reason.strip()

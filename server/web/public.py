@@ -7,6 +7,7 @@ all) and their own layout (``templates/public/base.html``), apart from the works
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -16,6 +17,9 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 from core.draw import verify_published_draw
 from server.components import components
 from server.errors import NotFound
+from server.services.annual_report import AnnualReport, agency_by_code, build_annual_report
+from server.services.annual_report_xlsx import write_xlsx
+from server.services.completeness import calendar_for
 from server.services.draws import public_draws, published_draw
 from server.services.public_decisions import (
     PUBLIC_CATEGORIES,
@@ -25,6 +29,7 @@ from server.services.public_decisions import (
     search_public_decisions,
 )
 from server.services.registries import public_inspectors, public_registries
+from server.web.annual_report import render_annual_html
 
 bp = Blueprint(
     "public",
@@ -259,3 +264,65 @@ def draw_json(draw_id: str) -> Response:
     except NotFound:
         abort(404)
     return jsonify(published)
+
+
+# --------------------------------------------------------------------------- annual report
+
+
+def _annual_report() -> AnnualReport:
+    try:
+        year = int(request.args.get("year") or datetime.now(CHINA).year - 1)
+    except ValueError:
+        abort(400)
+    if not 2000 <= year <= 2100:
+        abort(400)
+    parts = components()
+    try:
+        with parts.unit_of_work() as uow:
+            agency = agency_by_code(uow.session, request.args.get("agency"))
+            report = build_annual_report(
+                uow.session,
+                agency.id,
+                year,
+                calendar_for(parts.settings.calendar_file),
+                today=datetime.now(CHINA).date(),
+            )
+            uow.commit()  # publication records of decisions that had none
+    except NotFound:
+        abort(404)
+    return report
+
+
+@bp.get("/reports/annual")
+def annual_report_page() -> str:
+    """The printable annual statistics report with its charts (``agency``, ``year``)."""
+    report = _annual_report()
+    args: dict[str, Any] = {"agency": report.agency_code, "year": report.year}
+    return render_annual_html(
+        report,
+        css_href=url_for("public.static", filename="report.css"),
+        links={
+            "XLSX": url_for("public.annual_report_xlsx", **args),
+            "JSON": url_for("public.annual_report_json", **args),
+        },
+    )
+
+
+@bp.get("/reports/annual.json")
+def annual_report_json() -> Response:
+    """The figures behind the report."""
+    return jsonify(_annual_report().to_json())
+
+
+@bp.get("/reports/annual.xlsx")
+def annual_report_xlsx() -> Response:
+    """The report as an XLSX workbook."""
+    report = _annual_report()
+    buffer = io.BytesIO()
+    write_xlsx(report, buffer)
+    name = f"annual-report-{report.agency_code}-{report.year}.xlsx"
+    return Response(
+        buffer.getvalue(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

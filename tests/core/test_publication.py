@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from core.calendar import WorkingCalendar
 from core.publication import (
+    Due,
     PublicationState,
     PublicationStatus,
     publication_due,
@@ -16,6 +18,7 @@ from core.publication import (
 )
 
 CAL = WorkingCalendar()
+CALENDAR_2027 = Path(__file__).resolve().parents[2] / "docs" / "calendar-2027.example.toml"
 BEFORE_NATIONAL_DAY = date(2026, 9, 29)  # Tue; 10-01…10-07 off, Sat 10-10 worked (调休)
 
 
@@ -30,11 +33,11 @@ BEFORE_NATIONAL_DAY = date(2026, 9, 29)  # Tue; 10-01…10-07 off, Sat 10-10 wor
     ],
 )
 def test_due_dates_count_working_days_across_national_day(category: str, due: date) -> None:
-    assert publication_due(category, BEFORE_NATIONAL_DAY, CAL) == due
+    assert publication_due(category, BEFORE_NATIONAL_DAY, CAL) == Due(due)
 
 
 def test_a_licensing_decision_is_overdue_on_the_eighth_working_day() -> None:
-    due = publication_due("licensing", BEFORE_NATIONAL_DAY, CAL)
+    due = publication_due("licensing", BEFORE_NATIONAL_DAY, CAL).on
     pending = PublicationStatus.PENDING
     assert publication_state(pending, due, date(2026, 10, 9), CAL) is PublicationState.PENDING
     assert publication_state(pending, due, date(2026, 10, 12), CAL) is PublicationState.DUE_SOON
@@ -56,4 +59,13 @@ def test_settled_publications_are_never_overdue() -> None:
 
 def test_withdrawal_within_three_working_days() -> None:
     # 10-8, 10-9 and the 调休 Saturday 10-10
-    assert withdrawal_due(date(2026, 9, 30), CAL) == date(2026, 10, 10)
+    assert withdrawal_due(date(2026, 9, 30), CAL) == Due(date(2026, 10, 10))
+
+
+def test_past_the_last_calendar_the_due_date_is_an_estimate_on_weekdays() -> None:
+    # 12-31 Thu (2026, known) → 2027 not bundled: Fri 1-1, Mon 1-4 … counted as weekdays
+    due = publication_due("penalty", date(2026, 12, 30), CAL)
+    assert due == Due(date(2027, 1, 8), estimated=True)
+    assert publication_due("penalty", date(2026, 12, 1), CAL).estimated is False
+    agency_2027 = WorkingCalendar.from_files([CALENDAR_2027])
+    assert publication_due("penalty", date(2026, 12, 30), agency_2027).estimated is False

@@ -10,12 +10,14 @@ Atom feed is read with feedparser.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import feedparser
 import httpx
 import pytest
 
+from tests.server.publication_support import decide as _decide
+from tests.server.publication_support import ok as _ok
+from tests.server.publication_support import person as _person
 from tests.support.server_process import ServerProcess
 
 PERSON = "张三丰"
@@ -29,63 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path_factory.mktemp("publicity") / "var").start(init=True)
     yield proc
     proc.stop()
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def _person(admin: httpx.Client, username: str, role: str, cert: str | None = None) -> httpx.Client:
-    user = _ok(
-        admin.post(
-            "/users",
-            json={"username": username, "display_name": username, "role": role, "cert_no": cert},
-        ),
-        201,
-    )
-    token = _ok(admin.post(f"/users/{user['id']}/tokens", json={"name": "e2e"}), 201)["token"]
-    client = httpx.Client(
-        base_url=str(admin.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-    client.user_id = user["id"]  # type: ignore[attr-defined]
-    return client
-
-
-def _decide(
-    admin: httpx.Client,
-    inspector: httpx.Client,
-    case_no: str,
-    category: str,
-    parties: list[dict[str, Any]],
-    summary: str,
-) -> str:
-    case = _ok(
-        admin.post(
-            "/cases",
-            json={
-                "case_no": case_no,
-                "title": f"案件 {case_no}",
-                "category": category,
-                "parties": parties,
-                "officer_ids": [inspector.user_id],  # type: ignore[attr-defined]
-            },
-        ),
-        201,
-    )
-    decision = _ok(
-        inspector.post(
-            f"/cases/{case['id']}/decisions",
-            json={
-                "decision_type": "penalty" if "penalty" in category else "grant",
-                "summary": summary,
-            },
-        ),
-        201,
-    )
-    found = _ok(admin.get("/publications", params={"case_id": case["id"]}))
-    assert [p["decision_id"] for p in found] == [decision["id"]]
-    return str(found[0]["id"])
 
 
 def _public_everything(server: ServerProcess, ids: list[str]) -> str:

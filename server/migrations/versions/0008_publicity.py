@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("category", sa.String(length=64), nullable=False),
         sa.Column("decided_on", sa.Date(), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=False),
+        sa.Column("due_estimated", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("doc_no", sa.String(length=200), nullable=False),
         sa.Column("draft", sa.JSON(), nullable=True),
