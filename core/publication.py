@@ -159,3 +159,19 @@ class Timeliness:
     def on_time(self) -> bool:
         """True when done on or before the due date."""
         return self.done_on <= self.due_on
+
+
+def annual_report_reminder(today: date) -> str | None:
+    """From 1 to 31 January: the reminder that last year's statistics report is due.
+
+    The workspace shows it to admins (seed plan 二、（一）3: 每年1月31日前公开本机关上年度
+    行政执法总体情况有关数据，并报本级人民政府和上级主管部门).
+    """
+    if today.month != 1:
+        return None
+    left = 31 - today.day
+    when = "今天" if left == 0 else f"还有 {left} 天"
+    return (
+        f"{today.year - 1} 年度行政执法统计年报须于 {today.year}-01-31 前公开，"
+        f"并报本级人民政府和上级主管部门（{when}）。生成：casetrail report annual --year {today.year - 1}"
+    )

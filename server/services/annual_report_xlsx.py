@@ -49,22 +49,49 @@ LABELS_ZH = {
 }
 
 
-def _rows(section: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """(group, label, value) rows of a section; nested dicts become their own groups."""
+GROUPS_ZH = {
+    "opened_by_category": "按类别立案",
+    "by_category": "按类别",
+    "by_outcome": "按决定类型",
+    "by_category_outcome": "按类别和决定类型",
+    "by_type": "按处罚种类",
+    "fine_bands": "罚款金额分布",
+    "by_kind": "按文件类型",
+}
+
+VALUES_ZH = {
+    "penalty": "处罚",
+    "no-penalty": "不予处罚",
+    "warning": "警告",
+    "grant": "准予许可",
+    "refuse": "不予许可",
+    "rectify": "责令整改",
+    "no-violation": "未发现违法",
+    "seizure": "查封扣押",
+    "release": "解除强制措施",
+    "document": "文书",
+    "photo": "照片",
+    "audio": "录音",
+    "video": "录像",
+    "other": "其他",
+}
+"""Chinese names of decision types and evidence kinds the system knows; others show as given."""
+
+
+def label_zh(value: str) -> str:
+    """``grant`` → ``准予许可 (grant)``; unknown values unchanged."""
+    return f"{VALUES_ZH[value]} ({value})" if value in VALUES_ZH else value
+
+
+def section_rows(section: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(group, label, value) rows of a section; nested figures become their own groups."""
     rows: list[tuple[str, str, Any]] = []
     for key, value in section.items():
+        group = GROUPS_ZH.get(key, key)
         if isinstance(value, dict):
-            group = {
-                "opened_by_category": "按类别立案",
-                "by_category": "按类别",
-                "by_outcome": "按决定类型",
-                "by_type": "按处罚种类",
-                "fine_bands": "罚款金额分布",
-                "by_kind": "按文件类型",
-            }.get(key, key)
-            rows += [(group, str(k), v) for k, v in value.items()]
+            rows += [(group, label_zh(str(k)), v) for k, v in value.items()]
         elif isinstance(value, list):
-            rows += [("按类别和决定类型", f"{c} / {o}", n) for c, o, n in value]
+            rows += [(group, f"{c} · {label_zh(o)}", n) for c, o, n in value]
         else:
             rows.append(("", LABELS_ZH.get(key, key), value))
     return rows
@@ -90,7 +117,7 @@ def write_xlsx(report: AnnualReport, target: str | Path | IO[bytes]) -> None:
         sheet.append(["分组", "项目", "数值"])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
-        for row in _rows(section):
+        for row in section_rows(section):
             sheet.append(list(row))
         sheet.column_dimensions["A"].width = 18
         sheet.column_dimensions["B"].width = 28

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from server.services.annual_report import PUBLICATION_ZH, AnnualReport
-from server.services.annual_report_xlsx import LABELS_ZH, SECTION_ZH
+from server.services.annual_report import AnnualReport
+from server.services.annual_report_xlsx import SECTION_ZH, section_rows
 
 HERE = Path(__file__).parent
 CSS_FILE = HERE / "static" / "public" / "report.css"
@@ -46,8 +46,7 @@ def render_annual_html(
             css_href=css_href,
             inline_css=None if css_href else CSS_FILE.read_text("utf-8"),
             sections=SECTION_ZH,
-            labels=LABELS_ZH,
-            publication_zh=PUBLICATION_ZH,
+            rows={name: section_rows(section) for name, section in report.sections.items()},
             links=links or {},
         )
     )

@@ -12,6 +12,7 @@ from core.publication import (
     Due,
     PublicationState,
     PublicationStatus,
+    annual_report_reminder,
     publication_due,
     publication_state,
     withdrawal_due,
@@ -69,3 +70,16 @@ def test_past_the_last_calendar_the_due_date_is_an_estimate_on_weekdays() -> Non
     assert publication_due("penalty", date(2026, 12, 1), CAL).estimated is False
     agency_2027 = WorkingCalendar.from_files([CALENDAR_2027])
     assert publication_due("penalty", date(2026, 12, 30), agency_2027).estimated is False
+
+
+def test_the_annual_report_reminder_runs_through_january() -> None:
+    assert annual_report_reminder(date(2026, 12, 31)) is None
+    assert annual_report_reminder(date(2027, 2, 1)) is None
+    first = annual_report_reminder(date(2027, 1, 1))
+    assert (
+        first is not None
+        and "2026 年度" in first
+        and "2027-01-31" in first
+        and "还有 30 天" in first
+    )
+    assert "今天" in (annual_report_reminder(date(2027, 1, 31)) or "")
