@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from core.calendar import WorkingCalendar
@@ -39,7 +39,7 @@ from core.publication import (
     withdrawal_due,
 )
 from core.redaction import DecisionSource, Party, PublicRecord, SourceField, redact_decision
-from server.auth import Principal, require_role
+from server.auth import Principal, require_role, sees_all_agency_cases, visible_cases
 from server.errors import Conflict, Invalid, NotFound
 from server.models import (
     Agency,
@@ -171,12 +171,20 @@ def sync_publications(session: Session, calendar: WorkingCalendar, agency_id: st
     return len(rows)
 
 
+def _visible(principal: Principal) -> Select[tuple[Publication]]:
+    """Publications the principal may see: the agency's, or an inspector's own cases'."""
+    query = select(Publication).where(Publication.agency_id == principal.agency_id)
+    if not sees_all_agency_cases(principal):
+        query = query.where(
+            Publication.case_id.in_(visible_cases(principal).with_only_columns(Case.id))
+        )
+    return query
+
+
 def _get(
     uow: UnitOfWork, principal: Principal, publication_id: str, *, for_update: bool = False
 ) -> Publication:
-    query = select(Publication).where(
-        Publication.id == publication_id, Publication.agency_id == principal.agency_id
-    )
+    query = _visible(principal).where(Publication.id == publication_id)
     if for_update:
         query = query.with_for_update()
     found = uow.session.scalar(query)
@@ -211,7 +219,7 @@ def list_publications(
     require_role(principal, Role.REVIEWER, Role.ADMIN, Role.ARCHIVIST, Role.INSPECTOR)
     sync_publications(uow.session, calendar, principal.agency_id)
     today = today or china_date(utcnow())
-    query = select(Publication).where(Publication.agency_id == principal.agency_id)
+    query = _visible(principal)
     if case_id:
         query = query.where(Publication.case_id == case_id)
     views = [
