@@ -171,7 +171,7 @@ def sync_publications(session: Session, calendar: WorkingCalendar, agency_id: st
     return len(rows)
 
 
-def _visible(principal: Principal) -> Select[tuple[Publication]]:
+def _visible(principal: Principal) -> Select[Publication]:
     """Publications the principal may see: the agency's, or an inspector's own cases'."""
     query = select(Publication).where(Publication.agency_id == principal.agency_id)
     if not sees_all_agency_cases(principal):
