@@ -50,6 +50,7 @@ from server.models import (
     Publication,
 )
 from server.services.completeness import media_kind
+from server.services.draws import LEDGER_CASE_NO
 from server.services.publication import sync_publications
 
 CHINA = timezone(timedelta(hours=8), "CST")
@@ -191,7 +192,11 @@ def _in_year(column: Any, year: int) -> Any:
 def _cases(session: Session, agency_id: str, year: int) -> dict[str, Any]:
     rows = session.execute(
         select(Case.category, func.count())
-        .where(Case.agency_id == agency_id, _in_year(Case.created_at, year))
+        .where(
+            Case.agency_id == agency_id,
+            _in_year(Case.created_at, year),
+            Case.case_no != LEDGER_CASE_NO,  # the 双随机 ledger is no enforcement case
+        )
         .group_by(Case.category)
     ).all()
     by_category: Counter[str] = Counter()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from server.cli import main
+from server.services.annual_report import CHINA
 from tests.server.conftest import World
 from tests.server.manifest_support import event_types
 
@@ -87,6 +89,9 @@ def test_a_draw_is_committed_drawn_published_verified_and_opens_cases(
         i["cert_no"] for i in result[0]["inspectors"]
     )
     assert admin.post(f"/draws/{draw['id']}/cases").status_code == 409
+    year = datetime.now(CHINA).year
+    report = client.get(f"/public/reports/annual.json?agency=A-AGENCY&year={year}").get_json()
+    assert report["sections"]["cases"]["opened"] == 3  # the drawn inspections, not the ledger
     commitment = json.loads(published["commitment"]["event"])
     assert commitment["type"] == "draw_committed"
     assert event_types(admin, commitment["case_id"]) == [
