@@ -252,7 +252,8 @@ def draw_page(draw_id: str) -> str:
     except NotFound:
         abort(404)
     problems = verify_published_draw(published)
-    return render_template("public/draw.html", d=published, problems=problems)
+    drawn_at = datetime.fromisoformat(published["drawn_at"]) if published["drawn_at"] else None
+    return render_template("public/draw.html", d=published, problems=problems, drawn_at=drawn_at)
 
 
 @bp.get("/draws/<draw_id>.json")

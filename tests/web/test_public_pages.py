@@ -102,3 +102,33 @@ def test_the_annual_report_page_draws_its_charts(server: ServerProcess, browser:
     page.pdf(path=str(artefact("annual-report.pdf")), format="A4")
     assert problems == []
     context.close()
+
+
+def test_a_draw_page_shows_the_result_and_its_check(server: ServerProcess, browser: Any) -> None:
+    admin = server.admin()
+    person(admin, "web-insp-a", "inspector", "WEB1001")
+    person(admin, "web-insp-b", "inspector", "WEB1002").close()
+    ok(admin.post("/registries/items", json={"code": "SJ-101", "name": "食品经营检查"}), 201)
+    targets = [{"code": f"WEB-{n:03d}", "name": f"云岩区第{n}食品店"} for n in range(8)]
+    ok(admin.post("/registries/targets", json={"targets": targets}), 201)
+    draw = ok(
+        admin.post(
+            "/draws",
+            json={"title": "食品经营双随机抽查", "item_codes": ["SJ-101"], "target_count": 3},
+        ),
+        201,
+    )
+    ok(admin.post(f"/draws/{draw['id']}/perform"))
+    admin.close()
+
+    context = _context(browser)
+    page = context.new_page()
+    page.goto(server.url + "/public/draws")
+    page.get_by_role("link", name="食品经营双随机抽查").click()
+    assert "复核通过" in page.locator("main").inner_text()
+    assert page.locator("table.decisions tbody tr").count() == 3
+    assert "— " in page.locator("pre.note").inner_text()  # the signed checkpoint note
+    page.screenshot(path=str(artefact("public-draw.png")), full_page=True)
+    page.goto(server.url + "/public/inspectors?q=WEB100")
+    assert page.locator("table.decisions tbody tr").count() == 2
+    context.close()
