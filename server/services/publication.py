@@ -26,6 +26,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.calendar import WorkingCalendar
@@ -139,10 +140,11 @@ def sync_publications(session: Session, calendar: WorkingCalendar, agency_id: st
         .outerjoin(Publication, Publication.decision_id == Decision.id)
         .where(Case.agency_id == agency_id, Publication.id.is_(None))
     ).all()
+    new = []
     for decision, case in rows:
         decided_on = china_date(decision.decided_at)
         due = publication_due(case.category, decided_on, calendar)
-        session.add(
+        new.append(
             Publication(
                 decision_id=decision.id,
                 case_id=case.id,
@@ -157,6 +159,13 @@ def sync_publications(session: Session, calendar: WorkingCalendar, agency_id: st
                 created_at=utcnow(),
             )
         )
+    if new:
+        try:
+            with session.begin_nested():
+                session.add_all(new)
+                session.flush()
+        except IntegrityError:
+            pass  # a concurrent request (PostgreSQL) created them first: theirs stand
     for p in session.scalars(
         select(Publication).where(
             Publication.agency_id == agency_id,
@@ -166,9 +175,7 @@ def sync_publications(session: Session, calendar: WorkingCalendar, agency_id: st
     ):  # the agency may have supplied the missing year's calendar since
         due = publication_due(p.category, p.decided_on, calendar)
         p.due_on, p.due_estimated = due.on, due.estimated
-    if rows:
-        session.flush()
-    return len(rows)
+    return len(new)
 
 
 def _visible(principal: Principal) -> Select[Publication]:

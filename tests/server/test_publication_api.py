@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import pytest
+from sqlalchemy.orm import Session
+
+from core.calendar import WorkingCalendar
+from server.services.publication import sync_publications
 from tests.server.conftest import World, snapshot
 from tests.server.manifest_support import event_types, open_case
 
@@ -138,3 +145,33 @@ def test_an_organisation_keeps_its_credit_code_and_a_persons_id_is_gone(world: W
     ):
         body = client.get(path).get_data(as_text=True)
         assert ID_NO not in body and "李四" not in body and "2单元301室" not in body
+
+
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_two_requests_creating_the_records_at_once_both_succeed(world: World, engine) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: the second insert waits for the first, then yields to it (no 500)."""
+    case = open_case(world, "罚-并发-1")
+    made = world.as_("a_insp1").post(f"/cases/{case['id']}/decisions", {"decision_type": "penalty"})
+    assert made.status_code == 201
+    agency_id = world.people["a_admin"].agency_id
+    first_flushed, created = threading.Event(), []
+
+    def first() -> None:
+        with Session(engine) as session:
+            created.append(sync_publications(session, WorkingCalendar(), agency_id))
+            first_flushed.set()
+            time.sleep(0.5)  # the second one is now waiting on the unique index
+            session.commit()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_flushed.wait(10)
+    with Session(engine) as session:
+        created.append(sync_publications(session, WorkingCalendar(), agency_id))
+        session.commit()
+    thread.join()
+    assert sorted(created) == [1, 1]  # both tried; one record stands
+    listed = world.as_("a_reviewer").get(f"/publications?case_id={case['id']}").get_json()
+    assert len(listed) == 1
