@@ -294,6 +294,14 @@ COMPOUND_SURNAMES = frozenset(
 )
 
 
+ORGANISATION_SUFFIXES = (
+    "公司", "店", "厂", "商行", "经营部", "合作社", "中心", "超市", "餐厅", "酒店", "医院",
+    "学校", "诊所", "加油站", "农场", "养殖场",
+)  # fmt: skip
+"""Endings that mark an organisation's name after 当事人： and the like (kept public);
+single characters that are also given names (行, 部, 社 …) are not among them."""
+
+
 def mask_person_name(name: str) -> str:
     """张三 → 张某, 欧阳娜娜 → 欧阳某, 买买提·艾力 → 买某, Alice Smith → A某."""
     name = name.strip()
@@ -404,7 +412,7 @@ def _keyword_address(p: _Pass) -> None:
 def _keyword_names(p: _Pass) -> None:
     def replace(m: re.Match[str]) -> str:
         name = m.group("name")
-        if name.endswith("某"):
+        if name.endswith("某") or name.endswith(ORGANISATION_SUFFIXES):
             return m.group(0)
         p.count(Rule.NAME)
         return m.group("kw") + m.group("sep") + mask_person_name(name)
