@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.draw import DrawInspector, DrawInvalid, DrawPlan, DrawTarget, Exclusion, run_draw
@@ -50,6 +50,7 @@ def test_work_is_spread_evenly() -> None:
     assert set(loads.values()) == {10}  # 60 places over 6 inspectors
 
 
+@settings(deadline=None)  # shared CI machines: no per-example time limit
 @given(st.binary(min_size=32, max_size=32), st.integers(0, 29), st.integers(0, 5))
 def test_an_excluded_inspector_never_gets_that_target(seed: bytes, t: int, i: int) -> None:
     excluded = Exclusion(INSPECTORS[i].cert_no, TARGETS[t].code, "近亲属经营")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.redaction import (
@@ -204,6 +204,7 @@ def credit_codes(draw: st.DrawFn) -> str:
     return first17 + credit_check_char(first17)
 
 
+@settings(deadline=None)  # shared CI machines: no per-example time limit
 @given(resident_ids(), FILLER, FILLER)
 def test_any_valid_id_number_in_any_text_is_removed(id_no: str, before: str, after: str) -> None:
     done = redact_text(before + id_no + after)
@@ -211,16 +212,19 @@ def test_any_valid_id_number_in_any_text_is_removed(id_no: str, before: str, aft
     assert id_no[:-1] not in done.text
 
 
+@settings(deadline=None)  # shared CI machines: no per-example time limit
 @given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), FILLER, FILLER)
 def test_any_mobile_number_is_removed(mobile: str, before: str, after: str) -> None:
     assert mobile not in redact_text(before + mobile + after).text
 
 
+@settings(deadline=None)  # shared CI machines: no per-example time limit
 @given(st.from_regex(r"[0-9]{16,19}", fullmatch=True), FILLER)
 def test_any_long_digit_run_is_removed(account: str, before: str) -> None:
     assert account not in redact_text(before + "账号" + account).text
 
 
+@settings(deadline=None)  # shared CI machines: no per-example time limit
 @given(credit_codes(), FILLER)
 def test_credit_codes_that_are_not_id_numbers_stay(code: str, before: str) -> None:
     text = before + "统一社会信用代码" + code
@@ -228,6 +232,7 @@ def test_credit_codes_that_are_not_id_numbers_stay(code: str, before: str) -> No
         assert code in redact_text(text).text
 
 
+@settings(deadline=None)  # shared CI machines: no per-example time limit
 @given(SURNAMES, GIVEN, FILLER, FILLER)
 def test_a_named_party_never_appears_unmasked(
     surname: str, given_name: str, before: str, after: str
@@ -238,6 +243,7 @@ def test_a_named_party_never_appears_unmasked(
     assert done.text.count(surname + "某") >= 2
 
 
+@settings(deadline=None)  # shared CI machines: no per-example time limit
 @given(st.text(max_size=80))
 def test_redaction_is_idempotent(text: str) -> None:
     once = redact_text(text, person_names=["张三丰"]).text
