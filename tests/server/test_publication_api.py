@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.calendar import WorkingCalendar
@@ -156,22 +157,29 @@ def test_two_requests_creating_the_records_at_once_both_succeed(world: World, en
     made = world.as_("a_insp1").post(f"/cases/{case['id']}/decisions", {"decision_type": "penalty"})
     assert made.status_code == 201
     agency_id = world.people["a_admin"].agency_id
-    first_flushed, created = threading.Event(), []
+    created: list[int] = []
 
-    def first() -> None:
+    def second() -> None:
         with Session(engine) as session:
             created.append(sync_publications(session, WorkingCalendar(), agency_id))
-            first_flushed.set()
-            time.sleep(0.5)  # the second one is now waiting on the unique index
             session.commit()
 
-    thread = threading.Thread(target=first)
-    thread.start()
-    first_flushed.wait(10)
-    with Session(engine) as session:
-        created.append(sync_publications(session, WorkingCalendar(), agency_id))
-        session.commit()
-    thread.join()
-    assert sorted(created) == [1, 1]  # both tried; one record stands
+    with Session(engine) as first:
+        created.append(sync_publications(first, WorkingCalendar(), agency_id))  # not committed
+        thread = threading.Thread(target=second)
+        thread.start()
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        deadline, blocked = time.monotonic() + 20, 0
+        while not blocked and time.monotonic() < deadline:  # the second insert waits on
+            time.sleep(0.05)  # the unique index (a new transaction per look: fresh stats)
+            with engine.connect() as conn:
+                blocked = conn.execute(waiting).scalar() or 0
+        assert blocked == 1
+        first.commit()
+    thread.join(20)
+    assert created == [1, 1]  # both inserted; the second yielded to the first
     listed = world.as_("a_reviewer").get(f"/publications?case_id={case['id']}").get_json()
     assert len(listed) == 1
