@@ -204,7 +204,7 @@ def test_stages_not_yet_reached_are_not_due():
     std = load_standard("penalty")
     facts = CaseFacts(
         "penalty",
-        "2026.1",
+        std.version,
         (
             StageReached("case-source", date(2025, 10, 9)),
             StageReached("filing", date(2025, 10, 10)),
@@ -228,7 +228,7 @@ def test_a_skipped_required_stage_and_a_conditional_one_are_reported_when_passed
     std = load_standard("penalty")
     facts = CaseFacts(
         "penalty",
-        "2026.1",
+        std.version,
         (StageReached("decision", date(2025, 10, 20)),),
         frozenset({"hearing_requested"}),
         (
@@ -282,7 +282,7 @@ def test_unknown_stages_record_types_and_rules_are_reported_not_ignored():
     std = load_standard("inspection")
     facts = CaseFacts(
         "inspection",
-        "2026.1",
+        std.version,
         (StageReached("inspect", date(2025, 10, 9)),),
         records=(RecordFact("x1", "approval", "approval-form", MediaKind.DOCUMENT),),
         deadlines=(DeadlineCheck("publish-soon", date(2025, 10, 9)),),
@@ -327,7 +327,7 @@ def test_the_json_form_is_stable_and_round_trips():
     data = report.to_json()
     assert data["schema"] == REPORT_SCHEMA == "casetrail.completeness/1"
     assert data["status"] == "incomplete"
-    assert data["standard"] == {"id": "penalty", "version": "2026.1"}
+    assert data["standard"] == {"id": "penalty", "version": "2026.2"}
     assert {f["code"] for f in data["findings"]} == {"missing_record", "deadline_overdue"}
     assert data["waived"][0]["waiver"]["by"] == "王五"
     assert data["deadlines"][0] == {

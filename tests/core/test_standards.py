@@ -28,19 +28,26 @@ SHIPPED = Path(str(resources.files("core.standards")))
 # differently. To change a standard, copy <id>.toml to <id>@<old version>.toml, edit
 # <id>.toml, raise its version, and add the new digest here.
 RELEASED = {
-    "coercion.toml": "b6382aecb0ab0773f3845c8f51f2737e10999062e81a1ce819548b80410ffe75",
-    "confirmation.toml": "3a66117692bd91e94787304614b401b7f5edf6b982c49523ddb41ccdcb7473c1",
-    "inspection.toml": "81680f17cad95adf05ef02e38019124b6b57ad6406f584fa42fcdad6655bd284",
-    "licensing.toml": "88136e09d39bb13eaca6299518feb48dc7fd70309c5a1da4172a9b49af8c611d",
-    "penalty.toml": "329f64b4da75e71ebd762076e6f3b3ba8091e59d23046da2d457616e9e38bd7c",
-    "penalty-simple.toml": "0f26ae2752b8fa1f9a1aa93d10cc4116394ddf9d556e193f03efb567e6b87041",
+    "coercion@2026.1.toml": "b6382aecb0ab0773f3845c8f51f2737e10999062e81a1ce819548b80410ffe75",
+    "coercion.toml": "6bdbbb89c9479b00f81c17e22bd148b9b0f83b5a0023e48e53fd953a8f01dcf9",
+    "confirmation@2026.1.toml": "3a66117692bd91e94787304614b401b7f5edf6b982c49523ddb41ccdcb7473c1",
+    "confirmation.toml": "298dcd8ffa42917a50e0f09f818d04b07f91c0d56a4081989c7c84462bb9065a",
+    "inspection@2026.1.toml": "81680f17cad95adf05ef02e38019124b6b57ad6406f584fa42fcdad6655bd284",
+    "inspection.toml": "cc665f26b5a9b24b0b0cf92a4e4369b88c594c0bd554d3b6705cbf7b05977f5e",
+    "licensing@2026.1.toml": "88136e09d39bb13eaca6299518feb48dc7fd70309c5a1da4172a9b49af8c611d",
+    "licensing.toml": "d88f1a8f2f3d5da1b82c4f16ac9a2bd7c33414fc945d2dfb2ea1ccac1645fad9",
+    "penalty-simple@2026.1.toml": "0f26ae2752b8fa1f9a1aa93d10cc4116394ddf9d556e193f03efb567e6b87041",
+    "penalty-simple.toml": "f40f80d69ed99fa647dd79cd82e01002e4a386b791aa701637c022ffe82f594d",
+    "penalty@2026.1.toml": "329f64b4da75e71ebd762076e6f3b3ba8091e59d23046da2d457616e9e38bd7c",
+    "penalty.toml": "09953165001768fb656e74d6c2536835a3c687312e3069c2511cfd1f3474f7cc",
 }
 
 
 def test_every_category_is_shipped_with_a_version():
     summaries = list_standards()
     assert [s.id for s in summaries] == CATEGORIES
-    assert all(s.version == "2026.1" and s.name_zh and s.name_en for s in summaries)
+    assert all(s.version == "2026.2" and s.name_zh and s.name_en for s in summaries)
+    assert all(s.versions == ("2026.1", "2026.2") for s in summaries)
 
 
 @pytest.mark.parametrize("file_name", sorted(RELEASED))
@@ -103,8 +110,8 @@ def test_unknown_standard_and_version_say_what_exists():
 
 
 def test_a_newer_version_does_not_change_a_case_pinned_to_the_older(tmp_path):
-    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty@2026.1.toml")
-    newer = (SHIPPED / "penalty.toml").read_text(encoding="utf-8")
+    shutil.copy(SHIPPED / "penalty@2026.1.toml", tmp_path / "penalty@2026.1.toml")
+    newer = (SHIPPED / "penalty@2026.1.toml").read_text(encoding="utf-8")
     newer = newer.replace('version = "2026.1"', 'version = "2026.2"')
     newer = newer.replace('name_zh = "案件调查终结报告"', 'name_zh = "调查终结报告（新版）"')
     (tmp_path / "penalty.toml").write_text(newer, encoding="utf-8")
@@ -120,15 +127,15 @@ def test_a_newer_version_does_not_change_a_case_pinned_to_the_older(tmp_path):
 
 
 def test_a_version_file_whose_content_disagrees_with_its_name_is_refused(tmp_path):
-    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty@2025.9.toml")
+    shutil.copy(SHIPPED / "penalty@2026.1.toml", tmp_path / "penalty@2025.9.toml")
     with pytest.raises(StandardInvalid) as err:
         load_standard("penalty", "2025.9", directory=tmp_path)
     assert "penalty@2026.1.toml" in str(err.value)
 
 
 def test_releasing_without_raising_the_version_is_caught(tmp_path):
-    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty.toml")
-    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty@2026.1.toml")
+    shutil.copy(SHIPPED / "penalty@2026.1.toml", tmp_path / "penalty.toml")
+    shutil.copy(SHIPPED / "penalty@2026.1.toml", tmp_path / "penalty@2026.1.toml")
     with pytest.raises(StandardInvalid, match="raise the version"):
         list_standards(tmp_path)
 

@@ -71,7 +71,7 @@ def test_standards_check_ok_prints_one_line_summary(cli, tmp_path):
     result = cli("standards", "check", str(path))
     assert result.exit_code == 0
     assert result.output.count("\n") == 1
-    assert result.output.startswith("OK ") and "16 个环节" in result.output
+    assert result.output.startswith("OK ") and "17 个环节" in result.output
 
 
 def test_standards_check_lists_every_problem_and_exits_1(cli, tmp_path):
