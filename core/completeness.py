@@ -35,7 +35,7 @@ from enum import Enum
 from typing import Any
 
 from core.calendar import WorkingCalendar
-from core.deadlines import DEADLINE_RULES, due_date
+from core.deadlines import DEADLINE_RULES, Obligor, due_date
 from core.errors import CalendarNotCovered, DeadlineError, StandardError
 from core.standards.model import (
     AVLevel,
@@ -124,6 +124,8 @@ class DeadlineCheck:
     start: date
     done_on: date | None = None
     extended: bool = False
+    paused: tuple[tuple[date, date], ...] = ()
+    """Periods not counted (行政许可法 Art. 45: hearing, testing, expert review)."""
 
 
 @dataclass(frozen=True)
@@ -204,10 +206,13 @@ class DeadlineResult:
     start: date
     due: date | None
     state: str
-    """``done``, ``done_late``, ``running``, ``due_soon``, ``overdue`` or ``not_computable``."""
+    """``done``, ``done_late``, ``running``, ``due_soon``, ``overdue``, ``lapsed`` (a
+    party's deadline passed unused) or ``not_computable``."""
     done_on: date | None = None
     extended: bool = False
     rolled_from: date | None = None
+    note: str = ""
+    """What else the reader must know: 若遇法定节假日顺延, days not counted, what to supply."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,7 @@ class CompletenessReport:
                     "done_on": _iso(d.done_on),
                     "extended": d.extended,
                     "rolled_from": _iso(d.rolled_from),
+                    "note": d.note,
                 }
                 for d in self.deadlines
             ],
@@ -297,6 +303,7 @@ class CompletenessReport:
                     _date(d["done_on"]),
                     bool(d["extended"]),
                     _date(d["rolled_from"]),
+                    d.get("note", ""),
                 )
                 for d in data["deadlines"]
             ),
@@ -528,74 +535,11 @@ class _Assessment:
     def deadlines(
         self, today: date, calendar: WorkingCalendar, due_soon_days: int
     ) -> list[DeadlineResult]:
-        out = []
-        for check in self.facts.deadlines:
-            rule = DEADLINE_RULES.get(check.rule_id)
-            if rule is None:
-                self.add(
-                    "unknown_deadline_rule",
-                    None,
-                    check.rule_id,
-                    f"未知的期限规则 {check.rule_id!r}；可用：{', '.join(DEADLINE_RULES)}",
-                )
-                continue
-            try:
-                d = due_date(check.rule_id, check.start, calendar=calendar, extended=check.extended)
-            except (CalendarNotCovered, DeadlineError) as exc:
-                self.add(
-                    "deadline_not_computable",
-                    None,
-                    rule.id,
-                    f"无法计算「{rule.name_zh}」期限：{exc.message}",
-                    rule.basis,
-                )
-                out.append(
-                    DeadlineResult(
-                        rule.id, check.start, None, "not_computable", check.done_on, check.extended
-                    )
-                )
-                continue
-            due = d.due
-            what = f"「{rule.name_zh}」（{rule.describe_zh()}，起算日 {check.start.isoformat()}）"
-            if check.done_on is not None:
-                late = (check.done_on - due).days
-                state = "done_late" if late > 0 else "done"
-                if late > 0:
-                    self.add(
-                        "deadline_missed",
-                        None,
-                        rule.id,
-                        f"{what}应于 {due.isoformat()} 前完成，实际 {check.done_on.isoformat()} 完成，"
-                        f"逾期 {late} 日",
-                        rule.basis,
-                    )
-            elif today > due:
-                state = "overdue"
-                self.add(
-                    "deadline_overdue",
-                    None,
-                    rule.id,
-                    f"{what}已于 {due.isoformat()} 到期，至今未完成（已逾期 {(today - due).days} 日）",
-                    rule.basis,
-                )
-            elif (due - today).days <= due_soon_days:
-                state = "due_soon"
-                self.add(
-                    "deadline_due_soon",
-                    None,
-                    rule.id,
-                    f"{what}将于 {due.isoformat()} 到期（还剩 {(due - today).days} 日）",
-                    rule.basis,
-                    Severity.ADVICE,
-                )
-            else:
-                state = "running"
-            out.append(
-                DeadlineResult(
-                    rule.id, check.start, due, state, check.done_on, check.extended, d.rolled_from
-                )
-            )
-        return out
+        results, findings = deadline_results(
+            self.facts.deadlines, today=today, calendar=calendar, due_soon_days=due_soon_days
+        )
+        self.findings.extend(findings)
+        return results
 
     def apply_waivers(self) -> tuple[list[Finding], list[WaivedFinding]]:
         findings = list(self.findings)
@@ -632,6 +576,130 @@ class _Assessment:
                 findings.remove(f)
                 waived.append(WaivedFinding(f, w))
         return findings, waived
+
+
+def deadline_results(
+    checks: Iterable[DeadlineCheck],
+    *,
+    today: date,
+    calendar: WorkingCalendar,
+    due_soon_days: int = 3,
+) -> tuple[list[DeadlineResult], list[Finding]]:
+    """Each clock's due date and state on ``today``, and the findings they give.
+
+    A clock whose end lies beyond every calendar is ``not_computable`` for working-day
+    rules (the note says what to supply); natural-day ones carry 若遇法定节假日顺延.
+    """
+    out: list[DeadlineResult] = []
+    findings: list[Finding] = []
+
+    def add(
+        code: str,
+        stage: str | None,
+        item: str,
+        message: str,
+        basis: Iterable[LegalBasis] = (),
+        severity: Severity = Severity.DEFECT,
+    ) -> None:
+        findings.append(Finding(code, severity, stage, item, message, tuple(basis)))
+
+    for check in checks:
+        rule = DEADLINE_RULES.get(check.rule_id)
+        if rule is None:
+            add(
+                "unknown_deadline_rule",
+                None,
+                check.rule_id,
+                f"未知的期限规则 {check.rule_id!r}；可用：{', '.join(DEADLINE_RULES)}",
+            )
+            continue
+        try:
+            d = due_date(
+                check.rule_id,
+                check.start,
+                calendar=calendar,
+                extended=check.extended,
+                paused=check.paused,
+            )
+        except (CalendarNotCovered, DeadlineError) as exc:
+            add(
+                "deadline_not_computable",
+                None,
+                rule.id,
+                f"无法计算「{rule.name_zh}」期限：{exc.message}",
+                rule.basis,
+            )
+            out.append(
+                DeadlineResult(
+                    rule.id,
+                    check.start,
+                    None,
+                    "not_computable",
+                    check.done_on,
+                    check.extended,
+                    note=exc.message,
+                )
+            )
+            continue
+        due = d.due
+        what = f"「{rule.name_zh}」（{rule.describe_zh()}，起算日 {check.start.isoformat()}）"
+        if check.done_on is not None:
+            late = (check.done_on - due).days
+            state = "done_late" if late > 0 else "done"
+            if late > 0:
+                add(
+                    "deadline_missed",
+                    None,
+                    rule.id,
+                    f"{what}应于 {due.isoformat()} 前完成，实际 {check.done_on.isoformat()} 完成，"
+                    f"逾期 {late} 日",
+                    rule.basis,
+                )
+        elif today > due and rule.obligor is Obligor.PARTY:
+            state = "lapsed"
+            add(
+                "deadline_lapsed",
+                None,
+                rule.id,
+                f"{what}已于 {due.isoformat()} 届满，当事人未在期限内行使或履行"
+                f"（{rule.note or '当事人的期限'}）",
+                rule.basis,
+                Severity.ADVICE,
+            )
+        elif today > due:
+            state = "overdue"
+            add(
+                "deadline_overdue",
+                None,
+                rule.id,
+                f"{what}已于 {due.isoformat()} 到期，至今未完成（已逾期 {(today - due).days} 日）",
+                rule.basis,
+            )
+        elif (due - today).days <= due_soon_days:
+            state = "due_soon"
+            add(
+                "deadline_due_soon",
+                None,
+                rule.id,
+                f"{what}将于 {due.isoformat()} 到期（还剩 {(due - today).days} 日）",
+                rule.basis,
+                Severity.ADVICE,
+            )
+        else:
+            state = "running"
+        out.append(
+            DeadlineResult(
+                rule.id,
+                check.start,
+                due,
+                state,
+                check.done_on,
+                check.extended,
+                d.rolled_from,
+                d.note_zh,
+            )
+        )
+    return out, findings
 
 
 def _needed(rt: RecordType, conditions: frozenset[str]) -> bool:

@@ -75,6 +75,68 @@ _APL = "中华人民共和国行政处罚法"
 
 
 @dataclass(frozen=True)
+class Gate:
+    """A procedure gate as listed to users: which categories, what it needs, its basis."""
+
+    code: str
+    categories: tuple[str, ...]
+    name_zh: str
+    basis: tuple[LegalBasis, ...]
+
+
+def _apl(provision: str, note: str) -> LegalBasis:
+    return LegalBasis(f"apl-{provision}", _APL, provision, note)
+
+
+GATES: tuple[Gate, ...] = (
+    Gate(
+        "apl-62",
+        ("penalty",),
+        "行政处罚决定前：告知书在案，陈述申辩已听取或者当事人书面放弃",
+        (
+            _apl("第六十二条", "未告知、未听取陈述申辩的，不得作出行政处罚决定"),
+            _apl("第四十四条", "告知拟作出的处罚内容及事实、理由、依据和陈述、申辩、听证权利"),
+            _apl("第四十五条", "当事人有权进行陈述和申辩，行政机关必须充分听取"),
+        ),
+    ),
+    Gate(
+        "apl-57-2",
+        ("penalty",),
+        "情节复杂或者重大违法行为：集体讨论笔录在案，由行政机关负责人登记决定",
+        (_apl("第五十七条第二款", "行政机关负责人应当集体讨论决定"),),
+    ),
+    Gate(
+        "apl-63-64",
+        ("penalty",),
+        "属于听证范围：听证告知书在案；当事人要求听证的，先举行听证",
+        (
+            _apl("第六十三条", "听证范围：较大数额罚款、没收较大数额违法所得等"),
+            _apl("第六十四条", "听证程序"),
+        ),
+    ),
+    Gate(
+        "apl-64-4",
+        ("penalty",),
+        "听证主持人不是本案调查人员",
+        (_apl("第六十四条第（四）项", "听证由行政机关指定的非本案调查人员主持"),),
+    ),
+    Gate(
+        "apl-51",
+        ("penalty-simple",),
+        "简易程序只适用于警告或者对公民二百元以下、对法人或者其他组织三千元以下罚款",
+        (_apl("第五十一条", "当场作出行政处罚决定的条件"),),
+    ),
+    Gate(
+        "apl-58",
+        ("*",),
+        "重大执法决定：最近一次法制审核通过，且审核的正是本决定草案",
+        (_apl("第五十八条", "未经法制审核或者审核未通过的，不得作出决定"),),
+    ),
+)
+"""Every gate ``check_procedure`` and the legal-review check apply, for listing."""
+
+
+@dataclass(frozen=True)
 class HearingThresholds:
     """较大数额 for the hearing scope, for the agencies it applies to (``*``: default)."""
 

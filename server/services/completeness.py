@@ -8,12 +8,13 @@
   interruptions and ``av_reason``;
   the media kind comes from the file's media type. Files a manifest announced but that
   have not arrived are not evidence yet: they are listed under ``pending``;
-* **conditions** — ``major_case`` once a decision was assessed as major or a legal
-  review was recorded;
+* **conditions** — every condition a recorded decision held (``hearing_eligible``,
+  ``complex_or_serious``, ``major_case``, derived by ``core.procedure``), and
+  ``major_case`` once a legal review was recorded;
 * **waivers** — ``completeness_waivers`` rows (reviewer/admin, with reason);
-* **deadlines** — 行政处罚 ``penalty-decision`` from the day the case entered
-  ``filing`` (立案), 行政许可 ``licensing-decision`` from ``acceptance`` (受理); done on
-  the day the first decision was recorded.
+* **deadlines** — every clock :func:`server.services.clocks.case_clocks` attaches
+  (penalty, simple procedure, licensing, coercion rules; start and end from the
+  records' capture dates, stage entry and the decisions).
 
 Every report request is a custody event (``completeness_checked``, with the status and
 the number of defects); so is every waiver (``completeness_checked`` with
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +33,6 @@ from sqlalchemy import select
 from core.calendar import WorkingCalendar
 from core.completeness import (
     CaseFacts,
-    DeadlineCheck,
     Interruption,
     MediaKind,
     RecordFact,
@@ -41,7 +41,6 @@ from core.completeness import (
     assess,
 )
 from core.custody import EventType
-from core.deadlines import DEADLINE_RULES
 from core.manifest import SignedManifest
 from core.verify import parse_json
 from server.auth import Principal, get_visible_case, require_person, require_role
@@ -60,22 +59,10 @@ from server.models import (
     utcnow,
 )
 from server.services.cases import pinned_standard
+from server.services.clocks import CHINA as CHINA  # re-exported: legal dates are China dates
+from server.services.clocks import case_clocks, china_date
 from server.services.custody import record_custody
 from server.services.unit_of_work import UnitOfWork
-
-CHINA = timezone(timedelta(hours=8), "CST")
-"""China Standard Time (no daylight saving): legal dates are counted in it."""
-
-# (category, stage the deadline starts from, rule id)
-DEADLINES: tuple[tuple[str, str, str], ...] = (
-    ("penalty", "filing", "penalty-decision"),
-    ("licensing", "acceptance", "licensing-decision"),
-)
-
-
-def china_date(moment: datetime) -> date:
-    """The calendar date in China of an aware time."""
-    return moment.astimezone(CHINA).date()
 
 
 def media_kind(media_type: str | None) -> MediaKind:
@@ -121,11 +108,8 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
         select(StageChange).where(StageChange.case_id == case.id).order_by(StageChange.id)
     )
     reached: list[StageReached] = []
-    entered: dict[str, date] = {}
     for change in history:
-        day = china_date(change.changed_at)
-        reached.append(StageReached(change.to_stage, day))
-        entered.setdefault(change.to_stage, day)
+        reached.append(StageReached(change.to_stage, china_date(change.changed_at)))
 
     records: list[RecordFact] = []
     pending: list[dict[str, Any]] = []
@@ -180,6 +164,8 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
     )
     reviewed = session.scalar(select(LegalReview.id).where(LegalReview.case_id == case.id))
     conditions = {"major_case"} if reviewed or any(d.major for d in decisions) else set()
+    for d in decisions:
+        conditions.update(d.conditions or {})
 
     waivers = []
     for w, user in session.execute(
@@ -198,12 +184,7 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
             )
         )
 
-    decided = china_date(decisions[0].decided_at) if decisions else None
-    deadlines = tuple(
-        DeadlineCheck(rule, entered[stage], done_on=decided)
-        for category, stage, rule in DEADLINES
-        if case.category == category and stage in entered and rule in DEADLINE_RULES
-    )
+    deadlines = case_clocks(uow, case)
     facts = CaseFacts(
         category=case.standard_id,
         standard_version=case.standard_version,

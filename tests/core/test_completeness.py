@@ -338,6 +338,7 @@ def test_the_json_form_is_stable_and_round_trips():
         "done_on": None,
         "extended": False,
         "rolled_from": "2025-10-01",
+        "note": "",
     }
     text = json.dumps(data, ensure_ascii=False)
     assert CompletenessReport.from_json(json.loads(text)) == report

@@ -32,12 +32,14 @@ def add_head(world: World, name: str = "a_head", agency: str = "a") -> None:
 
 
 def file_records(
-    world: World, device: Device, case: dict[str, Any], *records: tuple[str, str]
+    world: World, device: Device, case: dict[str, Any], *records: tuple[str, ...]
 ) -> None:
-    """File one stored PDF per (stage, record type) on the case, as the ingest path would."""
+    """File one stored PDF per (stage, record type[, capture date]) on the case, as the
+    ingest path would; the capture date (China) defaults to the device's default time."""
     stored = []
-    for stage, record_type in records:
+    for stage, record_type, *day in records:
         body = f"{case['case_no']} {stage} {record_type}".encode()
+        when = {"device_time": f"{day[0]}T10:00:00+08:00"} if day else {}
         response = device.api.post(
             "/manifests",
             device.manifest(
@@ -45,6 +47,7 @@ def file_records(
                 stage=stage,
                 record_type=record_type,
                 files=(file_entry(f"{record_type}.pdf", body, "application/pdf"),),
+                **when,
             ),
         )
         assert response.status_code == 201, response.get_json()
