@@ -21,6 +21,13 @@ at least ``min_officers`` distinct 执法证号, and at least one record of the 
 that credentials were shown (亮证 happens once, at the start of the action). Every
 interruption of any record carries a reason and a resumption note.
 
+Capture sanity: when the agency's register of inspectors is known
+(``CaseFacts.registered_officers``), every 执法证号 on a record must belong to an
+inspector of the case's agency who was active when it was captured — an unknown or
+deactivated one is a finding and does not count towards the two officers. A written
+record type (…笔录) filed only as audio or video files is a finding too: a recording does
+not replace the written, signed 笔录.
+
 Findings have a severity: ``defect`` (makes the case incomplete unless waived) or
 ``advice`` (shown, never changes the status). A waiver (stage + item, who, why, when)
 turns a matching defect into a waived item; a waiver that matches nothing is reported.
@@ -91,6 +98,8 @@ class RecordFact:
     interruptions: tuple[Interruption, ...] = ()
     av_reason: str = ""
     """Why no audio-video was made (for ``disputed`` stages)."""
+    captured_on: date | None = None
+    """The capture date (China), to judge whether an officer was active then."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,9 @@ class CaseFacts:
     records: tuple[RecordFact, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     deadlines: tuple[DeadlineCheck, ...] = ()
+    registered_officers: Mapping[str, date | None] | None = None
+    """执法证号 of the agency's inspectors → the day they were deactivated (None: active).
+    None: the register is not known and officers are not checked against it."""
 
 
 class Severity(Enum):
@@ -331,6 +343,7 @@ def assess(
         )
     a = _Assessment(standard, facts)
     stages = a.stages()
+    a.officers()
     a.interruptions()
     deadlines = a.deadlines(today, calendar, due_soon_days)
     findings, waived = a.apply_waivers()
@@ -478,12 +491,58 @@ class _Assessment:
             )
         if stage.on_site:
             self.on_site(stage, records)
+        for rt in stage.records:
+            typed = [r for r in records if r.record_type == rt.id]
+            if "笔录" in rt.name_zh and typed and all(r.media.is_av for r in typed):
+                self.add(
+                    "written_record_only_av",
+                    stage.id,
+                    rt.id,
+                    f"「{stage.name_zh}」的{rt.name_zh}只有录音录像文件（{len(typed)} 个），"
+                    "没有笔录文书：音像记录不能代替书面笔录",
+                    rt.basis,
+                )
+
+    def unregistered(self, rec: RecordFact) -> list[str]:
+        """The record's 执法证号 that are not active inspectors of the agency (when known)."""
+        register = self.facts.registered_officers
+        if register is None:
+            return []
+        out = []
+        for cert in sorted({o.strip() for o in rec.officers if o.strip()}):
+            if cert not in register:
+                out.append(cert)
+                continue
+            gone = register[cert]
+            if gone is not None and (rec.captured_on is None or gone <= rec.captured_on):
+                out.append(cert)
+        return out
+
+    def officers(self) -> None:
+        register = self.facts.registered_officers
+        if register is None:
+            return
+        rule = self.standard.rule(RuleCheck.MIN_OFFICERS)
+        for rec in self.facts.records:
+            if self.standard.stage(rec.stage) is None:
+                continue
+            for cert in self.unregistered(rec):
+                why = "已停用" if cert in register else "不是本机关登记的执法人员"
+                self.add(
+                    "unregistered_officer",
+                    rec.stage,
+                    rec.record_id,
+                    f"记录 {rec.record_id} 所列执法证号 {cert} {why}，"
+                    "不能作为执法人员计入（执法人员须持证上岗）",
+                    rule.basis if rule is not None else (),
+                )
 
     def on_site(self, stage: Stage, records: list[RecordFact]) -> None:
         officers_rule = self.standard.rule(RuleCheck.MIN_OFFICERS)
         if officers_rule is not None:
             for rec in records:
-                ids = sorted({o.strip() for o in rec.officers if o.strip()})
+                unknown = set(self.unregistered(rec))
+                ids = sorted({o.strip() for o in rec.officers if o.strip()} - unknown)
                 if len(ids) < officers_rule.min_officers:
                     named = "、".join(ids) if ids else "无"
                     self.add(

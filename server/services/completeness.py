@@ -11,6 +11,8 @@
 * **conditions** — every condition a recorded decision held (``hearing_eligible``,
   ``complex_or_serious``, ``major_case``, derived by ``core.procedure``), and
   ``major_case`` once a legal review was recorded;
+* **registered officers** — the 执法证号 of the agency's inspectors, with the day each
+  was deactivated, so an unknown or deactivated officer on a capture is a finding;
 * **waivers** — ``completeness_waivers`` rows (reviewer/admin, with reason);
 * **deadlines** — every clock :func:`server.services.clocks.case_clocks` attaches
   (penalty, simple procedure, licensing, coercion rules; start and end from the
@@ -154,6 +156,9 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
                     credentials_shown=m.credentials_shown,
                     interruptions=_interruptions(m.interruptions),
                     av_reason=m.av_reason or "",
+                    captured_on=china_date(
+                        datetime.fromisoformat(m.device_time.replace("Z", "+00:00"))
+                    ),
                 )
             )
 
@@ -185,6 +190,20 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
         )
 
     deadlines = case_clocks(uow, case)
+    registered: dict[str, date | None] = {}
+    for cert, active, gone in session.execute(
+        select(User.cert_no, User.active, User.deactivated_at).where(
+            User.agency_id == case.agency_id,
+            User.role == Role.INSPECTOR.value,
+            User.cert_no.is_not(None),
+        )
+    ):
+        if cert is None:
+            continue
+        if active:
+            registered[cert] = None
+        else:  # deactivated: from that day on (no day recorded: never counts)
+            registered[cert] = china_date(gone) if gone is not None else date.min
     facts = CaseFacts(
         category=case.standard_id,
         standard_version=case.standard_version,
@@ -193,6 +212,7 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
         records=tuple(records),
         waivers=tuple(waivers),
         deadlines=deadlines,
+        registered_officers=registered,
     )
     return Facts(facts, pending, gaps)
 

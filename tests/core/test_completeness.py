@@ -344,3 +344,46 @@ def test_the_json_form_is_stable_and_round_trips():
     assert CompletenessReport.from_json(json.loads(text)) == report
     with pytest.raises(ValueError, match="schema"):
         CompletenessReport.from_json({**data, "schema": "other/9"})
+
+
+def test_an_officer_not_registered_or_deactivated_is_a_finding_and_does_not_count():
+    std = load_standard("penalty")
+    facts = complete_case(std)
+    site = next(r for r in facts.records if r.record_type == "site-inspection-record")
+    stranger = replace(site, officers=(OFFICERS[0], "99999999999"), captured_on=date(2025, 10, 9))
+    register = {OFFICERS[0]: None, OFFICERS[1]: None}
+    records = tuple(stranger if r is site else r for r in facts.records)
+    report = run(std, replace(facts, records=records, registered_officers=register))
+    assert keys(report) == {
+        ("unregistered_officer", "site-inspection", site.record_id),
+        ("too_few_officers", "site-inspection", site.record_id),
+    }
+    [finding] = [f for f in report.findings if f.code == "unregistered_officer"]
+    assert "99999999999 不是本机关登记的执法人员" in finding.message_zh
+    # deactivated before the capture: does not count; deactivated later: still counts
+    left_early = {**register, OFFICERS[1]: date(2025, 10, 1)}
+    early = run(std, replace(facts, registered_officers=left_early))
+    assert any(
+        f.code == "unregistered_officer" and "已停用" in f.message_zh for f in early.findings
+    )
+    dated = tuple(replace(r, captured_on=date(2025, 9, 30)) for r in facts.records)
+    later = run(std, replace(facts, records=dated, registered_officers=left_early))
+    assert later.findings == ()
+
+
+def test_a_written_record_filed_only_as_video_is_a_finding():
+    std = load_standard("penalty")
+    facts = complete_case(std)
+    records = tuple(
+        replace(r, media=MediaKind.VIDEO) if r.record_type == "inquiry-record" else r
+        for r in facts.records
+    )
+    report = run(std, replace(facts, records=records))
+    assert keys(report) == {
+        ("written_record_only_av", "inquiry", "inquiry-record"),
+        ("written_record_only_av", "inquiry-room", "inquiry-record"),
+    }
+    assert all("音像记录不能代替书面笔录" in f.message_zh for f in report.findings)
+    # a video beside the written 笔录 of the same type is fine
+    both = run(std, replace(facts, records=facts.records + records))
+    assert both.findings == ()
