@@ -128,6 +128,22 @@ class WorkingCalendar:
         except NotImplementedError:  # the package's own "year not covered"
             raise self._not_covered(d) from None
 
+    def is_statutory_holiday(self, d: date) -> bool:
+        """A day of an official holiday block (法定节假日放假), not a plain weekend.
+
+        Raises ``CalendarNotCovered`` outside known years.
+        """
+        agency = self._agency.get(d.year)
+        if agency is not None:
+            return d in agency.holidays
+        if d.year not in self._bundled:
+            raise self._not_covered(d)
+        try:
+            on_holiday, name = chinese_calendar.get_holiday_detail(d)
+        except NotImplementedError:
+            raise self._not_covered(d) from None
+        return bool(on_holiday) and name is not None
+
     def add_working_days(self, start: date, n: int) -> date:
         """The ``n``-th working day after ``start`` (``start`` itself not counted).
 

@@ -26,7 +26,9 @@ Capture sanity: when the agency's register of inspectors is known
 inspector of the case's agency who was active when it was captured — an unknown or
 deactivated one is a finding and does not count towards the two officers. A written
 record type (…笔录) filed only as audio or video files is a finding too: a recording does
-not replace the written, signed 笔录.
+not replace the written, signed 笔录. A standard's ``daytime_working_days`` rule
+(行政强制法 Art. 43) makes every record of its stages captured at night (22:00–6:00,
+China time) or on a statutory holiday a finding; an urgent case is waived with a reason.
 
 Findings have a severity: ``defect`` (makes the case incomplete unless waived) or
 ``advice`` (shown, never changes the status). A waiver (stage + item, who, why, when)
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -55,6 +57,7 @@ from core.standards.model import (
 )
 
 REPORT_SCHEMA = "casetrail.completeness/1"
+_CHINA = timezone(timedelta(hours=8))
 AV_ITEM = "audio-video"
 CREDENTIALS_ITEM = "credentials"
 
@@ -100,6 +103,8 @@ class RecordFact:
     """Why no audio-video was made (for ``disputed`` stages)."""
     captured_on: date | None = None
     """The capture date (China), to judge whether an officer was active then."""
+    captured_at: datetime | None = None
+    """The aware capture time (行政强制法 Art. 43: not at night, not on a holiday)."""
 
 
 @dataclass(frozen=True)
@@ -344,6 +349,7 @@ def assess(
     a = _Assessment(standard, facts)
     stages = a.stages()
     a.officers()
+    a.execution_times(calendar)
     a.interruptions()
     deadlines = a.deadlines(today, calendar, due_soon_days)
     findings, waived = a.apply_waivers()
@@ -566,6 +572,34 @@ class _Assessment:
                 f"「{stage.name_zh}」环节没有记录出示执法证件（亮证执法）",
                 credentials_rule.basis,
             )
+
+    def execution_times(self, calendar: WorkingCalendar) -> None:
+        rule = self.standard.rule(RuleCheck.DAYTIME_WORKING_DAYS)
+        if rule is None:
+            return
+        for rec in self.facts.records:
+            if rec.stage not in rule.stages or rec.captured_at is None:
+                continue
+            local = rec.captured_at.astimezone(_CHINA)
+            why = []
+            if local.hour >= 22 or local.hour < 6:
+                why.append("夜间")
+            try:
+                if calendar.is_statutory_holiday(local.date()):
+                    why.append("法定节假日")
+            except CalendarNotCovered:
+                pass  # no schedule for that year: a holiday cannot be told
+            if why:
+                stage = self.standard.stage(rec.stage)
+                name = stage.name_zh if stage else rec.stage
+                self.add(
+                    "execution_at_night_or_holiday",
+                    rec.stage,
+                    rec.record_id,
+                    f"「{name}」记录 {rec.record_id} 摄于 {local:%Y-%m-%d %H:%M}（{'、'.join(why)}）："
+                    "不得在夜间或者法定节假日实施行政强制执行；情况紧急的，须由审核人员说明理由豁免",
+                    rule.basis,
+                )
 
     def interruptions(self) -> None:
         rule = self.standard.rule(RuleCheck.INTERRUPTIONS_EXPLAINED)

@@ -146,6 +146,7 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
                     }
                 )
                 continue
+            captured = datetime.fromisoformat(m.device_time.replace("Z", "+00:00"))
             records.append(
                 RecordFact(
                     record_id=e.id,
@@ -156,9 +157,8 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
                     credentials_shown=m.credentials_shown,
                     interruptions=_interruptions(m.interruptions),
                     av_reason=m.av_reason or "",
-                    captured_on=china_date(
-                        datetime.fromisoformat(m.device_time.replace("Z", "+00:00"))
-                    ),
+                    captured_on=china_date(captured),
+                    captured_at=captured,
                 )
             )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -387,3 +387,30 @@ def test_a_written_record_filed_only_as_video_is_a_finding():
     # a video beside the written 笔录 of the same type is fine
     both = run(std, replace(facts, records=facts.records + records))
     assert both.findings == ()
+
+
+def test_aca_art43_execution_at_night_or_on_a_statutory_holiday_is_a_finding():
+    std = load_standard("coercion")
+    facts = complete_case(std)
+    cst = timezone(timedelta(hours=8))
+
+    def at(moment: datetime) -> CompletenessReport:
+        records = tuple(
+            replace(r, captured_at=moment) if r.stage == "demolition" else r for r in facts.records
+        )
+        return run(std, replace(facts, records=records))
+
+    assert at(datetime(2025, 9, 30, 10, 0, tzinfo=cst)).findings == ()
+    # a Saturday that is not a holiday is not forbidden by Art. 43
+    assert at(datetime(2025, 9, 27, 10, 0, tzinfo=cst)).findings == ()
+    night = at(datetime(2025, 9, 30, 23, 30, tzinfo=cst))
+    holiday = at(datetime(2025, 10, 3, 10, 0, tzinfo=cst))
+    demolition = {r.record_id for r in facts.records if r.stage == "demolition"}
+    for report, why in ((night, "夜间"), (holiday, "法定节假日")):
+        assert keys(report) == {
+            ("execution_at_night_or_holiday", "demolition", rid) for rid in demolition
+        }
+        assert all(why in f.message_zh for f in report.findings)
+        assert all(f.basis[0].provision == "第四十三条" for f in report.findings)
+    # 06:00 UTC+8 from a UTC timestamp: 2025-09-29T21:59Z is 05:59 China time → night
+    assert at(datetime(2025, 9, 29, 21, 59, tzinfo=UTC)).findings

@@ -29,7 +29,7 @@ SHIPPED = Path(str(resources.files("core.standards")))
 # <id>.toml, raise its version, and add the new digest here.
 RELEASED = {
     "coercion@2026.1.toml": "b6382aecb0ab0773f3845c8f51f2737e10999062e81a1ce819548b80410ffe75",
-    "coercion.toml": "6bdbbb89c9479b00f81c17e22bd148b9b0f83b5a0023e48e53fd953a8f01dcf9",
+    "coercion.toml": "0326cfb568dc21cc6658d588e88d221b5acf14f091b037ff031411b4f718a2a9",
     "confirmation@2026.1.toml": "3a66117692bd91e94787304614b401b7f5edf6b982c49523ddb41ccdcb7473c1",
     "confirmation.toml": "298dcd8ffa42917a50e0f09f818d04b07f91c0d56a4081989c7c84462bb9065a",
     "inspection@2026.1.toml": "81680f17cad95adf05ef02e38019124b6b57ad6406f584fa42fcdad6655bd284",
@@ -272,3 +272,18 @@ def test_standard_json_is_plain_data():
     assert seizure["av"] == "full"
     assert seizure["records"][0]["requirement"] == "required"
     assert data["retention"]["case_file_years"] == 30
+
+
+def test_a_daytime_execution_rule_names_existing_stages(tmp_path):
+    text = (SHIPPED / "coercion.toml").read_text(encoding="utf-8")
+    rule = load_standard("coercion").rule(RuleCheck.DAYTIME_WORKING_DAYS)
+    assert rule is not None and rule.stages == ("demolition",)
+    assert rule.basis[0].provision == "第四十三条"
+    with pytest.raises(StandardInvalid) as err:
+        validate_standard_text(
+            text.replace('stages = ["demolition"]', 'stages = ["night-raid"]'), "x.toml"
+        )
+    assert any("'night-raid' 不是本标准的环节" in p for p in err.value.problems)
+    with pytest.raises(StandardInvalid) as err:
+        validate_standard_text(text.replace('stages = ["demolition"]\n', ""), "x.toml")
+    assert any("needs a list of stage ids" in p for p in err.value.problems)
