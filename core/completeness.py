@@ -497,6 +497,8 @@ class _Assessment:
             )
         if stage.on_site:
             self.on_site(stage, records)
+        else:
+            self.credentials_at_service(stage, records)
         for rt in stage.records:
             typed = [r for r in records if r.record_type == rt.id]
             if "笔录" in rt.name_zh and typed and all(r.media.is_av for r in typed):
@@ -600,6 +602,21 @@ class _Assessment:
                     "不得在夜间或者法定节假日实施行政强制执行；情况紧急的，须由审核人员说明理由豁免",
                     rule.basis,
                 )
+
+    def credentials_at_service(self, stage: Stage, records: list[RecordFact]) -> None:
+        rule = self.standard.rule(RuleCheck.CREDENTIALS_SHOWN)
+        if rule is None or stage.id not in rule.stages or not records:
+            return
+        if not any(r.credentials_shown for r in records):
+            self.add(
+                "credentials_not_recorded",
+                stage.id,
+                CREDENTIALS_ITEM,
+                f"「{stage.name_zh}」环节没有记录出示执法证件：直接送达、留置送达执法文书时"
+                "应主动出示执法证件、亮明身份（邮寄、公告送达除外）",
+                rule.basis,
+                Severity.ADVICE,
+            )
 
     def interruptions(self) -> None:
         rule = self.standard.rule(RuleCheck.INTERRUPTIONS_EXPLAINED)

@@ -393,7 +393,9 @@ def _common_rule(
     elif "min_officers" in t:
         r.problem(join(path, "min_officers"), '只用于 only used with check = "min_officers"')
     stages: tuple[str, ...] = ()
-    if check is RuleCheck.DAYTIME_WORKING_DAYS:
+    if check is RuleCheck.DAYTIME_WORKING_DAYS or (
+        check is RuleCheck.CREDENTIALS_SHOWN and "stages" in t
+    ):
         raw = t.get("stages")
         if (
             not isinstance(raw, list)
@@ -402,12 +404,15 @@ def _common_rule(
         ):
             r.problem(
                 join(path, "stages"),
-                'check = "daytime_working_days" 需要环节 id 列表 needs a list of stage ids',
+                f'check = "{check.value}" 需要环节 id 列表 needs a list of stage ids',
             )
         else:
             stages = tuple(raw)
     elif "stages" in t:
-        r.problem(join(path, "stages"), '只用于 only used with check = "daytime_working_days"')
+        r.problem(
+            join(path, "stages"),
+            '只用于 only used with check = "daytime_working_days" or "credentials_shown"',
+        )
     if rid is None or name_zh is None or name_en is None or check is None:
         return None
     return CommonRule(rid, name_zh, name_en, check, basis, minimum, stages)

@@ -140,7 +140,8 @@ class CommonRule:
     basis: tuple[LegalBasis, ...]
     min_officers: int = 0
     stages: tuple[str, ...] = ()
-    """The stages a ``daytime_working_days`` rule applies to."""
+    """The stages a ``daytime_working_days`` rule applies to; for ``credentials_shown``,
+    stages besides the on-site ones where 亮证 is expected (送达: advice only)."""
 
 
 @dataclass(frozen=True)

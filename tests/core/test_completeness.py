@@ -31,7 +31,7 @@ from core.completeness import (
     assess,
 )
 from core.errors import StandardError
-from core.standards import AVLevel, RecordingStandard, load_standard
+from core.standards import AVLevel, RecordingStandard, RuleCheck, load_standard
 
 CATEGORIES = ["coercion", "confirmation", "inspection", "licensing", "penalty", "penalty-simple"]
 CAL = WorkingCalendar()
@@ -152,7 +152,14 @@ def test_every_on_site_stage_without_credentials_shown_is_reported(std):
     hidden = tuple(replace(r, credentials_shown=False) for r in facts.records)
     report = run(std, replace(facts, records=hidden))
     expected = {("credentials_not_shown", s.id, CREDENTIALS_ITEM) for s in std.stages if s.on_site}
+    # 送达 is not on site, but 亮证 is expected there too (118号 二、（五）): advice only
+    rule = std.rule(RuleCheck.CREDENTIALS_SHOWN)
+    service = set(rule.stages) if rule is not None else set()
+    expected |= {("credentials_not_recorded", s, CREDENTIALS_ITEM) for s in service}
     assert keys(report) == expected
+    advice = {f.stage for f in report.findings if f.severity is Severity.ADVICE}
+    assert advice == service
+    assert std.id not in ("penalty", "licensing") or service
 
 
 def test_every_unexplained_interruption_is_reported(std):

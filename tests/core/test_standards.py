@@ -35,11 +35,11 @@ RELEASED = {
     "inspection@2026.1.toml": "81680f17cad95adf05ef02e38019124b6b57ad6406f584fa42fcdad6655bd284",
     "inspection.toml": "cc665f26b5a9b24b0b0cf92a4e4369b88c594c0bd554d3b6705cbf7b05977f5e",
     "licensing@2026.1.toml": "88136e09d39bb13eaca6299518feb48dc7fd70309c5a1da4172a9b49af8c611d",
-    "licensing.toml": "d88f1a8f2f3d5da1b82c4f16ac9a2bd7c33414fc945d2dfb2ea1ccac1645fad9",
+    "licensing.toml": "462a703a820e607bac69e11100eb4cbb413ca5aad8a671b6d6e497b91a6c410e",
     "penalty-simple@2026.1.toml": "0f26ae2752b8fa1f9a1aa93d10cc4116394ddf9d556e193f03efb567e6b87041",
     "penalty-simple.toml": "f40f80d69ed99fa647dd79cd82e01002e4a386b791aa701637c022ffe82f594d",
     "penalty@2026.1.toml": "329f64b4da75e71ebd762076e6f3b3ba8091e59d23046da2d457616e9e38bd7c",
-    "penalty.toml": "09953165001768fb656e74d6c2536835a3c687312e3069c2511cfd1f3474f7cc",
+    "penalty.toml": "c0a605c9b1fc39c9a63ba5a61dddc61c6e8a97f25422b3617219285cd9e35a0c",
 }
 
 
