@@ -52,7 +52,13 @@ from core.procedure import (
     derive_conditions,
 )
 from core.verify import parse_json
-from server.auth import Principal, get_visible_case, require_case_write, require_role
+from server.auth import (
+    Principal,
+    get_visible_case,
+    require_case_write,
+    require_person,
+    require_role,
+)
 from server.errors import Conflict, Invalid
 from server.models import (
     Agency,
@@ -161,7 +167,9 @@ def record_decision(
 ) -> Decision:
     """Record a decision once the law's procedure allows it (else 409, refusal logged)."""
     case = get_visible_case(uow.session, principal, case_id, for_update=True)
-    if principal.role != Role.HEAD:
+    if principal.role == Role.HEAD:
+        require_person(principal)  # the head's own token, never a device acting for them
+    else:
         require_case_write(uow.session, principal, case)
     if case.status != CaseStatus.OPEN.value:
         raise Conflict(

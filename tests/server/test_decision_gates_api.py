@@ -91,6 +91,11 @@ def test_art57_2_serious_violation_needs_collective_discussion_and_the_head(
     # a head of another agency does not even see the case
     add_head(world, "b_head", "b")
     assert world.as_("b_head").post(decisions, complex_case).status_code == 404
+    # an admin registers heads like any user (role head, 负责人; no 执法证号 needed)
+    head = world.as_("a_admin").post(
+        "/users", {"username": "a-deputy", "display_name": "副局长", "role": "head"}
+    )
+    assert head.status_code == 201 and head.get_json()["role"] == "head"
 
 
 @SQLITE
