@@ -21,14 +21,15 @@ at least ``min_officers`` distinct 执法证号, and at least one record of the 
 that credentials were shown (亮证 happens once, at the start of the action). Every
 interruption of any record carries a reason and a resumption note.
 
-Capture sanity: when the agency's register of inspectors is known
-(``CaseFacts.registered_officers``), every 执法证号 on a record must belong to an
-inspector of the case's agency who was active when it was captured — an unknown or
-deactivated one is a finding and does not count towards the two officers. A written
-record type (…笔录) filed only as audio or video files is a finding too: a recording does
-not replace the written, signed 笔录. A standard's ``daytime_working_days`` rule
-(行政强制法 Art. 43) makes every record of its stages captured at night (22:00–6:00,
-China time) or on a statutory holiday a finding; an urgent case is waived with a reason.
+A written record type (…笔录) filed only as audio or video files is a finding: a
+recording does not replace the written, signed 笔录.
+
+:func:`capture_sanity` gives the findings that need facts an exported case file does not
+carry yet (so they stay out of ``assess``, whose report a bag recomputes offline): an
+officer on a capture who is not an active inspector of the case's agency
+(``CaseFacts.registered_officers``), and — under a standard's ``daytime_working_days``
+rule (行政强制法 Art. 43) — a record of an execution stage captured at night (22:00–6:00,
+China time) or on a statutory holiday (``RecordFact.captured_at``).
 
 Findings have a severity: ``defect`` (makes the case incomplete unless waived) or
 ``advice`` (shown, never changes the status). A waiver (stage + item, who, why, when)
@@ -196,6 +197,10 @@ class Finding:
     message_zh: str
     basis: tuple[LegalBasis, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """The finding as in the report's ``findings[]``."""
+        return _finding_json(self)
+
 
 @dataclass(frozen=True)
 class WaivedFinding:
@@ -348,8 +353,6 @@ def assess(
         )
     a = _Assessment(standard, facts)
     stages = a.stages()
-    a.officers()
-    a.execution_times(calendar)
     a.interruptions()
     deadlines = a.deadlines(today, calendar, due_soon_days)
     findings, waived = a.apply_waivers()
@@ -549,8 +552,7 @@ class _Assessment:
         officers_rule = self.standard.rule(RuleCheck.MIN_OFFICERS)
         if officers_rule is not None:
             for rec in records:
-                unknown = set(self.unregistered(rec))
-                ids = sorted({o.strip() for o in rec.officers if o.strip()} - unknown)
+                ids = sorted({o.strip() for o in rec.officers if o.strip()})
                 if len(ids) < officers_rule.min_officers:
                     named = "、".join(ids) if ids else "无"
                     self.add(
@@ -810,6 +812,20 @@ def deadline_results(
             )
         )
     return out, findings
+
+
+def capture_sanity(
+    standard: RecordingStandard, facts: CaseFacts, *, calendar: WorkingCalendar
+) -> tuple[Finding, ...]:
+    """Officers not registered or not active, and executions at night or on holidays.
+
+    Defects a reviewer should see beside the report (see the module docstring); they do
+    not change the report's status.
+    """
+    a = _Assessment(standard, facts)
+    a.officers()
+    a.execution_times(calendar)
+    return tuple(a.findings)
 
 
 def _needed(rt: RecordType, conditions: frozenset[str]) -> bool:

@@ -24,9 +24,9 @@ seizure-duration (强制 25)  seizure-decision / seizure           handling- or 
 urgent-measure-report (19)  a seizure before its approval       urgent-report
 ==========================  ==================================  ===============================
 
-The licensing decision's 20 working days skip the working days the case spent in the
-``hearing`` and ``expert-review`` stages (行政许可法 Art. 45; a stay counts once the case
-has moved on, from the day it entered to the day before it left).
+行政许可法 Art. 45 (time of hearings, testing, expert review not counted) is counted by
+``core.deadlines.due_date(paused=…)``, but not attached here yet: an exported case file
+recomputes its deadlines from facts that do not carry the paused periods.
 
 Publication deadlines (``publish-*``) belong to the publication records, and
 ``court-enforcement`` (强制法 Art. 53) starts on a date the handler fixes; neither is
@@ -55,8 +55,6 @@ from server.models import (
 from server.services.unit_of_work import UnitOfWork
 
 CHINA = timezone(timedelta(hours=8), "CST")
-PAUSING_STAGES = ("hearing", "expert-review")
-"""行政许可法 Art. 45: time in these licensing stages is not counted (closed stays only)."""
 
 
 def china_date(moment: datetime) -> date:
@@ -70,8 +68,6 @@ class CaseEvents:
 
     entered: dict[str, date]
     """Stage id → first day the case entered it."""
-    stays: dict[str, list[tuple[date, date]]]
-    """Stage id → closed stays (first day, last day before the case moved on)."""
     filed: dict[str, date]
     """Record type id → capture date of its first stored record."""
     decided: date | None
@@ -90,16 +86,10 @@ def case_events(uow: UnitOfWork, case: Case) -> CaseEvents:
     """Stage entry dates, record capture dates and the first decision of ``case``."""
     session = uow.session
     entered: dict[str, date] = {}
-    stays: dict[str, list[tuple[date, date]]] = {}
-    previous: tuple[str, date] | None = None
     for change in session.scalars(
         select(StageChange).where(StageChange.case_id == case.id).order_by(StageChange.id)
     ):
-        day = china_date(change.changed_at)
-        entered.setdefault(change.to_stage, day)
-        if previous is not None and day > previous[1]:
-            stays.setdefault(previous[0], []).append((previous[1], day - timedelta(days=1)))
-        previous = (change.to_stage, day)
+        entered.setdefault(change.to_stage, china_date(change.changed_at))
     filed: dict[str, date] = {}
     rows = session.scalars(
         select(CaptureManifest.signed_json)
@@ -125,7 +115,7 @@ def case_events(uow: UnitOfWork, case: Case) -> CaseEvents:
     ).first()
     decided = china_date(first.decided_at) if first is not None else None
     fine = first is not None and _amount(first.facts.get("fine_yuan")) > 0
-    return CaseEvents(entered, stays, filed, decided, fine)
+    return CaseEvents(entered, filed, decided, fine)
 
 
 def _amount(value: object) -> Decimal:
@@ -171,8 +161,7 @@ def _licensing(ev: CaseEvents) -> tuple[DeadlineCheck, ...]:
     decided = ev.first("licensing-decision") or ev.decided
     accepted = ev.first("acceptance-notice", "acceptance")
     corrected = [d for d in (ev.first("correction-notice"), accepted) if d]
-    paused = tuple(p for stage in PAUSING_STAGES for p in ev.stays.get(stage, []))
-    out = _clocks(
+    return _clocks(
         ("licensing-decision", accepted, decided),
         (
             "correction-notice",
@@ -182,12 +171,6 @@ def _licensing(ev: CaseEvents) -> tuple[DeadlineCheck, ...]:
         ("licence-issue", decided, ev.first("service-receipt")),
         ("licensing-hearing-request", ev.first("rights-notice"), ev.first("hearing-application")),
         ("licensing-hearing-held", ev.first("hearing-application"), ev.first("hearing-transcript")),
-    )
-    return tuple(
-        DeadlineCheck(c.rule_id, c.start, c.done_on, paused=paused)
-        if c.rule_id == "licensing-decision"
-        else c
-        for c in out
     )
 
 

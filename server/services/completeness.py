@@ -41,6 +41,7 @@ from core.completeness import (
     StageReached,
     Waiver,
     assess,
+    capture_sanity,
 )
 from core.custody import EventType
 from core.manifest import SignedManifest
@@ -228,14 +229,18 @@ def completeness_report(
     """The case's completeness report (``docs/completeness-report.md`` form) plus context.
 
     Extra keys beside the documented report: ``case`` (id, 案号), ``pending`` (announced
-    files not stored yet), ``device_chain_gaps`` and ``custody`` (the
+    files not stored yet), ``device_chain_gaps``, ``capture_findings`` (officers not
+    registered or active, executions at night or on holidays: ``core.completeness.
+    capture_sanity``) and ``custody`` (the
     ``completeness_checked`` event this request appended).
     """
     require_person(principal)
     case = get_visible_case(uow.session, principal, case_id)
     found = case_facts(uow, case)
     today = today or china_date(utcnow())
-    report = assess(pinned_standard(case), found.facts, today=today, calendar=calendar)
+    standard = pinned_standard(case)
+    report = assess(standard, found.facts, today=today, calendar=calendar)
+    sanity = capture_sanity(standard, found.facts, calendar=calendar)
     defects = len(report.defects)
     event = record_custody(
         uow,
@@ -256,6 +261,7 @@ def completeness_report(
         "case": {"id": case.id, "case_no": case.case_no, "title": case.title},
         "pending": found.pending,
         "device_chain_gaps": found.device_chain_gaps,
+        "capture_findings": [f.to_json() for f in sanity],
         "custody": {
             "event_id": event.event.event_id,
             "event_hash": event.event_hash,

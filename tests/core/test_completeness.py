@@ -21,6 +21,7 @@ from core.completeness import (
     CaseFacts,
     CompletenessReport,
     DeadlineCheck,
+    Finding,
     Interruption,
     MediaKind,
     RecordFact,
@@ -29,6 +30,7 @@ from core.completeness import (
     Status,
     Waiver,
     assess,
+    capture_sanity,
 )
 from core.errors import StandardError
 from core.standards import AVLevel, RecordingStandard, RuleCheck, load_standard
@@ -353,29 +355,30 @@ def test_the_json_form_is_stable_and_round_trips():
         CompletenessReport.from_json({**data, "schema": "other/9"})
 
 
-def test_an_officer_not_registered_or_deactivated_is_a_finding_and_does_not_count():
+def test_an_officer_not_registered_or_deactivated_is_a_capture_finding():
     std = load_standard("penalty")
     facts = complete_case(std)
     site = next(r for r in facts.records if r.record_type == "site-inspection-record")
     stranger = replace(site, officers=(OFFICERS[0], "99999999999"), captured_on=date(2025, 10, 9))
     register = {OFFICERS[0]: None, OFFICERS[1]: None}
     records = tuple(stranger if r is site else r for r in facts.records)
-    report = run(std, replace(facts, records=records, registered_officers=register))
-    assert keys(report) == {
-        ("unregistered_officer", "site-inspection", site.record_id),
-        ("too_few_officers", "site-inspection", site.record_id),
-    }
-    [finding] = [f for f in report.findings if f.code == "unregistered_officer"]
-    assert "99999999999 不是本机关登记的执法人员" in finding.message_zh
-    # deactivated before the capture: does not count; deactivated later: still counts
-    left_early = {**register, OFFICERS[1]: date(2025, 10, 1)}
-    early = run(std, replace(facts, registered_officers=left_early))
-    assert any(
-        f.code == "unregistered_officer" and "已停用" in f.message_zh for f in early.findings
+    checked = replace(facts, records=records, registered_officers=register)
+    [finding] = capture_sanity(std, checked, calendar=CAL)
+    assert (finding.code, finding.stage, finding.item) == (
+        "unregistered_officer",
+        "site-inspection",
+        site.record_id,
     )
+    assert "99999999999 不是本机关登记的执法人员" in finding.message_zh
+    # the report a case file recomputes offline is not changed by it
+    assert run(std, checked).findings == ()
+    # deactivated before the capture: a finding; deactivated after it: none
+    left_early = {**register, OFFICERS[1]: date(2025, 10, 1)}
+    early = capture_sanity(std, replace(facts, registered_officers=left_early), calendar=CAL)
+    assert early and all("已停用" in f.message_zh for f in early)
     dated = tuple(replace(r, captured_on=date(2025, 9, 30)) for r in facts.records)
-    later = run(std, replace(facts, records=dated, registered_officers=left_early))
-    assert later.findings == ()
+    later = replace(facts, records=dated, registered_officers=left_early)
+    assert capture_sanity(std, later, calendar=CAL) == ()
 
 
 def test_a_written_record_filed_only_as_video_is_a_finding():
@@ -396,28 +399,28 @@ def test_a_written_record_filed_only_as_video_is_a_finding():
     assert both.findings == ()
 
 
-def test_aca_art43_execution_at_night_or_on_a_statutory_holiday_is_a_finding():
+def test_aca_art43_execution_at_night_or_on_a_statutory_holiday_is_a_capture_finding():
     std = load_standard("coercion")
     facts = complete_case(std)
     cst = timezone(timedelta(hours=8))
 
-    def at(moment: datetime) -> CompletenessReport:
+    def at(moment: datetime) -> tuple[Finding, ...]:
         records = tuple(
             replace(r, captured_at=moment) if r.stage == "demolition" else r for r in facts.records
         )
-        return run(std, replace(facts, records=records))
+        return capture_sanity(std, replace(facts, records=records), calendar=CAL)
 
-    assert at(datetime(2025, 9, 30, 10, 0, tzinfo=cst)).findings == ()
+    assert at(datetime(2025, 9, 30, 10, 0, tzinfo=cst)) == ()
     # a Saturday that is not a holiday is not forbidden by Art. 43
-    assert at(datetime(2025, 9, 27, 10, 0, tzinfo=cst)).findings == ()
+    assert at(datetime(2025, 9, 27, 10, 0, tzinfo=cst)) == ()
     night = at(datetime(2025, 9, 30, 23, 30, tzinfo=cst))
     holiday = at(datetime(2025, 10, 3, 10, 0, tzinfo=cst))
     demolition = {r.record_id for r in facts.records if r.stage == "demolition"}
-    for report, why in ((night, "夜间"), (holiday, "法定节假日")):
-        assert keys(report) == {
+    for found, why in ((night, "夜间"), (holiday, "法定节假日")):
+        assert {(f.code, f.stage, f.item) for f in found} == {
             ("execution_at_night_or_holiday", "demolition", rid) for rid in demolition
         }
-        assert all(why in f.message_zh for f in report.findings)
-        assert all(f.basis[0].provision == "第四十三条" for f in report.findings)
-    # 06:00 UTC+8 from a UTC timestamp: 2025-09-29T21:59Z is 05:59 China time → night
-    assert at(datetime(2025, 9, 29, 21, 59, tzinfo=UTC)).findings
+        assert all(why in f.message_zh for f in found)
+        assert all(f.basis[0].provision == "第四十三条" for f in found)
+    # 2025-09-29T21:59Z is 05:59 China time: night
+    assert at(datetime(2025, 9, 29, 21, 59, tzinfo=UTC))

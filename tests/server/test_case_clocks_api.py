@@ -4,14 +4,9 @@ clock shows on the case, with due dates counted across the 2026 Spring Festival
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-import pytest
-from sqlalchemy import select
-
-from server.models import StageChange
-from tests.server.conftest import World, parts
+from tests.server.conftest import World
 from tests.server.manifest_support import enrol, open_case
 from tests.server.procedure_support import add_head, file_records
 
@@ -116,30 +111,3 @@ def test_penalty_case_from_filing_to_service_shows_every_clock_across_spring_fes
     }
     lapsed = [f for f in report["findings"] if f["code"] == "deadline_lapsed"]
     assert [(f["item"], f["severity"]) for f in lapsed] == [("fine-payment", "advice")]
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_alp_art45_days_in_expert_review_are_not_counted_on_the_licensing_clock(
-    world: World,
-) -> None:
-    case = open_case(world, "许-45-1", category="licensing")
-    path = f"/cases/{case['id']}"
-    for stage in ("acceptance", "review", "expert-review", "decision"):
-        moved = world.as_("a_insp1").post(f"{path}/stage", {"stage": stage})
-        assert moved.status_code == 200, moved.get_json()
-    # the stage history as it would stand had the case run in September 2025
-    days = ["2025-09-01", "2025-09-01", "2025-09-03", "2025-09-08", "2025-09-15"]
-    with parts(world.app).unit_of_work() as uow:
-        rows = uow.session.scalars(
-            select(StageChange).where(StageChange.case_id == case["id"]).order_by(StageChange.id)
-        ).all()
-        for row, day in zip(rows, days, strict=True):
-            row.changed_at = datetime.fromisoformat(f"{day}T09:00:00+08:00")
-        uow.commit()
-    shown = {c["rule"]: c for c in world.as_("a_reviewer").get(path).get_json()["deadlines"]}
-    decision = shown["licensing-decision"]
-    # 20 working days from 09-01 end on the 调休 Sunday 09-28; the five working days in
-    # expert review (09-08..09-12) push it past National Day to Saturday 10-11 (调休)
-    assert (decision["start"], decision["due"]) == ("2025-09-01", "2025-10-11")
-    assert "5 个工作日不计入" in decision["note"]
-    assert shown["correction-notice"]["state"] == "done"
