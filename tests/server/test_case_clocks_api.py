@@ -4,9 +4,16 @@ clock shows on the case, with due dates counted across the 2026 Spring Festival
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from tests.server.conftest import World
+from core.calendar import WorkingCalendar
+from core.completeness import assess
+from server.archive.recompute import facts_from_json, facts_json
+from server.models import Case
+from server.services.cases import pinned_standard
+from server.services.completeness import case_facts
+from tests.server.conftest import World, parts
 from tests.server.manifest_support import enrol, open_case
 from tests.server.procedure_support import add_head, file_records
 
@@ -111,3 +118,17 @@ def test_penalty_case_from_filing_to_service_shows_every_clock_across_spring_fes
     }
     lapsed = [f for f in report["findings"] if f["code"] == "deadline_lapsed"]
     assert [(f["item"], f["severity"]) for f in lapsed] == [("fine-payment", "advice")]
+
+    # an exported case file recomputes this very report from the facts it carries
+    with parts(world.app).unit_of_work() as uow:
+        row = uow.session.get(Case, case["id"])
+        assert row is not None
+        carried = facts_from_json(facts_json(case_facts(uow, row).facts))
+        again = assess(
+            pinned_standard(row),
+            carried,
+            today=date.fromisoformat(report["assessed_on"]),
+            calendar=WorkingCalendar(),
+        ).to_json()
+    for key in ("status", "stages", "findings", "waived", "deadlines"):
+        assert again[key] == report[key], key
