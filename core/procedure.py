@@ -59,6 +59,10 @@ HEARING_MEASURES = frozenset(
 )
 """Art. 63 ¶1 (二)–(五): measures always in the hearing scope."""
 
+NOT_A_PENALTY = frozenset({"no-penalty"})
+"""Decision types of a penalty case that impose no penalty (不予处罚): the penalty gates
+skip them. Every other type (penalty, warning, confiscation …) is a 行政处罚决定."""
+
 SIMPLE_LIMIT_YUAN = {PartyKind.INDIVIDUAL: Decimal(200), PartyKind.ORGANISATION: Decimal(3000)}
 """Art. 51: the 简易程序 fine ceilings (natural person / organisation)."""
 
@@ -293,7 +297,7 @@ def check_procedure(ctx: DecisionContext) -> tuple[Refusal, ...]:
     """Every procedure gate the intended decision fails (empty: the procedure allows it)."""
     if ctx.category == "penalty-simple":
         return tuple(r for r in (_art51(ctx.facts),) if r is not None)
-    if ctx.category != "penalty" or ctx.decision_type != "penalty":
+    if ctx.category != "penalty" or ctx.decision_type in NOT_A_PENALTY:
         return ()
     gates = (_art62(ctx), _art57(ctx), _art63(ctx), _art64_chair(ctx))
     return tuple(r for r in gates if r is not None)

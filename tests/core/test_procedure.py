@@ -179,3 +179,9 @@ def test_art63_thresholds_are_data_per_agency_with_a_national_default():
     with pytest.raises(StandardInvalid) as err:
         validate_thresholds_text(text.replace("individual_fine_yuan = 2000", ""), "bad.toml")
     assert any("individual_fine_yuan" in p for p in err.value.problems)
+
+
+def test_art62_applies_to_every_penalty_type_not_only_the_one_named_penalty():
+    warning = DecisionFacts("penalty")
+    assert codes(context(warning, frozenset(), decision_type="warning")) == ["apl-62"]
+    assert codes(context(warning, frozenset(), decision_type="no-penalty")) == []
