@@ -10,11 +10,16 @@ weekends-only guess, which would silently miss the Spring Festival week.
 Agency calendar file (TOML, see ``docs/calendar-file.md``)::
 
     schema = 1
-    source = "国务院办公厅关于2027年部分节假日安排的通知"
+    source = "国务院办公厅关于2027年部分节假日安排的通知（国办发明电〔2026〕N号）"
 
     [years.2027]
     holidays = ["2027-01-01", "2027-02-06..2027-02-12"]   # 放假 (dates or ranges)
     working_days = ["2027-02-14"]                          # 调休上班 (weekend days worked)
+
+Every file states its source: the 国务院办公厅 notice with its document number
+(〔YYYY〕N号); the loader keeps it per year and reports it (``source_of``,
+``describe_sources``). A file marked ``example = true`` is refused: its dates only
+illustrate the format.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ HOW_TO_SUPPLY = (
 )
 _DAY = timedelta(days=1)
 _RANGE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})\s*$")
+_NOTICE = re.compile(r"(国务院办公厅|国办).*〔\d{4}〕\d+号")
+"""A source naming the State Council General Office notice and its document number."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,19 @@ class WorkingCalendar:
             return f"chinese_calendar {_package_version()}（国务院办公厅节假日安排）"
         raise self._not_covered(date(year, 1, 1))
 
+    def describe_sources(self) -> list[str]:
+        """One line per source: the bundled years as a range, each agency year on its own."""
+        lines = []
+        bundled = [y for y in self._bundled if y not in self._agency]
+        if bundled:
+            lines.append(
+                f"{bundled[0]}–{bundled[-1]}：chinese_calendar {_package_version()}"
+                "（各年《国务院办公厅关于部分节假日安排的通知》）"
+            )
+        for year in sorted(self._agency):
+            lines.append(f"{year}：{self._agency[year].source}")
+        return lines
+
     def is_working_day(self, d: date) -> bool:
         """True on a working day (工作日); raises ``CalendarNotCovered`` outside known years."""
         agency = self._agency.get(d.year)
@@ -107,6 +127,22 @@ class WorkingCalendar:
             return bool(chinese_calendar.is_workday(d))
         except NotImplementedError:  # the package's own "year not covered"
             raise self._not_covered(d) from None
+
+    def is_statutory_holiday(self, d: date) -> bool:
+        """A day of an official holiday block (法定节假日放假), not a plain weekend.
+
+        Raises ``CalendarNotCovered`` outside known years.
+        """
+        agency = self._agency.get(d.year)
+        if agency is not None:
+            return d in agency.holidays
+        if d.year not in self._bundled:
+            raise self._not_covered(d)
+        try:
+            on_holiday, name = chinese_calendar.get_holiday_detail(d)
+        except NotImplementedError:
+            raise self._not_covered(d) from None
+        return bool(on_holiday) and name is not None
 
     def add_working_days(self, start: date, n: int) -> date:
         """The ``n``-th working day after ``start`` (``start`` itself not counted).
@@ -175,7 +211,20 @@ def parse_calendar_text(text: str, source: str) -> tuple[CalendarYear, ...]:
         if schema is not None and schema != CALENDAR_SCHEMA:
             r.problem("schema", f"不支持的格式版本 unsupported schema {schema} (expected 1)")
         label = r.string(doc, "source", "") or source
-        r.boolean(doc, "example", "")
+        if "source" in doc and not _NOTICE.search(str(doc["source"])):
+            r.problem(
+                "source",
+                "须写明国务院办公厅通知及文号，如「国务院办公厅关于2027年部分节假日安排的通知"
+                "（国办发明电〔2026〕N号）」 (name the State Council General Office notice "
+                "and its document number)",
+            )
+        if r.boolean(doc, "example", ""):
+            r.problem(
+                "example",
+                "示例文件（example = true）的日期仅示范格式，不能用于计算法定期限；请按国务院办公厅"
+                "正式通知编制工作日历文件 (an example calendar is refused: its dates are not the "
+                "official schedule)",
+            )
         table = r.table(doc["years"], "years") if "years" in doc else None
         for key, value in (table or {}).items():
             year = _year(r, key, value, label)

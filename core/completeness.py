@@ -21,6 +21,16 @@ at least ``min_officers`` distinct 执法证号, and at least one record of the 
 that credentials were shown (亮证 happens once, at the start of the action). Every
 interruption of any record carries a reason and a resumption note.
 
+A written record type (…笔录) filed only as audio or video files is a finding: a
+recording does not replace the written, signed 笔录.
+
+:func:`capture_sanity` gives the findings that need facts an exported case file does not
+carry yet (so they stay out of ``assess``, whose report a bag recomputes offline): an
+officer on a capture who is not an active inspector of the case's agency
+(``CaseFacts.registered_officers``), and — under a standard's ``daytime_working_days``
+rule (行政强制法 Art. 43) — a record of an execution stage captured at night (22:00–6:00,
+China time) or on a statutory holiday (``RecordFact.captured_at``).
+
 Findings have a severity: ``defect`` (makes the case incomplete unless waived) or
 ``advice`` (shown, never changes the status). A waiver (stage + item, who, why, when)
 turns a matching defect into a waived item; a waiver that matches nothing is reported.
@@ -30,12 +40,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
 from core.calendar import WorkingCalendar
-from core.deadlines import DEADLINE_RULES, due_date
+from core.deadlines import DEADLINE_RULES, Obligor, due_date
 from core.errors import CalendarNotCovered, DeadlineError, StandardError
 from core.standards.model import (
     AVLevel,
@@ -48,6 +58,7 @@ from core.standards.model import (
 )
 
 REPORT_SCHEMA = "casetrail.completeness/1"
+_CHINA = timezone(timedelta(hours=8))
 AV_ITEM = "audio-video"
 CREDENTIALS_ITEM = "credentials"
 
@@ -91,6 +102,10 @@ class RecordFact:
     interruptions: tuple[Interruption, ...] = ()
     av_reason: str = ""
     """Why no audio-video was made (for ``disputed`` stages)."""
+    captured_on: date | None = None
+    """The capture date (China), to judge whether an officer was active then."""
+    captured_at: datetime | None = None
+    """The aware capture time (行政强制法 Art. 43: not at night, not on a holiday)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,8 @@ class DeadlineCheck:
     start: date
     done_on: date | None = None
     extended: bool = False
+    paused: tuple[tuple[date, date], ...] = ()
+    """Periods not counted (行政许可法 Art. 45: hearing, testing, expert review)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,9 @@ class CaseFacts:
     records: tuple[RecordFact, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     deadlines: tuple[DeadlineCheck, ...] = ()
+    registered_officers: Mapping[str, date | None] | None = None
+    """执法证号 of the agency's inspectors → the day they were deactivated (None: active).
+    None: the register is not known and officers are not checked against it."""
 
 
 class Severity(Enum):
@@ -177,6 +197,10 @@ class Finding:
     message_zh: str
     basis: tuple[LegalBasis, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """The finding as in the report's ``findings[]``."""
+        return _finding_json(self)
+
 
 @dataclass(frozen=True)
 class WaivedFinding:
@@ -204,10 +228,13 @@ class DeadlineResult:
     start: date
     due: date | None
     state: str
-    """``done``, ``done_late``, ``running``, ``due_soon``, ``overdue`` or ``not_computable``."""
+    """``done``, ``done_late``, ``running``, ``due_soon``, ``overdue``, ``lapsed`` (a
+    party's deadline passed unused) or ``not_computable``."""
     done_on: date | None = None
     extended: bool = False
     rolled_from: date | None = None
+    note: str = ""
+    """What else the reader must know: 若遇法定节假日顺延, days not counted, what to supply."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +289,7 @@ class CompletenessReport:
                     "done_on": _iso(d.done_on),
                     "extended": d.extended,
                     "rolled_from": _iso(d.rolled_from),
+                    "note": d.note,
                 }
                 for d in self.deadlines
             ],
@@ -297,6 +325,7 @@ class CompletenessReport:
                     _date(d["done_on"]),
                     bool(d["extended"]),
                     _date(d["rolled_from"]),
+                    d.get("note", ""),
                 )
                 for d in data["deadlines"]
             ),
@@ -471,6 +500,53 @@ class _Assessment:
             )
         if stage.on_site:
             self.on_site(stage, records)
+        else:
+            self.credentials_at_service(stage, records)
+        for rt in stage.records:
+            typed = [r for r in records if r.record_type == rt.id]
+            if "笔录" in rt.name_zh and typed and all(r.media.is_av for r in typed):
+                self.add(
+                    "written_record_only_av",
+                    stage.id,
+                    rt.id,
+                    f"「{stage.name_zh}」的{rt.name_zh}只有录音录像文件（{len(typed)} 个），"
+                    "没有笔录文书：音像记录不能代替书面笔录",
+                    rt.basis,
+                )
+
+    def unregistered(self, rec: RecordFact) -> list[str]:
+        """The record's 执法证号 that are not active inspectors of the agency (when known)."""
+        register = self.facts.registered_officers
+        if register is None:
+            return []
+        out = []
+        for cert in sorted({o.strip() for o in rec.officers if o.strip()}):
+            if cert not in register:
+                out.append(cert)
+                continue
+            gone = register[cert]
+            if gone is not None and (rec.captured_on is None or gone <= rec.captured_on):
+                out.append(cert)
+        return out
+
+    def officers(self) -> None:
+        register = self.facts.registered_officers
+        if register is None:
+            return
+        rule = self.standard.rule(RuleCheck.MIN_OFFICERS)
+        for rec in self.facts.records:
+            if self.standard.stage(rec.stage) is None:
+                continue
+            for cert in self.unregistered(rec):
+                why = "已停用" if cert in register else "不是本机关登记的执法人员"
+                self.add(
+                    "unregistered_officer",
+                    rec.stage,
+                    rec.record_id,
+                    f"记录 {rec.record_id} 所列执法证号 {cert} {why}，"
+                    "不能作为执法人员计入（执法人员须持证上岗）",
+                    rule.basis if rule is not None else (),
+                )
 
     def on_site(self, stage: Stage, records: list[RecordFact]) -> None:
         officers_rule = self.standard.rule(RuleCheck.MIN_OFFICERS)
@@ -501,6 +577,49 @@ class _Assessment:
                 credentials_rule.basis,
             )
 
+    def execution_times(self, calendar: WorkingCalendar) -> None:
+        rule = self.standard.rule(RuleCheck.DAYTIME_WORKING_DAYS)
+        if rule is None:
+            return
+        for rec in self.facts.records:
+            if rec.stage not in rule.stages or rec.captured_at is None:
+                continue
+            local = rec.captured_at.astimezone(_CHINA)
+            why = []
+            if local.hour >= 22 or local.hour < 6:
+                why.append("夜间")
+            try:
+                if calendar.is_statutory_holiday(local.date()):
+                    why.append("法定节假日")
+            except CalendarNotCovered:
+                pass  # no schedule for that year: a holiday cannot be told
+            if why:
+                stage = self.standard.stage(rec.stage)
+                name = stage.name_zh if stage else rec.stage
+                self.add(
+                    "execution_at_night_or_holiday",
+                    rec.stage,
+                    rec.record_id,
+                    f"「{name}」记录 {rec.record_id} 摄于 {local:%Y-%m-%d %H:%M}（{'、'.join(why)}）："
+                    "不得在夜间或者法定节假日实施行政强制执行；情况紧急的，须由审核人员说明理由豁免",
+                    rule.basis,
+                )
+
+    def credentials_at_service(self, stage: Stage, records: list[RecordFact]) -> None:
+        rule = self.standard.rule(RuleCheck.CREDENTIALS_SHOWN)
+        if rule is None or stage.id not in rule.stages or not records:
+            return
+        if not any(r.credentials_shown for r in records):
+            self.add(
+                "credentials_not_recorded",
+                stage.id,
+                CREDENTIALS_ITEM,
+                f"「{stage.name_zh}」环节没有记录出示执法证件：直接送达、留置送达执法文书时"
+                "应主动出示执法证件、亮明身份（邮寄、公告送达除外）",
+                rule.basis,
+                Severity.ADVICE,
+            )
+
     def interruptions(self) -> None:
         rule = self.standard.rule(RuleCheck.INTERRUPTIONS_EXPLAINED)
         if rule is None:
@@ -528,74 +647,11 @@ class _Assessment:
     def deadlines(
         self, today: date, calendar: WorkingCalendar, due_soon_days: int
     ) -> list[DeadlineResult]:
-        out = []
-        for check in self.facts.deadlines:
-            rule = DEADLINE_RULES.get(check.rule_id)
-            if rule is None:
-                self.add(
-                    "unknown_deadline_rule",
-                    None,
-                    check.rule_id,
-                    f"未知的期限规则 {check.rule_id!r}；可用：{', '.join(DEADLINE_RULES)}",
-                )
-                continue
-            try:
-                d = due_date(check.rule_id, check.start, calendar=calendar, extended=check.extended)
-            except (CalendarNotCovered, DeadlineError) as exc:
-                self.add(
-                    "deadline_not_computable",
-                    None,
-                    rule.id,
-                    f"无法计算「{rule.name_zh}」期限：{exc.message}",
-                    rule.basis,
-                )
-                out.append(
-                    DeadlineResult(
-                        rule.id, check.start, None, "not_computable", check.done_on, check.extended
-                    )
-                )
-                continue
-            due = d.due
-            what = f"「{rule.name_zh}」（{rule.describe_zh()}，起算日 {check.start.isoformat()}）"
-            if check.done_on is not None:
-                late = (check.done_on - due).days
-                state = "done_late" if late > 0 else "done"
-                if late > 0:
-                    self.add(
-                        "deadline_missed",
-                        None,
-                        rule.id,
-                        f"{what}应于 {due.isoformat()} 前完成，实际 {check.done_on.isoformat()} 完成，"
-                        f"逾期 {late} 日",
-                        rule.basis,
-                    )
-            elif today > due:
-                state = "overdue"
-                self.add(
-                    "deadline_overdue",
-                    None,
-                    rule.id,
-                    f"{what}已于 {due.isoformat()} 到期，至今未完成（已逾期 {(today - due).days} 日）",
-                    rule.basis,
-                )
-            elif (due - today).days <= due_soon_days:
-                state = "due_soon"
-                self.add(
-                    "deadline_due_soon",
-                    None,
-                    rule.id,
-                    f"{what}将于 {due.isoformat()} 到期（还剩 {(due - today).days} 日）",
-                    rule.basis,
-                    Severity.ADVICE,
-                )
-            else:
-                state = "running"
-            out.append(
-                DeadlineResult(
-                    rule.id, check.start, due, state, check.done_on, check.extended, d.rolled_from
-                )
-            )
-        return out
+        results, findings = deadline_results(
+            self.facts.deadlines, today=today, calendar=calendar, due_soon_days=due_soon_days
+        )
+        self.findings.extend(findings)
+        return results
 
     def apply_waivers(self) -> tuple[list[Finding], list[WaivedFinding]]:
         findings = list(self.findings)
@@ -632,6 +688,144 @@ class _Assessment:
                 findings.remove(f)
                 waived.append(WaivedFinding(f, w))
         return findings, waived
+
+
+def deadline_results(
+    checks: Iterable[DeadlineCheck],
+    *,
+    today: date,
+    calendar: WorkingCalendar,
+    due_soon_days: int = 3,
+) -> tuple[list[DeadlineResult], list[Finding]]:
+    """Each clock's due date and state on ``today``, and the findings they give.
+
+    A clock whose end lies beyond every calendar is ``not_computable`` for working-day
+    rules (the note says what to supply); natural-day ones carry 若遇法定节假日顺延.
+    """
+    out: list[DeadlineResult] = []
+    findings: list[Finding] = []
+
+    def add(
+        code: str,
+        stage: str | None,
+        item: str,
+        message: str,
+        basis: Iterable[LegalBasis] = (),
+        severity: Severity = Severity.DEFECT,
+    ) -> None:
+        findings.append(Finding(code, severity, stage, item, message, tuple(basis)))
+
+    for check in checks:
+        rule = DEADLINE_RULES.get(check.rule_id)
+        if rule is None:
+            add(
+                "unknown_deadline_rule",
+                None,
+                check.rule_id,
+                f"未知的期限规则 {check.rule_id!r}；可用：{', '.join(DEADLINE_RULES)}",
+            )
+            continue
+        try:
+            d = due_date(
+                check.rule_id,
+                check.start,
+                calendar=calendar,
+                extended=check.extended,
+                paused=check.paused,
+            )
+        except (CalendarNotCovered, DeadlineError) as exc:
+            add(
+                "deadline_not_computable",
+                None,
+                rule.id,
+                f"无法计算「{rule.name_zh}」期限：{exc.message}",
+                rule.basis,
+            )
+            out.append(
+                DeadlineResult(
+                    rule.id,
+                    check.start,
+                    None,
+                    "not_computable",
+                    check.done_on,
+                    check.extended,
+                    note=exc.message,
+                )
+            )
+            continue
+        due = d.due
+        what = f"「{rule.name_zh}」（{rule.describe_zh()}，起算日 {check.start.isoformat()}）"
+        if check.done_on is not None:
+            late = (check.done_on - due).days
+            state = "done_late" if late > 0 else "done"
+            if late > 0:
+                add(
+                    "deadline_missed",
+                    None,
+                    rule.id,
+                    f"{what}应于 {due.isoformat()} 前完成，实际 {check.done_on.isoformat()} 完成，"
+                    f"逾期 {late} 日",
+                    rule.basis,
+                )
+        elif today > due and rule.obligor is Obligor.PARTY:
+            state = "lapsed"
+            add(
+                "deadline_lapsed",
+                None,
+                rule.id,
+                f"{what}已于 {due.isoformat()} 届满，当事人未在期限内行使或履行"
+                f"（{rule.note or '当事人的期限'}）",
+                rule.basis,
+                Severity.ADVICE,
+            )
+        elif today > due:
+            state = "overdue"
+            add(
+                "deadline_overdue",
+                None,
+                rule.id,
+                f"{what}已于 {due.isoformat()} 到期，至今未完成（已逾期 {(today - due).days} 日）",
+                rule.basis,
+            )
+        elif (due - today).days <= due_soon_days:
+            state = "due_soon"
+            add(
+                "deadline_due_soon",
+                None,
+                rule.id,
+                f"{what}将于 {due.isoformat()} 到期（还剩 {(due - today).days} 日）",
+                rule.basis,
+                Severity.ADVICE,
+            )
+        else:
+            state = "running"
+        out.append(
+            DeadlineResult(
+                rule.id,
+                check.start,
+                due,
+                state,
+                check.done_on,
+                check.extended,
+                d.rolled_from,
+                d.note_zh,
+            )
+        )
+    return out, findings
+
+
+def capture_sanity(
+    standard: RecordingStandard, facts: CaseFacts, *, calendar: WorkingCalendar
+) -> tuple[Finding, ...]:
+    """Officers not registered or not active, and executions at night or on holidays.
+
+    Defects a reviewer should see beside the report (see the module docstring); they do
+    not change the report's status.
+    """
+    a = _Assessment(standard, facts)
+    a.officers()
+    a.execution_times(calendar)
+    return tuple(a.findings)
 
 
 def _needed(rt: RecordType, conditions: frozenset[str]) -> bool:

@@ -58,6 +58,7 @@ class EventType(StrEnum):
     COMPLETENESS_CHECKED = "completeness_checked"
     LEGAL_REVIEW_RECORDED = "legal_review_recorded"
     DECISION_RECORDED = "decision_recorded"
+    DECISION_REFUSED = "decision_refused"
     FIXITY_OK = "fixity_ok"
     FIXITY_FAILED = "fixity_failed"
     QUARANTINED = "quarantined"
@@ -94,6 +95,7 @@ _LABELS_ZH = {
     EventType.COMPLETENESS_CHECKED: "完整性检查",
     EventType.LEGAL_REVIEW_RECORDED: "法制审核登记",
     EventType.DECISION_RECORDED: "决定登记",
+    EventType.DECISION_REFUSED: "决定被拒（程序未满足）",
     EventType.FIXITY_OK: "固定性校验通过",
     EventType.FIXITY_FAILED: "固定性校验失败",
     EventType.QUARANTINED: "隔离",

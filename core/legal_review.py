@@ -10,6 +10,15 @@ agency-tunable defaults.
 
 ``check_decision_allowed`` refuses (``LegalReviewRequired``) to record a decision on a
 major case unless the latest legal review passed: 未经法制审核或者审核未通过的，不得作出决定.
+A pass covers the decision draft it reviewed and no other: every review carries the
+digest of that draft (:func:`draft_digest`), so a pass on one fine does not cover a
+different later fine.
+
+Art. 58 ¶1 names four cases; the seed plan §二(三)1 and 国办发〔2018〕118号 四、（十二）
+also list "可能造成重大社会影响或者引发社会风险" and "直接关系当事人或者第三人重大权益"
+on its own (the law asks for the latter only after a hearing; a hearing held is itself a
+catalogue line). Catalogue lines may be limited to an enforcement level (执法层级) and a
+field (所属领域) besides the category and the amount.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from enum import Enum
 from importlib import resources
 from pathlib import Path
 
+from core.canonical import canonical_json, sha256_digest
 from core.errors import LegalReviewRequired, StandardInvalid
 from core.standards.model import LegalBasis
 from core.standards.schema import KEBAB, VERSION, Table, TomlReader, join
@@ -71,6 +81,10 @@ class CatalogueEntry:
     party: PartyKind = PartyKind.ANY
     min_yuan: int = 0
     measures: frozenset[str] = frozenset()
+    levels: frozenset[str] = frozenset()
+    """执法层级 the entry is limited to (e.g. 县级); empty: every level."""
+    fields: frozenset[str] = frozenset()
+    """所属领域 the entry is limited to (e.g. 市场监管); empty: every field."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,14 @@ class DecisionFacts:
     affects_major_rights: bool = False
     complex_case: bool = False
     required_by_law: bool = False
+    hearing_requested: bool = False
+    """The party asked for a hearing (当事人要求听证, Art. 64)."""
+    other_severe: bool = False
+    """其他较重的行政处罚 (Art. 63 ¶1 (六)), the handler's judgement."""
+    enforcement_level: str = ""
+    """执法层级 of the deciding agency (省级、市级、县级 …), matched against the catalogue."""
+    field: str = ""
+    """所属领域 (e.g. 市场监管、生态环境), matched against the catalogue."""
 
     def to_json(self) -> dict[str, object]:
         """The facts as JSON (amounts as decimal strings, measures sorted)."""
@@ -118,6 +140,10 @@ class DecisionFacts:
             "affects_major_rights": self.affects_major_rights,
             "complex_case": self.complex_case,
             "required_by_law": self.required_by_law,
+            "hearing_requested": self.hearing_requested,
+            "other_severe": self.other_severe,
+            "enforcement_level": self.enforcement_level,
+            "field": self.field,
         }
 
 
@@ -151,6 +177,13 @@ class LegalReview:
     reviewed_at: datetime
     passed: bool
     opinion_ref: str = ""
+    draft_digest: str | None = None
+    """Digest of the decision draft reviewed (:func:`draft_digest`); None: no draft named."""
+
+
+def draft_digest(decision_type: str, facts: DecisionFacts) -> str:
+    """``sha256:<hex>`` of the canonical JSON of a decision draft (type and facts)."""
+    return sha256_digest(canonical_json({"decision_type": decision_type, "facts": facts.to_json()}))
 
 
 _APL_58 = LegalBasis("apl-58", "中华人民共和国行政处罚法", "第五十八条", "重大执法决定法制审核")
@@ -160,16 +193,32 @@ _PLAN = LegalBasis(
     "二、（三）1",
     "法制审核范围",
 )
+_GBF_118_12 = LegalBasis(
+    "gbf-118-12",
+    "国办发〔2018〕118号",
+    "四、（十二）明确审核范围",
+    "重大公共利益、重大社会影响或社会风险、直接关系重大权益、经过听证、疑难复杂",
+)
 
 _ART58: tuple[tuple[str, str, str, tuple[LegalBasis, ...]], ...] = (
-    ("major_public_interest", "art58-public-interest", "涉及重大公共利益", (_APL_58, _PLAN)),
+    (
+        "major_public_interest",
+        "art58-public-interest",
+        "涉及重大公共利益",
+        (_APL_58, _PLAN, _GBF_118_12),
+    ),
     (
         "major_social_impact",
         "art58-social-impact",
         "可能造成重大社会影响或者引发社会风险",
-        (_PLAN,),
+        (_PLAN, _GBF_118_12),
     ),
-    ("complex_case", "art58-complex", "案件情况疑难复杂、涉及多个法律关系", (_APL_58, _PLAN)),
+    (
+        "complex_case",
+        "art58-complex",
+        "案件情况疑难复杂、涉及多个法律关系",
+        (_APL_58, _PLAN, _GBF_118_12),
+    ),
     ("required_by_law", "art58-by-law", "法律、法规规定应当进行法制审核", (_APL_58,)),
 )
 
@@ -190,8 +239,20 @@ def is_major_decision(
                 (_APL_58,),
             )
         )
+    elif decision.affects_major_rights:
+        reasons.append(
+            MajorReason(
+                "major-rights",
+                "直接关系当事人或者第三人重大权益",
+                (_PLAN, _GBF_118_12),
+            )
+        )
     for entry in catalogue.entries:
         if entry.category not in ("*", decision.category):
+            continue
+        if entry.levels and decision.enforcement_level not in entry.levels:
+            continue
+        if entry.fields and decision.field not in entry.fields:
             continue
         hit = _entry_hit(entry, decision)
         if hit is not None:
@@ -217,20 +278,38 @@ def _entry_hit(entry: CatalogueEntry, d: DecisionFacts) -> str | None:
 
 
 def check_decision_allowed(
-    assessment: MajorDecisionAssessment, reviews: Iterable[LegalReview]
+    assessment: MajorDecisionAssessment,
+    reviews: Iterable[LegalReview],
+    digest: str | None = None,
 ) -> None:
     """Raise ``LegalReviewRequired`` unless the decision is not major or the latest review passed.
 
-    The latest review decides: a later failed review withdraws an earlier pass.
+    The latest review decides: a later failed review withdraws an earlier pass. With
+    ``digest`` (the draft's :func:`draft_digest`) the passing review must have reviewed
+    exactly that draft.
     """
     if not assessment.is_major:
         return
     ordered = sorted(reviews, key=lambda r: r.reviewed_at)
-    if ordered and ordered[-1].passed:
-        return
+    latest = ordered[-1] if ordered else None
+    if latest is not None and latest.passed:
+        if digest is None or latest.draft_digest == digest:
+            return
+        state = (
+            "最近一次通过的法制审核未载明所审核的决定草案"
+            if latest.draft_digest is None
+            else f"最近一次通过的法制审核针对的是另一份决定草案（{latest.draft_digest[:19]}…）"
+        )
+        raise LegalReviewRequired(
+            f"该决定属于重大执法决定（行政处罚法第五十八条），{state}，"
+            f"不覆盖本决定草案（{digest[:19]}…）：须就本决定草案重新法制审核。"
+            " The passed legal review covers another decision draft: review this draft.",
+            [r.message_zh for r in assessment.reasons],
+        )
     state = "最近一次法制审核未通过" if ordered else "尚无法制审核意见"
     raise LegalReviewRequired(
-        f"该决定属于重大执法决定，{state}：须先记录通过的法制审核意见，才能作出决定。"
+        f"该决定属于重大执法决定（行政处罚法第五十八条），{state}："
+        "须先记录通过的法制审核意见，才能作出决定。"
         " This is a major decision: record a passed legal review (法制审核意见) first.",
         [r.message_zh for r in assessment.reasons],
     )
@@ -292,6 +371,8 @@ def _build(r: TomlReader, doc: Table) -> ReviewCatalogue | None:
     return ReviewCatalogue(cid, version, name_zh, entries)
 
 
+_ENTRY_LIMITS = ("basis", "levels", "fields")
+
 _ENTRY_KEYS: dict[EntryKind, tuple[str, ...]] = {
     EntryKind.FINE: ("party", "min_yuan"),
     EntryKind.PROPERTY_VALUE: ("party", "min_yuan"),
@@ -305,7 +386,7 @@ def _entry(
 ) -> CatalogueEntry | None:
     kind = r.choice(t, "kind", path, EntryKind)
     extra = _ENTRY_KEYS[kind] if kind is not None else ("party", "min_yuan", "measures")
-    r.keys(t, path, ("id", "category", "kind", "name_zh", *extra), ("basis",))
+    r.keys(t, path, ("id", "category", "kind", "name_zh", *extra), _ENTRY_LIMITS)
     eid = r.string(t, "id", path, pattern=KEBAB, hint="ASCII kebab-case")
     category = r.string(t, "category", path)
     if category is not None and category != "*" and not KEBAB.match(category):
@@ -329,6 +410,25 @@ def _entry(
                         f"{m!r} is not one of {', '.join(MEASURES)} (未知措施)",
                     )
             measures = frozenset(m for m in raw if m in MEASURES)
+    levels = _names(r, t, "levels", path)
+    fields = _names(r, t, "fields", path)
     if eid is None or category is None or kind is None or name_zh is None:
         return None
-    return CatalogueEntry(eid, category, kind, name_zh, basis, party, min_yuan, measures)
+    return CatalogueEntry(
+        eid, category, kind, name_zh, basis, party, min_yuan, measures, levels, fields
+    )
+
+
+def _names(r: TomlReader, t: Table, key: str, path: str) -> frozenset[str]:
+    """An optional non-empty list of non-empty strings (执法层级 / 所属领域)."""
+    if key not in t:
+        return frozenset()
+    raw = t[key]
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or not all(isinstance(v, str) and v.strip() for v in raw)
+    ):
+        r.problem(join(path, key), "应为非空字符串列表 must be a non-empty list of strings")
+        return frozenset()
+    return frozenset(v.strip() for v in raw)

@@ -157,11 +157,12 @@ def require_admin(principal: Principal) -> None:
 
 
 def sees_all_agency_cases(principal: Principal) -> bool:
-    """Reviewers, archivists and admins see all cases of their agency; devices never do."""
+    """Reviewers, archivists, admins and heads see all cases of their agency; devices never do."""
     return not principal.is_device and principal.role in (
         Role.REVIEWER,
         Role.ARCHIVIST,
         Role.ADMIN,
+        Role.HEAD,
     )
 
 

@@ -86,6 +86,7 @@ class Role(StrEnum):
     REVIEWER = "reviewer"  # 法制审核 / 案卷评查
     ARCHIVIST = "archivist"  # 档案管理
     ADMIN = "admin"  # 系统管理员
+    HEAD = "head"  # 行政机关负责人: 集体讨论, decisions where the law needs one (处罚法 Art. 57)
 
 
 class DeviceStatus(StrEnum):
@@ -411,6 +412,8 @@ class Decision(Base):
     legal_review_id: Mapped[str | None] = mapped_column(ForeignKey("legal_reviews.id"))
     decided_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # 0007: the conditions that held ({condition: [{reason, added_by_handler}]}, core.procedure)
+    conditions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class CompletenessWaiver(Base):

@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 SCHEMA = 1
-NOT_STANDARDS = frozenset({"review-catalogue.toml"})
+NOT_STANDARDS = frozenset({"review-catalogue.toml", "hearing-thresholds.toml"})
 
 
 def validate_standard_text(text: str, source: str) -> RecordingStandard:
@@ -231,6 +231,14 @@ def _build(r: TomlReader, doc: Table, source: str) -> RecordingStandard | None:
         for i, t in enumerate(stage_tables)
         if (stage := _stage(r, t, join("stages", i), bases, conditions)) is not None
     )
+    known = {st.id for st in stages}
+    for i, rule in enumerate(rules):
+        for stage_id in rule.stages:
+            if stage_id not in known:
+                r.problem(
+                    join(join("common_rules", i), "stages"),
+                    f"{stage_id!r} 不是本标准的环节 is not a stage of this standard",
+                )
     if (
         r.problems
         or sid is None
@@ -369,7 +377,7 @@ def _record(
 def _common_rule(
     r: TomlReader, t: Table, path: str, bases: dict[str, LegalBasis]
 ) -> CommonRule | None:
-    r.keys(t, path, ("id", "name_zh", "name_en", "check"), ("min_officers", "basis"))
+    r.keys(t, path, ("id", "name_zh", "name_en", "check"), ("min_officers", "basis", "stages"))
     rid = r.string(t, "id", path, pattern=KEBAB, hint="ASCII kebab-case")
     name_zh = r.string(t, "name_zh", path)
     name_en = r.string(t, "name_en", path)
@@ -384,9 +392,30 @@ def _common_rule(
         minimum = r.integer(t, "min_officers", path, minimum=2) or 0
     elif "min_officers" in t:
         r.problem(join(path, "min_officers"), '只用于 only used with check = "min_officers"')
+    stages: tuple[str, ...] = ()
+    if check is RuleCheck.DAYTIME_WORKING_DAYS or (
+        check is RuleCheck.CREDENTIALS_SHOWN and "stages" in t
+    ):
+        raw = t.get("stages")
+        if (
+            not isinstance(raw, list)
+            or not raw
+            or not all(isinstance(s, str) and KEBAB.match(s) for s in raw)
+        ):
+            r.problem(
+                join(path, "stages"),
+                f'check = "{check.value}" 需要环节 id 列表 needs a list of stage ids',
+            )
+        else:
+            stages = tuple(raw)
+    elif "stages" in t:
+        r.problem(
+            join(path, "stages"),
+            '只用于 only used with check = "daytime_working_days" or "credentials_shown"',
+        )
     if rid is None or name_zh is None or name_en is None or check is None:
         return None
-    return CommonRule(rid, name_zh, name_en, check, basis, minimum)
+    return CommonRule(rid, name_zh, name_en, check, basis, minimum, stages)
 
 
 def _retention(r: TomlReader, doc: Table, bases: dict[str, LegalBasis]) -> Retention | None:

@@ -51,6 +51,8 @@ class RuleCheck(Enum):
     MIN_OFFICERS = "min_officers"
     CREDENTIALS_SHOWN = "credentials_shown"
     INTERRUPTIONS_EXPLAINED = "interruptions_explained"
+    DAYTIME_WORKING_DAYS = "daytime_working_days"
+    """行政强制法 Art. 43: no execution at night (22:00–6:00) or on statutory holidays."""
     NONE = "none"
     """Documented only; no case fact to check it against (e.g. clock checked, stored together)."""
 
@@ -137,6 +139,9 @@ class CommonRule:
     check: RuleCheck
     basis: tuple[LegalBasis, ...]
     min_officers: int = 0
+    stages: tuple[str, ...] = ()
+    """The stages a ``daytime_working_days`` rule applies to; for ``credentials_shown``,
+    stages besides the on-site ones where 亮证 is expected (送达: advice only)."""
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from server.api.common import BaseSchema, PageQuerySchema, call, created
+from server.components import components
 from server.models import CaseStatus
 from server.services import cases
 from server.services.cases import CaseFilter, NewCase, StageMove
+from server.services.completeness import calendar_for
 
 blp = Blueprint("cases", __name__, url_prefix="/cases", description="案件 Cases")
 
@@ -71,6 +73,33 @@ class CaseSchema(BaseSchema):
     created_by = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     closed_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class ClockSchema(BaseSchema):
+    rule = fields.String(metadata={"description": "deadline rule id (casetrail deadline --list)"})
+    name_zh = fields.String()
+    describe_zh = fields.String()
+    obligor = fields.String(metadata={"description": "agency 机关 | party 当事人"})
+    basis = fields.List(fields.String())
+    start = fields.String(metadata={"description": "起算日 (China date)"})
+    due = fields.String(allow_none=True, metadata={"description": "null: not computable"})
+    state = fields.String(
+        metadata={
+            "description": "running | due_soon | overdue | done | done_late | lapsed | "
+            "not_computable"
+        }
+    )
+    done_on = fields.String(allow_none=True)
+    rolled_from = fields.String(allow_none=True)
+    note = fields.String(metadata={"description": "若遇法定节假日顺延, what to supply …"})
+
+
+class CaseDetailSchema(CaseSchema):
+    deadlines = fields.List(
+        fields.Nested(ClockSchema),
+        dump_only=True,
+        metadata={"description": "every legal clock (法定期限) running or run on the case"},
+    )
 
 
 class CaseQuerySchema(PageQuerySchema):
@@ -145,10 +174,11 @@ def create_case(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/<case_id>")
-@blp.response(200, CaseSchema)
+@blp.response(200, CaseDetailSchema)
 def get_case(case_id: str) -> Any:
-    """Read a case you may see."""
-    return call(cases.get_case, case_id)
+    """Read a case you may see, with every legal clock (法定期限) running on it."""
+    calendar = calendar_for(components().settings.calendar_file)
+    return call(cases.get_case_with_clocks, case_id, calendar=calendar)
 
 
 @blp.route("/<case_id>/officers", methods=["POST"])

@@ -20,6 +20,7 @@ from core.deadlines import (
     Deadline,
     DeadlineRule,
     Direction,
+    Obligor,
     due_date,
     get_rule,
 )
@@ -32,6 +33,8 @@ from core.errors import (
     UnknownDeadlineRule,
     UnknownStandard,
 )
+from core.legal_review import PartyKind, default_catalogue
+from core.procedure import GATES, default_thresholds
 from core.standards import (
     AVLevel,
     LegalBasis,
@@ -43,6 +46,10 @@ from core.standards import (
 )
 
 WEEKDAYS_ZH = "一二三四五六日"
+OBLIGOR_ZH = {
+    Obligor.AGENCY: "行政机关 agency",
+    Obligor.PARTY: "当事人 party（逾期未行使即届满，不是机关的问题）",
+}
 
 
 def _fail(message: str, problems: tuple[str, ...] = (), code: int = 1) -> None:
@@ -129,6 +136,32 @@ def _print_standard(std: RecordingStandard) -> None:
                 f"      - {rec.name_zh} [{rec.id}]  {_requirement_zh(rec.requirement, cond)}"
                 f"  依据 {_cites(rec.basis)}"
             )
+    _print_gates(std)
+
+
+def _print_gates(std: RecordingStandard) -> None:
+    gates = [g for g in GATES if std.id in g.categories or "*" in g.categories]
+    thresholds = default_thresholds()
+    click.echo("\n决定前的法定程序 procedure gates (decision refused until met):")
+    for gate in gates:
+        click.echo(f"  · {gate.name_zh} [{gate.code}]")
+        click.echo(f"      依据 basis: {_cites(gate.basis)}")
+    if std.id == "penalty":
+        for entry in thresholds.entries:
+            click.echo(
+                f"  · 听证较大数额 [{entry.id}]（适用 {', '.join(sorted(entry.applies_to))}）："
+                f"罚款 公民 {entry.fine_yuan[PartyKind.INDIVIDUAL]} 元 / 组织 "
+                f"{entry.fine_yuan[PartyKind.ORGANISATION]} 元；没收 公民 "
+                f"{entry.confiscation_yuan[PartyKind.INDIVIDUAL]} 元 / 组织 "
+                f"{entry.confiscation_yuan[PartyKind.ORGANISATION]} 元"
+            )
+            click.echo(f"      依据 basis: {_cites(entry.basis)}")
+    catalogue = default_catalogue()
+    entries = [e for e in catalogue.entries if e.category in ("*", std.id)]
+    if entries:
+        click.echo(f"\n法制审核目录 review catalogue（{catalogue.name_zh} {catalogue.version}）:")
+        for e in entries:
+            click.echo(f"  · {e.name_zh} [{e.id}]  依据 {_cites(e.basis)}")
 
 
 def _requirement_zh(req: Requirement, condition: str) -> str:
@@ -182,7 +215,10 @@ def deadline(
     例 e.g.: casetrail deadline publish-licensing-penalty 2025-09-30
     """
     if show_list:
-        _print_rules()
+        try:
+            _print_rules(WorkingCalendar.from_files(calendars))
+        except CalendarFileInvalid as exc:
+            _fail(exc.message + "；格式见 docs/calendar-file.md", exc.problems)
         return
     if rule_id is None or start is None:
         raise click.UsageError(
@@ -233,18 +269,27 @@ def _print_deadline(d: Deadline, calendar: WorkingCalendar) -> None:
             f"  顺延 moved:    期间最后一日 {_day(d.rolled_from)} 为节假日，"
             "以节假日后的第一个工作日为到期日 (last day was a holiday)"
         )
+    if d.note_zh:
+        click.echo(f"  注意 mind:     {d.note_zh}")
     click.echo(f"  依据 basis:    {_cites(rule.basis, full=True)}")
+    click.echo(f"  义务人 who:    {OBLIGOR_ZH[rule.obligor]}")
     if rule.note:
         click.echo(f"  说明 note:     {rule.note}")
     if rule.count is not DayCount.FIXED_DATE:
         years = sorted({d.start.year, d.due.year})
-        sources = "；".join(f"{y}: {calendar.source_of(y)}" for y in years)
+        sources = "；".join(
+            f"{y}: {calendar.source_of(y) if calendar.covers(y) else '未载入 not covered'}"
+            for y in years
+        )
         click.echo(f"  日历 calendar: {sources}")
 
 
-def _print_rules() -> None:
+def _print_rules(calendar: WorkingCalendar) -> None:
     for rule in DEADLINE_RULES.values():
         _print_rule(rule)
+    click.echo("工作日历 calendars（来源 sources）:")
+    for line in calendar.describe_sources():
+        click.echo(f"  {line}")
 
 
 def _print_rule(rule: DeadlineRule) -> None:
@@ -252,7 +297,8 @@ def _print_rule(rule: DeadlineRule) -> None:
     click.echo(f"{rule.id}")
     click.echo(f"  {rule.name_zh}（{rule.name_en}）")
     click.echo(f"  {rule.describe_zh()} · {rule.count.zh} {rule.count.value} · {ext}")
-    click.echo(f"  依据 basis: {_cites(rule.basis)}")
+    click.echo(f"  依据 basis: {_cites(rule.basis, full=True)}")
+    click.echo(f"  义务人 who: {OBLIGOR_ZH[rule.obligor]}")
 
 
 COMMANDS: list[click.Command] = [standards, deadline]

@@ -5,17 +5,25 @@ version never changes it. Stages move forward through the pinned standard's stag
 list; skipping a required stage or going back is allowed only when marked
 ``out_of_order`` with a reason, and every change is kept in the stage history.
 Opening a case, assigning officers and changing the stage are custody events.
+
+A case read with :func:`get_case_with_clocks` carries its legal clocks (法定期限):
+every deadline rule attached by :mod:`server.services.clocks`, with its due date on the
+working-day calendar and its state today.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from core.calendar import WorkingCalendar
+from core.completeness import deadline_results
+from core.deadlines import DEADLINE_RULES
 from core.errors import UnknownStandard
 from core.standards import load_standard
 from core.standards.model import RecordingStandard, Requirement
@@ -29,6 +37,7 @@ from server.auth import (
 )
 from server.errors import Conflict, Invalid
 from server.models import Case, CaseOfficer, CaseStatus, Role, StageChange, User, utcnow
+from server.services.clocks import case_clocks, china_date
 from server.services.custody import record_custody
 from server.services.unit_of_work import UnitOfWork
 
@@ -220,6 +229,50 @@ def get_case(uow: UnitOfWork, principal: Principal, case_id: str) -> Case:
     case = get_visible_case(uow.session, principal, case_id)
     _ = case.officers  # load before the session closes
     return case
+
+
+class CaseWithClocks:
+    """A case and its legal clocks; reads every other attribute from the case."""
+
+    def __init__(self, case: Case, deadlines: list[dict[str, Any]]) -> None:
+        self.case = case
+        self.deadlines = deadlines
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.case, name)
+
+
+def get_case_with_clocks(
+    uow: UnitOfWork,
+    principal: Principal,
+    case_id: str,
+    *,
+    calendar: WorkingCalendar,
+    today: date | None = None,
+) -> CaseWithClocks:
+    """One case the principal may see, with every legal clock running on it."""
+    case = get_case(uow, principal, case_id)
+    today = today or china_date(utcnow())
+    results, _ = deadline_results(case_clocks(uow, case), today=today, calendar=calendar)
+    clocks = []
+    for r in results:
+        rule = DEADLINE_RULES[r.rule_id]
+        clocks.append(
+            {
+                "rule": r.rule_id,
+                "name_zh": rule.name_zh,
+                "describe_zh": rule.describe_zh(),
+                "obligor": rule.obligor.value,
+                "basis": [b.cite() for b in rule.basis],
+                "start": r.start.isoformat(),
+                "due": r.due.isoformat() if r.due else None,
+                "state": r.state,
+                "done_on": r.done_on.isoformat() if r.done_on else None,
+                "rolled_from": r.rolled_from.isoformat() if r.rolled_from else None,
+                "note": r.note,
+            }
+        )
+    return CaseWithClocks(case, clocks)
 
 
 def stage_history(uow: UnitOfWork, principal: Principal, case_id: str) -> list[StageChange]:

@@ -8,12 +8,15 @@
   interruptions and ``av_reason``;
   the media kind comes from the file's media type. Files a manifest announced but that
   have not arrived are not evidence yet: they are listed under ``pending``;
-* **conditions** — ``major_case`` once a decision was assessed as major or a legal
-  review was recorded;
+* **conditions** — every condition a recorded decision held (``hearing_eligible``,
+  ``complex_or_serious``, ``major_case``, derived by ``core.procedure``), and
+  ``major_case`` once a legal review was recorded;
+* **registered officers** — the 执法证号 of the agency's inspectors, with the day each
+  was deactivated, so an unknown or deactivated officer on a capture is a finding;
 * **waivers** — ``completeness_waivers`` rows (reviewer/admin, with reason);
-* **deadlines** — 行政处罚 ``penalty-decision`` from the day the case entered
-  ``filing`` (立案), 行政许可 ``licensing-decision`` from ``acceptance`` (受理); done on
-  the day the first decision was recorded.
+* **deadlines** — every clock :func:`server.services.clocks.case_clocks` attaches
+  (penalty, simple procedure, licensing, coercion rules; start and end from the
+  records' capture dates, stage entry and the decisions).
 
 Every report request is a custody event (``completeness_checked``, with the status and
 the number of defects); so is every waiver (``completeness_checked`` with
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -32,16 +35,15 @@ from sqlalchemy import select
 from core.calendar import WorkingCalendar
 from core.completeness import (
     CaseFacts,
-    DeadlineCheck,
     Interruption,
     MediaKind,
     RecordFact,
     StageReached,
     Waiver,
     assess,
+    capture_sanity,
 )
 from core.custody import EventType
-from core.deadlines import DEADLINE_RULES
 from core.manifest import SignedManifest
 from core.verify import parse_json
 from server.auth import Principal, get_visible_case, require_person, require_role
@@ -60,22 +62,10 @@ from server.models import (
     utcnow,
 )
 from server.services.cases import pinned_standard
+from server.services.clocks import CHINA as CHINA  # re-exported: legal dates are China dates
+from server.services.clocks import case_clocks, china_date
 from server.services.custody import record_custody
 from server.services.unit_of_work import UnitOfWork
-
-CHINA = timezone(timedelta(hours=8), "CST")
-"""China Standard Time (no daylight saving): legal dates are counted in it."""
-
-# (category, stage the deadline starts from, rule id)
-DEADLINES: tuple[tuple[str, str, str], ...] = (
-    ("penalty", "filing", "penalty-decision"),
-    ("licensing", "acceptance", "licensing-decision"),
-)
-
-
-def china_date(moment: datetime) -> date:
-    """The calendar date in China of an aware time."""
-    return moment.astimezone(CHINA).date()
 
 
 def media_kind(media_type: str | None) -> MediaKind:
@@ -121,11 +111,8 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
         select(StageChange).where(StageChange.case_id == case.id).order_by(StageChange.id)
     )
     reached: list[StageReached] = []
-    entered: dict[str, date] = {}
     for change in history:
-        day = china_date(change.changed_at)
-        reached.append(StageReached(change.to_stage, day))
-        entered.setdefault(change.to_stage, day)
+        reached.append(StageReached(change.to_stage, china_date(change.changed_at)))
 
     records: list[RecordFact] = []
     pending: list[dict[str, Any]] = []
@@ -160,6 +147,7 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
                     }
                 )
                 continue
+            captured = datetime.fromisoformat(m.device_time.replace("Z", "+00:00"))
             records.append(
                 RecordFact(
                     record_id=e.id,
@@ -170,6 +158,8 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
                     credentials_shown=m.credentials_shown,
                     interruptions=_interruptions(m.interruptions),
                     av_reason=m.av_reason or "",
+                    captured_on=china_date(captured),
+                    captured_at=captured,
                 )
             )
 
@@ -180,6 +170,8 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
     )
     reviewed = session.scalar(select(LegalReview.id).where(LegalReview.case_id == case.id))
     conditions = {"major_case"} if reviewed or any(d.major for d in decisions) else set()
+    for d in decisions:
+        conditions.update(d.conditions or {})
 
     waivers = []
     for w, user in session.execute(
@@ -198,12 +190,21 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
             )
         )
 
-    decided = china_date(decisions[0].decided_at) if decisions else None
-    deadlines = tuple(
-        DeadlineCheck(rule, entered[stage], done_on=decided)
-        for category, stage, rule in DEADLINES
-        if case.category == category and stage in entered and rule in DEADLINE_RULES
-    )
+    deadlines = case_clocks(uow, case)
+    registered: dict[str, date | None] = {}
+    for cert, active, gone in session.execute(
+        select(User.cert_no, User.active, User.deactivated_at).where(
+            User.agency_id == case.agency_id,
+            User.role == Role.INSPECTOR.value,
+            User.cert_no.is_not(None),
+        )
+    ):
+        if cert is None:
+            continue
+        if active:
+            registered[cert] = None
+        else:  # deactivated: from that day on (no day recorded: never counts)
+            registered[cert] = china_date(gone) if gone is not None else date.min
     facts = CaseFacts(
         category=case.standard_id,
         standard_version=case.standard_version,
@@ -212,6 +213,7 @@ def case_facts(uow: UnitOfWork, case: Case) -> Facts:
         records=tuple(records),
         waivers=tuple(waivers),
         deadlines=deadlines,
+        registered_officers=registered,
     )
     return Facts(facts, pending, gaps)
 
@@ -227,14 +229,18 @@ def completeness_report(
     """The case's completeness report (``docs/completeness-report.md`` form) plus context.
 
     Extra keys beside the documented report: ``case`` (id, 案号), ``pending`` (announced
-    files not stored yet), ``device_chain_gaps`` and ``custody`` (the
+    files not stored yet), ``device_chain_gaps``, ``capture_findings`` (officers not
+    registered or active, executions at night or on holidays: ``core.completeness.
+    capture_sanity``) and ``custody`` (the
     ``completeness_checked`` event this request appended).
     """
     require_person(principal)
     case = get_visible_case(uow.session, principal, case_id)
     found = case_facts(uow, case)
     today = today or china_date(utcnow())
-    report = assess(pinned_standard(case), found.facts, today=today, calendar=calendar)
+    standard = pinned_standard(case)
+    report = assess(standard, found.facts, today=today, calendar=calendar)
+    sanity = capture_sanity(standard, found.facts, calendar=calendar)
     defects = len(report.defects)
     event = record_custody(
         uow,
@@ -255,6 +261,7 @@ def completeness_report(
         "case": {"id": case.id, "case_no": case.case_no, "title": case.title},
         "pending": found.pending,
         "device_chain_gaps": found.device_chain_gaps,
+        "capture_findings": [f.to_json() for f in sanity],
         "custody": {
             "event_id": event.event.event_id,
             "event_hash": event.event_hash,

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from core.calendar import WorkingCalendar, load_calendar_file, parse_calendar_text
 from core.errors import CalendarFileInvalid, CalendarNotCovered
+from tests.support.calendars import calendar_2027
 
 EXAMPLE_2027 = Path(__file__).resolve().parents[2] / "docs" / "calendar-2027.example.toml"
+NOTICE = "国务院办公厅关于2025年部分节假日安排的通知（国办发明电〔2024〕0号，测试）"
 CAL = WorkingCalendar()
 
 
@@ -65,26 +67,28 @@ def test_a_2027_date_without_a_calendar_file_fails_and_says_how_to_supply_one():
         CAL.add_working_days(date(2026, 12, 28), 10)
 
 
-def test_with_a_supplied_2027_file_2027_works():
-    cal = WorkingCalendar.from_files([EXAMPLE_2027])
+def test_with_a_supplied_2027_file_2027_works(tmp_path):
+    cal = WorkingCalendar.from_files([calendar_2027(tmp_path)])
     assert cal.covers(2027) and cal.covers(2026)
-    assert not cal.is_working_day(date(2027, 2, 8))  # Monday inside the example 春节 block
-    assert cal.is_working_day(date(2027, 2, 20))  # Saturday 调休 in the example
+    assert not cal.is_working_day(date(2027, 2, 8))  # Monday inside the file's 春节 block
+    assert cal.is_working_day(date(2027, 2, 20))  # Saturday 调休 in the file
     # 2026-12-31 Thu → 2027-01-01..03 off → 01-04 Mon (1)
     assert cal.add_working_days(date(2026, 12, 31), 1) == date(2027, 1, 4)
-    assert "EXAMPLE" in cal.source_of(2027)
+    assert "〔2026〕99号" in cal.source_of(2027)
+    lines = cal.describe_sources()
+    assert lines[0].startswith("2004–2026：chinese_calendar") and lines[-1].startswith("2027：")
     with pytest.raises(CalendarNotCovered):
         cal.is_working_day(date(2028, 1, 3))
 
 
 def test_an_agency_year_replaces_the_bundled_one():
     years = parse_calendar_text(
-        'schema = 1\nsource = "本局更正"\n[years.2025]\nholidays = [2025-10-01]\n', "fix.toml"
+        f'schema = 1\nsource = "{NOTICE}"\n[years.2025]\nholidays = [2025-10-01]\n', "fix.toml"
     )
     cal = WorkingCalendar(years)
     assert not cal.is_working_day(date(2025, 10, 1))
     assert cal.is_working_day(date(2025, 10, 2))  # no longer a holiday in the agency's year
-    assert cal.source_of(2025) == "本局更正"
+    assert cal.source_of(2025) == NOTICE
 
 
 def test_a_broken_calendar_file_reports_every_problem(tmp_path):
@@ -107,6 +111,7 @@ holidays = []
     problems = err.value.problems
     fragments = [
         "colour: 未知的键",
+        "source: 须写明国务院办公厅通知及文号",
         "years.2027.extra: 未知的键",
         "years.2027.holidays[0]: '2027-13-01' 不是日期",
         "years.2027.holidays[1]: '2027-02-12..2027-02-05' 范围颠倒",
@@ -123,3 +128,23 @@ holidays = []
 def test_an_unreadable_calendar_file_is_reported(tmp_path):
     with pytest.raises(CalendarFileInvalid, match="cannot read"):
         load_calendar_file(tmp_path / "nope.toml")
+
+
+def test_an_example_calendar_file_is_refused():
+    # docs/calendar-2027.example.toml only shows the format; its dates are invented
+    with pytest.raises(CalendarFileInvalid) as err:
+        WorkingCalendar.from_files([EXAMPLE_2027])
+    assert any(p.startswith("example:") and "示例文件" in p for p in err.value.problems)
+
+
+def test_a_calendar_file_must_name_the_state_council_notice_and_its_number():
+    text = 'schema = 1\nsource = "{}"\n[years.2027]\nholidays = ["2027-01-01"]\n'
+    with pytest.raises(CalendarFileInvalid) as err:
+        parse_calendar_text(text.format("本局整理"), "c.toml")
+    assert [p for p in err.value.problems if p.startswith("source:")]
+    with pytest.raises(CalendarFileInvalid):
+        parse_calendar_text(text.format("国务院办公厅关于2027年部分节假日安排的通知"), "c.toml")
+    [year] = parse_calendar_text(
+        text.format("国务院办公厅关于2027年部分节假日安排的通知（国办发明电〔2026〕7号）"), "c.toml"
+    )
+    assert year.source.endswith("〔2026〕7号）")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -21,6 +21,7 @@ from core.completeness import (
     CaseFacts,
     CompletenessReport,
     DeadlineCheck,
+    Finding,
     Interruption,
     MediaKind,
     RecordFact,
@@ -29,9 +30,10 @@ from core.completeness import (
     Status,
     Waiver,
     assess,
+    capture_sanity,
 )
 from core.errors import StandardError
-from core.standards import AVLevel, RecordingStandard, load_standard
+from core.standards import AVLevel, RecordingStandard, RuleCheck, load_standard
 
 CATEGORIES = ["coercion", "confirmation", "inspection", "licensing", "penalty", "penalty-simple"]
 CAL = WorkingCalendar()
@@ -152,7 +154,14 @@ def test_every_on_site_stage_without_credentials_shown_is_reported(std):
     hidden = tuple(replace(r, credentials_shown=False) for r in facts.records)
     report = run(std, replace(facts, records=hidden))
     expected = {("credentials_not_shown", s.id, CREDENTIALS_ITEM) for s in std.stages if s.on_site}
+    # 送达 is not on site, but 亮证 is expected there too (118号 二、（五）): advice only
+    rule = std.rule(RuleCheck.CREDENTIALS_SHOWN)
+    service = set(rule.stages) if rule is not None else set()
+    expected |= {("credentials_not_recorded", s, CREDENTIALS_ITEM) for s in service}
     assert keys(report) == expected
+    advice = {f.stage for f in report.findings if f.severity is Severity.ADVICE}
+    assert advice == service
+    assert std.id not in ("penalty", "licensing") or service
 
 
 def test_every_unexplained_interruption_is_reported(std):
@@ -204,7 +213,7 @@ def test_stages_not_yet_reached_are_not_due():
     std = load_standard("penalty")
     facts = CaseFacts(
         "penalty",
-        "2026.1",
+        std.version,
         (
             StageReached("case-source", date(2025, 10, 9)),
             StageReached("filing", date(2025, 10, 10)),
@@ -228,7 +237,7 @@ def test_a_skipped_required_stage_and_a_conditional_one_are_reported_when_passed
     std = load_standard("penalty")
     facts = CaseFacts(
         "penalty",
-        "2026.1",
+        std.version,
         (StageReached("decision", date(2025, 10, 20)),),
         frozenset({"hearing_requested"}),
         (
@@ -282,7 +291,7 @@ def test_unknown_stages_record_types_and_rules_are_reported_not_ignored():
     std = load_standard("inspection")
     facts = CaseFacts(
         "inspection",
-        "2026.1",
+        std.version,
         (StageReached("inspect", date(2025, 10, 9)),),
         records=(RecordFact("x1", "approval", "approval-form", MediaKind.DOCUMENT),),
         deadlines=(DeadlineCheck("publish-soon", date(2025, 10, 9)),),
@@ -327,7 +336,7 @@ def test_the_json_form_is_stable_and_round_trips():
     data = report.to_json()
     assert data["schema"] == REPORT_SCHEMA == "casetrail.completeness/1"
     assert data["status"] == "incomplete"
-    assert data["standard"] == {"id": "penalty", "version": "2026.1"}
+    assert data["standard"] == {"id": "penalty", "version": "2026.2"}
     assert {f["code"] for f in data["findings"]} == {"missing_record", "deadline_overdue"}
     assert data["waived"][0]["waiver"]["by"] == "王五"
     assert data["deadlines"][0] == {
@@ -338,8 +347,80 @@ def test_the_json_form_is_stable_and_round_trips():
         "done_on": None,
         "extended": False,
         "rolled_from": "2025-10-01",
+        "note": "",
     }
     text = json.dumps(data, ensure_ascii=False)
     assert CompletenessReport.from_json(json.loads(text)) == report
     with pytest.raises(ValueError, match="schema"):
         CompletenessReport.from_json({**data, "schema": "other/9"})
+
+
+def test_an_officer_not_registered_or_deactivated_is_a_capture_finding():
+    std = load_standard("penalty")
+    facts = complete_case(std)
+    site = next(r for r in facts.records if r.record_type == "site-inspection-record")
+    stranger = replace(site, officers=(OFFICERS[0], "99999999999"), captured_on=date(2025, 10, 9))
+    register = {OFFICERS[0]: None, OFFICERS[1]: None}
+    records = tuple(stranger if r is site else r for r in facts.records)
+    checked = replace(facts, records=records, registered_officers=register)
+    [finding] = capture_sanity(std, checked, calendar=CAL)
+    assert (finding.code, finding.stage, finding.item) == (
+        "unregistered_officer",
+        "site-inspection",
+        site.record_id,
+    )
+    assert "99999999999 不是本机关登记的执法人员" in finding.message_zh
+    # the report a case file recomputes offline is not changed by it
+    assert run(std, checked).findings == ()
+    # deactivated before the capture: a finding; deactivated after it: none
+    left_early = {**register, OFFICERS[1]: date(2025, 10, 1)}
+    early = capture_sanity(std, replace(facts, registered_officers=left_early), calendar=CAL)
+    assert early and all("已停用" in f.message_zh for f in early)
+    dated = tuple(replace(r, captured_on=date(2025, 9, 30)) for r in facts.records)
+    later = replace(facts, records=dated, registered_officers=left_early)
+    assert capture_sanity(std, later, calendar=CAL) == ()
+
+
+def test_a_written_record_filed_only_as_video_is_a_finding():
+    std = load_standard("penalty")
+    facts = complete_case(std)
+    records = tuple(
+        replace(r, media=MediaKind.VIDEO) if r.record_type == "inquiry-record" else r
+        for r in facts.records
+    )
+    report = run(std, replace(facts, records=records))
+    assert keys(report) == {
+        ("written_record_only_av", "inquiry", "inquiry-record"),
+        ("written_record_only_av", "inquiry-room", "inquiry-record"),
+    }
+    assert all("音像记录不能代替书面笔录" in f.message_zh for f in report.findings)
+    # a video beside the written 笔录 of the same type is fine
+    both = run(std, replace(facts, records=facts.records + records))
+    assert both.findings == ()
+
+
+def test_aca_art43_execution_at_night_or_on_a_statutory_holiday_is_a_capture_finding():
+    std = load_standard("coercion")
+    facts = complete_case(std)
+    cst = timezone(timedelta(hours=8))
+
+    def at(moment: datetime) -> tuple[Finding, ...]:
+        records = tuple(
+            replace(r, captured_at=moment) if r.stage == "demolition" else r for r in facts.records
+        )
+        return capture_sanity(std, replace(facts, records=records), calendar=CAL)
+
+    assert at(datetime(2025, 9, 30, 10, 0, tzinfo=cst)) == ()
+    # a Saturday that is not a holiday is not forbidden by Art. 43
+    assert at(datetime(2025, 9, 27, 10, 0, tzinfo=cst)) == ()
+    night = at(datetime(2025, 9, 30, 23, 30, tzinfo=cst))
+    holiday = at(datetime(2025, 10, 3, 10, 0, tzinfo=cst))
+    demolition = {r.record_id for r in facts.records if r.stage == "demolition"}
+    for found, why in ((night, "夜间"), (holiday, "法定节假日")):
+        assert {(f.code, f.stage, f.item) for f in found} == {
+            ("execution_at_night_or_holiday", "demolition", rid) for rid in demolition
+        }
+        assert all(why in f.message_zh for f in found)
+        assert all(f.basis[0].provision == "第四十三条" for f in found)
+    # 2025-09-29T21:59Z is 05:59 China time: night
+    assert at(datetime(2025, 9, 29, 21, 59, tzinfo=UTC))

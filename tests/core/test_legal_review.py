@@ -15,6 +15,7 @@ from core.legal_review import (
     PartyKind,
     check_decision_allowed,
     default_catalogue,
+    draft_digest,
     is_major_decision,
     validate_catalogue_text,
 )
@@ -46,8 +47,14 @@ def test_each_article_58_criterion_makes_a_decision_major(flag, code):
     assert codes(DecisionFacts("inspection", **{flag: True})) == {code}
 
 
-def test_major_rights_count_under_art_58_only_after_a_hearing():
-    assert codes(DecisionFacts("confirmation", affects_major_rights=True)) == set()
+def test_art58_major_rights_count_on_their_own_as_seed_and_118_list_them():
+    # 行政处罚法 Art. 58 (二) asks for a hearing; seed §二(三)1 and 118号 四、（十二） do not
+    alone = is_major_decision(DecisionFacts("confirmation", affects_major_rights=True), CATALOGUE)
+    assert [r.code for r in alone.reasons] == ["major-rights"]
+    assert {b.provision for b in alone.reasons[0].basis} == {
+        "二、（三）1",
+        "四、（十二）明确审核范围",
+    }
     assert codes(DecisionFacts("confirmation", affects_major_rights=True, hearing_held=True)) == {
         "art58-major-rights-hearing",
         "catalogue:hearing-held",
@@ -113,6 +120,54 @@ def test_a_major_decision_is_refused_until_a_review_passes():
     failed_later = LegalReview("法制科 赵六", datetime(2025, 10, 22, 9, 0), False)
     with pytest.raises(LegalReviewRequired, match="未通过"):
         check_decision_allowed(assessment, [failed_later, passed])
+
+
+def test_art58_a_pass_covers_the_reviewed_draft_only():
+    facts = DecisionFacts("penalty", PartyKind.INDIVIDUAL, fine_yuan=Decimal("50000"))
+    assessment = is_major_decision(facts, CATALOGUE)
+    reviewed = draft_digest("penalty", facts)
+    later = draft_digest("penalty", replace(facts, fine_yuan=Decimal("60000")))
+    assert reviewed != later and reviewed.startswith("sha256:")
+    passed = LegalReview("法制科 赵六", datetime(2025, 10, 20, 9, 0), True, draft_digest=reviewed)
+    check_decision_allowed(assessment, [passed], reviewed)
+    with pytest.raises(LegalReviewRequired, match="另一份决定草案") as err:
+        check_decision_allowed(assessment, [passed], later)
+    assert "第五十八条" in err.value.message
+    unbound = LegalReview("法制科 赵六", datetime(2025, 10, 21, 9, 0), True)
+    with pytest.raises(LegalReviewRequired, match="未载明所审核的决定草案"):
+        check_decision_allowed(assessment, [passed, unbound], reviewed)
+
+
+def test_art58_catalogue_entries_may_be_limited_to_a_level_and_a_field():
+    text = """
+schema = 1
+id = "county-catalogue"
+version = "2026.1"
+name_zh = "县级市场监管目录"
+[bases]
+x = { law = "某法" }
+[[entries]]
+id = "county-market-fine"
+category = "penalty"
+kind = "fine"
+party = "individual"
+min_yuan = 5000
+levels = ["县级"]
+fields = ["市场监管"]
+name_zh = "县级市场监管罚款五千元以上"
+basis = ["x"]
+"""
+    catalogue = validate_catalogue_text(text, "county.toml")
+    facts = DecisionFacts("penalty", fine_yuan=Decimal(5000), enforcement_level="县级")
+    assert not is_major_decision(facts, catalogue).is_major
+    market = replace(facts, field="市场监管")
+    assert [r.code for r in is_major_decision(market, catalogue).reasons] == [
+        "catalogue:county-market-fine"
+    ]
+    assert not is_major_decision(replace(market, enforcement_level="市级"), catalogue).is_major
+    with pytest.raises(StandardInvalid) as err:
+        validate_catalogue_text(text.replace('levels = ["县级"]', "levels = []"), "bad.toml")
+    assert any("levels" in p for p in err.value.problems)
 
 
 def test_the_default_catalogue_labels_its_amounts_as_agency_defaults():

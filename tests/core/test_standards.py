@@ -28,19 +28,26 @@ SHIPPED = Path(str(resources.files("core.standards")))
 # differently. To change a standard, copy <id>.toml to <id>@<old version>.toml, edit
 # <id>.toml, raise its version, and add the new digest here.
 RELEASED = {
-    "coercion.toml": "b6382aecb0ab0773f3845c8f51f2737e10999062e81a1ce819548b80410ffe75",
-    "confirmation.toml": "3a66117692bd91e94787304614b401b7f5edf6b982c49523ddb41ccdcb7473c1",
-    "inspection.toml": "81680f17cad95adf05ef02e38019124b6b57ad6406f584fa42fcdad6655bd284",
-    "licensing.toml": "88136e09d39bb13eaca6299518feb48dc7fd70309c5a1da4172a9b49af8c611d",
-    "penalty.toml": "329f64b4da75e71ebd762076e6f3b3ba8091e59d23046da2d457616e9e38bd7c",
-    "penalty-simple.toml": "0f26ae2752b8fa1f9a1aa93d10cc4116394ddf9d556e193f03efb567e6b87041",
+    "coercion@2026.1.toml": "b6382aecb0ab0773f3845c8f51f2737e10999062e81a1ce819548b80410ffe75",
+    "coercion.toml": "0326cfb568dc21cc6658d588e88d221b5acf14f091b037ff031411b4f718a2a9",
+    "confirmation@2026.1.toml": "3a66117692bd91e94787304614b401b7f5edf6b982c49523ddb41ccdcb7473c1",
+    "confirmation.toml": "298dcd8ffa42917a50e0f09f818d04b07f91c0d56a4081989c7c84462bb9065a",
+    "inspection@2026.1.toml": "81680f17cad95adf05ef02e38019124b6b57ad6406f584fa42fcdad6655bd284",
+    "inspection.toml": "cc665f26b5a9b24b0b0cf92a4e4369b88c594c0bd554d3b6705cbf7b05977f5e",
+    "licensing@2026.1.toml": "88136e09d39bb13eaca6299518feb48dc7fd70309c5a1da4172a9b49af8c611d",
+    "licensing.toml": "462a703a820e607bac69e11100eb4cbb413ca5aad8a671b6d6e497b91a6c410e",
+    "penalty-simple@2026.1.toml": "0f26ae2752b8fa1f9a1aa93d10cc4116394ddf9d556e193f03efb567e6b87041",
+    "penalty-simple.toml": "f40f80d69ed99fa647dd79cd82e01002e4a386b791aa701637c022ffe82f594d",
+    "penalty@2026.1.toml": "329f64b4da75e71ebd762076e6f3b3ba8091e59d23046da2d457616e9e38bd7c",
+    "penalty.toml": "c0a605c9b1fc39c9a63ba5a61dddc61c6e8a97f25422b3617219285cd9e35a0c",
 }
 
 
 def test_every_category_is_shipped_with_a_version():
     summaries = list_standards()
     assert [s.id for s in summaries] == CATEGORIES
-    assert all(s.version == "2026.1" and s.name_zh and s.name_en for s in summaries)
+    assert all(s.version == "2026.2" and s.name_zh and s.name_en for s in summaries)
+    assert all(s.versions == ("2026.1", "2026.2") for s in summaries)
 
 
 @pytest.mark.parametrize("file_name", sorted(RELEASED))
@@ -103,8 +110,8 @@ def test_unknown_standard_and_version_say_what_exists():
 
 
 def test_a_newer_version_does_not_change_a_case_pinned_to_the_older(tmp_path):
-    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty@2026.1.toml")
-    newer = (SHIPPED / "penalty.toml").read_text(encoding="utf-8")
+    shutil.copy(SHIPPED / "penalty@2026.1.toml", tmp_path / "penalty@2026.1.toml")
+    newer = (SHIPPED / "penalty@2026.1.toml").read_text(encoding="utf-8")
     newer = newer.replace('version = "2026.1"', 'version = "2026.2"')
     newer = newer.replace('name_zh = "案件调查终结报告"', 'name_zh = "调查终结报告（新版）"')
     (tmp_path / "penalty.toml").write_text(newer, encoding="utf-8")
@@ -120,15 +127,15 @@ def test_a_newer_version_does_not_change_a_case_pinned_to_the_older(tmp_path):
 
 
 def test_a_version_file_whose_content_disagrees_with_its_name_is_refused(tmp_path):
-    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty@2025.9.toml")
+    shutil.copy(SHIPPED / "penalty@2026.1.toml", tmp_path / "penalty@2025.9.toml")
     with pytest.raises(StandardInvalid) as err:
         load_standard("penalty", "2025.9", directory=tmp_path)
     assert "penalty@2026.1.toml" in str(err.value)
 
 
 def test_releasing_without_raising_the_version_is_caught(tmp_path):
-    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty.toml")
-    shutil.copy(SHIPPED / "penalty.toml", tmp_path / "penalty@2026.1.toml")
+    shutil.copy(SHIPPED / "penalty@2026.1.toml", tmp_path / "penalty.toml")
+    shutil.copy(SHIPPED / "penalty@2026.1.toml", tmp_path / "penalty@2026.1.toml")
     with pytest.raises(StandardInvalid, match="raise the version"):
         list_standards(tmp_path)
 
@@ -265,3 +272,18 @@ def test_standard_json_is_plain_data():
     assert seizure["av"] == "full"
     assert seizure["records"][0]["requirement"] == "required"
     assert data["retention"]["case_file_years"] == 30
+
+
+def test_a_daytime_execution_rule_names_existing_stages(tmp_path):
+    text = (SHIPPED / "coercion.toml").read_text(encoding="utf-8")
+    rule = load_standard("coercion").rule(RuleCheck.DAYTIME_WORKING_DAYS)
+    assert rule is not None and rule.stages == ("demolition",)
+    assert rule.basis[0].provision == "第四十三条"
+    with pytest.raises(StandardInvalid) as err:
+        validate_standard_text(
+            text.replace('stages = ["demolition"]', 'stages = ["night-raid"]'), "x.toml"
+        )
+    assert any("'night-raid' 不是本标准的环节" in p for p in err.value.problems)
+    with pytest.raises(StandardInvalid) as err:
+        validate_standard_text(text.replace('stages = ["demolition"]\n', ""), "x.toml")
+    assert any("needs a list of stage ids" in p for p in err.value.problems)

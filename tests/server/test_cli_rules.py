@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from server.cli import main
+from tests.support.calendars import calendar_2027
 
 EXAMPLE_2027 = Path(__file__).resolve().parents[2] / "docs" / "calendar-2027.example.toml"
 SHIPPED = Path(str(resources.files("core.standards")))
@@ -71,7 +72,7 @@ def test_standards_check_ok_prints_one_line_summary(cli, tmp_path):
     result = cli("standards", "check", str(path))
     assert result.exit_code == 0
     assert result.output.count("\n") == 1
-    assert result.output.startswith("OK ") and "16 个环节" in result.output
+    assert result.output.startswith("OK ") and "17 个环节" in result.output
 
 
 def test_standards_check_lists_every_problem_and_exits_1(cli, tmp_path):
@@ -117,26 +118,36 @@ def test_deadline_shows_holiday_rollover_and_extension(cli):
     assert "含批准延长" in result.output
 
 
-def test_deadline_into_2027_needs_a_calendar_and_works_with_one(cli):
-    bare = cli("deadline", "penalty-decision", "2026-12-01")
+def test_deadline_into_2027_needs_a_calendar_and_works_with_one(cli, tmp_path):
+    bare = cli("deadline", "publish-other", "2026-12-20")
     assert bare.exit_code == 1
     assert "--calendar FILE" in bare.output and "CASETRAIL_CALENDAR_FILE" in bare.output
-    supplied = cli("deadline", "penalty-decision", "2026-12-01", "--calendar", str(EXAMPLE_2027))
+    # the 90 natural days of 处罚法 Art. 60 are given anyway, with the roll-over caveat
+    natural = cli("deadline", "penalty-decision", "2026-12-01")
+    assert natural.exit_code == 0
+    assert "2027-03-01" in natural.output and "若遇法定节假日顺延" in natural.output
+    cal_2027 = str(calendar_2027(tmp_path))
+    supplied = cli("deadline", "publish-other", "2026-12-20", "--calendar", cal_2027)
     assert supplied.exit_code == 0
-    assert "2027-03-01" in supplied.output and "EXAMPLE" in supplied.output
+    assert "2027-01-" in supplied.output and "〔2026〕99号" in supplied.output
     by_env = cli(
-        "deadline",
-        "penalty-decision",
-        "2026-12-01",
-        env={"CASETRAIL_CALENDAR_FILE": str(EXAMPLE_2027)},
+        "deadline", "penalty-decision", "2026-12-01", env={"CASETRAIL_CALENDAR_FILE": cal_2027}
     )
     assert by_env.exit_code == 0 and "2027-03-01" in by_env.output
+    assert "若遇法定节假日顺延" not in by_env.output
+
+
+def test_deadline_refuses_the_example_calendar(cli):
+    result = cli("deadline", "publish-other", "2026-12-20", "--calendar", str(EXAMPLE_2027))
+    assert result.exit_code == 1
+    assert "示例文件" in result.output and "example" in result.output
 
 
 def test_deadline_with_a_broken_calendar_file_lists_its_problems(cli, tmp_path):
     path = tmp_path / "cal.toml"
     path.write_text(
-        'schema = 1\nsource = "x"\n[years.2027]\nholidays = ["2027-02-30", "soon"]\n',
+        'schema = 1\nsource = "国办发明电〔2026〕1号"\n[years.2027]\n'
+        'holidays = ["2027-02-30", "soon"]\n',
         encoding="utf-8",
     )
     result = cli("deadline", "publish-other", "2026-12-20", "--calendar", str(path))
@@ -174,3 +185,35 @@ def test_deadline_list_prints_every_rule_with_its_basis(cli):
     assert "举行听证之日前 7 个工作日" in out
     assert "可延长 +30" in out and "不可延长" in out
     assert "第八十五条" in out
+
+
+@pytest.mark.parametrize("standard_id", ["penalty", "penalty-simple", "licensing", "coercion"])
+def test_standards_show_lists_every_legal_basis_and_the_gates(cli, standard_id):
+    from core.procedure import GATES
+    from core.standards import load_standard
+
+    out = cli("standards", "show", standard_id).output
+    std = load_standard(standard_id)
+    bases = {b for s in std.stages for b in (*s.basis, *s.av_basis)}
+    bases |= {b for s in std.stages for r in s.records for b in r.basis}
+    bases |= {b for r in std.common_rules for b in r.basis}
+    for basis in bases:
+        assert basis.short() in out, basis
+    for gate in GATES:
+        if standard_id in gate.categories or "*" in gate.categories:
+            assert f"[{gate.code}]" in out and gate.basis[0].short() in out, gate.code
+    if standard_id == "penalty":
+        assert "听证较大数额 [national-default]" in out
+
+
+def test_deadline_list_names_every_rule_its_basis_and_the_calendar_sources(cli, tmp_path):
+    from core.deadlines import DEADLINE_RULES
+
+    out = cli("deadline", "--list", "--calendar", str(calendar_2027(tmp_path))).output
+    for rule in DEADLINE_RULES.values():
+        assert f"\n{rule.id}\n" in f"\n{out}", rule.id
+        for basis in rule.basis:
+            assert basis.cite() in out, (rule.id, basis)
+    assert "2004–2026：chinese_calendar" in out and "2027：测试数据" in out
+    refused = cli("deadline", "--list", "--calendar", str(EXAMPLE_2027))
+    assert refused.exit_code == 1 and "示例文件" in refused.output
