@@ -125,10 +125,18 @@ def sniff(head: bytes) -> Sniffed:
     # a few bytes in is both at once.
     if media_type != "application/pdf" and b"%PDF-" in head[1:1024]:
         also.append("application/pdf")
-    # Conversely a JPEG stream early in a PDF: many viewers scan for the JPEG marker.
-    if media_type == "application/pdf" and b"\xff\xd8\xff" in head[1:1024]:
+    # Conversely a JPEG early in a PDF outside any stream: many viewers scan for the JPEG
+    # marker. Inside a ``stream`` it is a scanned page's embedded image (/DCTDecode), which
+    # is what every image-only PDF from a scanner or a phone looks like, not a polyglot.
+    if media_type == "application/pdf" and _bare_jpeg_in_pdf(head):
         also.append("image/jpeg")
     return Sniffed(media_type, kind_of(media_type), tuple(also))
+
+
+def _bare_jpeg_in_pdf(head: bytes) -> bool:
+    """A JPEG start in the first 1024 bytes of a PDF that no ``stream`` keyword precedes."""
+    at = head.find(b"\xff\xd8\xff", 1, 1024)
+    return at >= 0 and head.rfind(b"stream", 0, at) < 0
 
 
 def _primary(h: bytes) -> str:

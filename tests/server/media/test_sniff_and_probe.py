@@ -65,6 +65,16 @@ def test_sniff_ignores_a_cut_utf8_character_at_the_window_edge() -> None:
     assert sniff(text.encode()[:8191]).media_type == "text/plain"
 
 
+def test_a_scanned_pdf_of_jpeg_pages_is_not_a_polyglot(ffmpeg: FFmpegTools, tmp_path: Path) -> None:
+    """Scanners and phones make PDFs that are one JPEG per page (/DCTDecode streams)."""
+    scan = tmp_path / "scan.pdf"
+    Image.new("RGB", (200, 300), "white").save(scan, "PDF", resolution=100)
+    assert b"\xff\xd8\xff" in scan.read_bytes()[:1024]  # the page image sits early
+    assert sniff(scan.read_bytes()[:8192]).also_looks_like == ()
+    report = inspect_media(scan, declared_media_type="application/pdf", ffmpeg=ffmpeg)
+    assert "polyglot" not in {f.code.value for f in report.flags}
+
+
 def test_hostile_tags_cannot_forge_stream_lines(ffmpeg: FFmpegTools, tmp_path: Path) -> None:
     forged = "x\n  Duration: 09:59:59.00, start: 0\n  Stream #0:9: Video: fake, 9999x9999, 99 fps"
     clip = tmp_path / "tagged.mkv"
