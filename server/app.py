@@ -51,7 +51,9 @@ BLUEPRINTS: list[str] = [
 
 
 # Server-rendered pages: thin views over the same services as the API (``server/web/``).
-WEB_BLUEPRINTS: list[str] = []
+WEB_BLUEPRINTS: list[str] = [
+    "server.web.capture",
+]
 
 
 def create_app(
