@@ -9,18 +9,22 @@ is refused and shown as refused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
 from tests.support.browser import artefact
+from tests.support.counting_proxy import CountingProxy
 from tests.support.server_process import ServerProcess
 
 PHONE = {"width": 390, "height": 844}
@@ -120,7 +124,14 @@ def _open_app(context: Any, url: str) -> Any:
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on(
         "console",
-        lambda m: errors.append(m.text) if m.type == "error" and "ERR_" not in m.text else None,
+        # refused requests and the network cuts are logged by the browser itself
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error"
+            and "ERR_" not in m.text
+            and "Failed to load resource" not in m.text
+            else None
+        ),
     )
     page.errors = errors
     page.goto(url + "/capture/")
@@ -258,3 +269,149 @@ def test_offline_capture_then_sync_stores_each_file_once_with_verified_receipts(
     assert {f["status"] for f in stored} == {"stored"}
     for r in regs:
         assert r["verification"]["signature"] == "ok", r["verification"]
+
+
+def _js_delete_capture(page: Any, seq: int) -> None:
+    """Delete the capture with ``device_seq`` from the phone's storage (as a user might)."""
+    page.evaluate(
+        """async (seq) => {
+        const store = await import('/capture/js/store.js');
+        const capture = (await store.loadCaptures()).find(c => c.signed.manifest.device_seq === seq);
+        const db = await store.openDb();
+        const tx = db.transaction(['captures', 'blobs'], 'readwrite');
+        tx.objectStore('captures').delete(capture.manifest_id);
+        capture.files.forEach((f, i) => tx.objectStore('blobs').delete(`${capture.manifest_id}/${i}`));
+        await new Promise((ok, fail) => { tx.oncomplete = ok; tx.onerror = fail; });
+    }""",
+        seq,
+    )
+
+
+def test_tampered_manifest_is_refused_and_a_deleted_capture_is_a_chain_gap(
+    browser: Any, world: World, tmp_path: Path
+) -> None:
+    photos = _photos(tmp_path, 3)
+    context = _phone(browser)
+    try:
+        page = _open_app(context, world.server.url)
+        _enrol(page, world)
+        before = {r["manifest_id"] for r in world.registrations()}
+        context.set_offline(True)
+        for seq, photo in enumerate(photos, 1):
+            _capture(page, world, [photo], "site-inspection-record", seq)
+        # someone edits the first capture in the phone's storage and deletes the second
+        page.evaluate(
+            """async () => {
+            const store = await import('/capture/js/store.js');
+            const [first] = await store.loadCaptures();
+            await store.updateCapture(first.manifest_id, c => { c.signed.manifest.case_ref = '黔市监罚〔2026〕99号'; });
+        }"""
+        )
+        _js_delete_capture(page, 2)
+
+        page.click("#tabs button[data-screen='queue']")
+        context.set_offline(False)
+        page.wait_for_function(
+            "() => document.querySelector('#queue-list li.capture.refused') !== null && "
+            f"[...document.querySelectorAll('.file .state')].some(s => s.textContent === '{DONE}')",
+            timeout=30_000,
+        )
+        page.screenshot(path=artefact("capture-status-refused.png"))
+        refused = page.inner_text("#queue-list li.capture.refused")
+        assert "#1" in refused and "清单被拒绝" in refused and "签名" in refused
+        assert "怎么办" in refused
+        assert "被拒绝" in page.inner_text("#queue-list li.capture.refused .file .state")
+        assert page.errors == []
+    finally:
+        context.close()
+
+    new = [r for r in world.registrations() if r["manifest_id"] not in before]
+    assert [r["device_seq"] for r in new] == [3]  # the altered #1 never entered the case
+    assert new[0]["verification"]["chain"] == "gap", new[0]["verification"]
+
+
+class CuttableProxy(CountingProxy):
+    """A counting, throttled proxy whose open connections can be cut like a lost signal."""
+
+    def __init__(self, upstream_port: int, *, rate: float) -> None:
+        super().__init__(upstream_port, rate=rate)
+        self.clients: list[socket.socket] = []
+
+    def _serve(self, client: socket.socket) -> None:
+        self.clients.append(client)
+        super()._serve(client)
+
+    def cut(self) -> None:
+        for client in self.clients:
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+
+
+def _upload_state(page: Any) -> dict[str, Any]:
+    state: dict[str, Any] = page.evaluate(
+        """async () => {
+        const store = await import('/capture/js/store.js');
+        const [capture] = await store.loadCaptures();
+        const device = await store.loadDevice();
+        const f = capture.files[0];
+        return {url: f.upload_url, offset: f.offset, state: f.state, token: device.token};
+    }"""
+    )
+    return state
+
+
+def test_network_cut_mid_video_resumes_from_the_server_offset(
+    browser: Any, world: World, tmp_path: Path
+) -> None:
+    video = _video(tmp_path)
+    before = {r["manifest_id"] for r in world.registrations()}
+    proxy = CuttableProxy(world.server.port, rate=12 * 1024 * 1024).start()
+    context = _phone(browser)
+    try:
+        page = _open_app(context, proxy.url)
+        _enrol(page, world)
+        context.set_offline(True)
+        _capture(page, world, [video], "evidence-extraction-list", 1)
+        page.click("#tabs button[data-screen='queue']")
+        sent_before = proxy.sent
+
+        context.set_offline(False)
+        page.wait_for_function(
+            "() => { const m = /上传中 (\\d+) %/.exec((document.querySelector('.file .state')?.textContent ?? ''));"
+            " return m && Number(m[1]) >= 50; }",
+            polling=50,
+            timeout=30_000,
+        )
+        context.set_offline(True)  # the signal is gone …
+        proxy.cut()  # … and so is the PATCH in flight
+        page.wait_for_function(
+            "() => document.getElementById('sync-state').textContent.includes('离线')"
+        )
+        cut = _upload_state(page)
+        assert cut["state"] == "uploading" and cut["url"]
+        head = httpx.head(
+            cut["url"].replace(proxy.url, world.server.url),
+            headers={"Authorization": f"Bearer {cut['token']}", "Tus-Resumable": "1.0.0"},
+        )
+        held = int(head.headers["Upload-Offset"])
+        assert VIDEO_SIZE * 0.25 <= held < VIDEO_SIZE, held
+
+        context.set_offline(False)
+        page.wait_for_function(
+            f"() => (document.querySelector('.file .state')?.textContent ?? '') === '{DONE}'",
+            timeout=60_000,
+        )
+        assert _upload_state(page)["url"] == cut["url"]  # the same upload, resumed
+        assert page.errors == []
+    finally:
+        context.close()
+        proxy.stop()
+
+    uploaded = proxy.sent - sent_before
+    resent = uploaded - VIDEO_SIZE
+    # request lines, headers and the manifest are a few KiB; the rest is re-sent video
+    assert 0 <= resent <= CHUNK + 64 * 1024, f"re-sent {resent} bytes"
+    print(f"cut at {held} of {VIDEO_SIZE} bytes; re-sent {resent} bytes (chunk {CHUNK})")
+    [new] = [r for r in world.registrations() if r["manifest_id"] not in before]
+    [stored] = new["files"]
+    assert (stored["status"], stored["sha256"]) == ("stored", _sha256(video))

@@ -46,6 +46,7 @@ async function renderQueue() {
   const open = captures.flatMap((c) => c.files).filter((f) => f.state !== "done" && f.state !== "refused").length;
   $("queue-badge").hidden = open === 0;
   $("queue-badge").textContent = String(open);
+  const refused = captures.flatMap((c) => c.files).filter((f) => f.state === "refused").length;
   const problem = syncProblem();
   $("sync-state").textContent = syncing()
     ? "正在同步…"
@@ -55,9 +56,11 @@ async function renderQueue() {
         ? `同步暂停：${problem}（稍后自动重试）`
         : open
           ? `${open} 个文件待传`
-          : captures.length
-            ? "全部已存证"
-            : "队列为空";
+          : refused
+            ? `${refused} 个文件被拒绝，见下方说明；其余已存证`
+            : captures.length
+              ? "全部已存证"
+              : "队列为空";
   if ($("screen-queue").hidden) return;
   const items = [...captures].reverse().map((capture) => {
     const m = capture.signed.manifest;
@@ -71,6 +74,12 @@ async function renderQueue() {
     when.className = "hint";
     when.textContent = `${m.device_time.replace("T", " ").slice(0, 19)} · ${m.officers.join("、")}`;
     li.append(head, when);
+    if (capture.chain === "gap") {
+      const gap = document.createElement("p");
+      gap.className = "advice";
+      gap.textContent = "服务器记录：本清单之前的设备序号有缺口（有采集未送达或被删除）";
+      li.append(gap);
+    }
     if (capture.state === "refused") {
       const why = document.createElement("p");
       why.className = "refusal";

@@ -110,8 +110,10 @@ async function register(capture, device) {
     if (!(e instanceof Refused)) throw e;
     await store.updateCapture(capture.manifest_id, (c) => {
       c.state = "refused";
-      c.message = `清单被服务器拒绝：${e.message}`;
-      c.advice = advice(e.status);
+      c.message = e.message;
+      c.advice = /签名|signature/i.test(e.message)
+        ? "清单在本机签名后被改动，或不是本设备密钥所签：不要重新提交，请保留手机并报告管理员 (altered after signing: do not resubmit; keep the phone and tell your admin)"
+        : advice(e.status);
       for (const f of c.files) f.state = "refused";
     });
     changed();
