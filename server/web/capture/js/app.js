@@ -193,6 +193,8 @@ async function main() {
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/capture/sw.js", { scope: "/capture/" }).catch((e) => console.warn("service worker", e));
   }
+  // Ask the browser not to evict the queue under storage pressure (granted to installed apps).
+  navigator.storage?.persist?.().catch(() => {});
   renderNet();
   window.addEventListener("online", () => {
     renderNet();
