@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,58 @@ def test_network_cut_mid_video_resumes_from_the_server_offset(
     [new] = [r for r in world.registrations() if r["manifest_id"] not in before]
     [stored] = new["files"]
     assert (stored["status"], stored["sha256"]) == ("stored", sha256_file(video))
+
+
+def test_busy_server_and_locked_upload_are_waited_out(
+    browser: Any, world: World, tmp_path: Path
+) -> None:
+    """503 on registration → back off and retry; 423 with Retry-After: 2 → wait 2 s."""
+    [photo] = make_photos(tmp_path, 1)
+    context = browser.new_context(
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        viewport={"width": 390, "height": 844},
+        geolocation={"latitude": 26.647, "longitude": 106.6302, "accuracy": 8.5},
+        permissions=["geolocation"],
+        service_workers="block",  # so that page.route sees every request
+    )
+    seen: list[tuple[float, str, str]] = []
+
+    def busy_once(route: Any) -> None:
+        seen.append((time.monotonic(), route.request.method, route.request.url))
+        if sum(1 for _, m, u in seen if m == "POST" and u.endswith("/manifests")) == 1:
+            route.fulfill(status=503, json={"code": 503, "status": "Service Unavailable"})
+        else:
+            route.continue_()
+
+    def locked_once(route: Any) -> None:
+        seen.append((time.monotonic(), route.request.method, route.request.url))
+        if route.request.method == "PATCH" and sum(1 for _, m, _u in seen if m == "PATCH") == 1:
+            route.fulfill(
+                status=423,
+                headers={"Retry-After": "2", "Tus-Resumable": "1.0.0"},
+                json={"code": 423, "status": "Locked", "message": "上传正被另一请求占用"},
+            )
+        else:
+            route.continue_()
+
+    try:
+        page = open_app(context, world.server.url)
+        page.fill("#enrol-code", world.enrolment_code())
+        page.click("#enrol-submit")
+        page.wait_for_selector("#screen-capture:not([hidden])")
+        page.route("**/api/v1/manifests", busy_once)
+        page.route("**/api/v1/uploads**", locked_once)
+        capture_files(page, world, [photo], "site-inspection-record", 1)
+        page.click("#tabs button[data-screen='queue']")
+        page.wait_for_function(
+            f"() => document.querySelector('.file .state')?.textContent === '{DONE}'",
+            timeout=30_000,
+        )
+    finally:
+        context.close()
+    posts = [t for t, m, u in seen if m == "POST" and u.endswith("/manifests")]
+    assert len(posts) == 2 and posts[1] - posts[0] >= 0.5  # backed off, then registered
+    patches = [t for t, m, _ in seen if m == "PATCH"]
+    assert len(patches) == 2
+    assert patches[1] - patches[0] >= 1.9  # Retry-After honoured
