@@ -158,6 +158,7 @@ function setupEnrol() {
     (text) => {
       $("scan-box").hidden = true;
       $("enrol-code").value = codeFromScan(text);
+      $("enrol-message").className = "message ok";
       $("enrol-message").textContent = "已识别二维码，请点「注册本设备」";
     },
     (message) => ($("enrol-message").textContent = message),
@@ -175,6 +176,7 @@ function setupEnrol() {
     const code = $("enrol-code").value.trim();
     if (!code) return;
     $("enrol-submit").disabled = true;
+    $("enrol-message").className = "message ok";
     $("enrol-message").textContent = "正在注册…";
     try {
       const device = await enrol(code);
@@ -182,6 +184,7 @@ function setupEnrol() {
       $("enrol-message").textContent = "";
       show("capture");
     } catch (e) {
+      $("enrol-message").className = "message";
       $("enrol-message").textContent = `注册失败：${e.message}`;
     } finally {
       $("enrol-submit").disabled = false;
