@@ -258,8 +258,9 @@ export function setupCaptureForm(queued) {
       e.target.value = "";
     });
   }
-  $("rec-audio").addEventListener("click", () => recorder.start("audio"));
-  $("rec-video").addEventListener("click", () => recorder.start("video"));
+  // device_time is when the capture began: the first file, or the start of a recording
+  $("rec-audio").addEventListener("click", () => recorder.start("audio").then(() => (capturedAt ??= recorder.active ? recorder.startedAt : null)));
+  $("rec-video").addEventListener("click", () => recorder.start("video").then(() => (capturedAt ??= recorder.active ? recorder.startedAt : null)));
   $("capture-form").addEventListener("submit", save);
   tick();
   setInterval(tick, 1000);
