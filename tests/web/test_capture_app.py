@@ -93,6 +93,26 @@ def test_offline_capture_then_sync_stores_each_file_once_with_verified_receipts(
         queued = queued_files(page)
         assert {f["name"]: (f["size"], f["sha256"]) for f in queued} == expected
         assert all(f["receipt_verified"] for f in queued)
+
+        # the phone's copies of stored files can go; the records and receipts stay
+        page.click("#tabs button[data-screen='device']")
+        page.click("#prune")
+        megabytes = sum(size for size, _ in expected.values()) / 1048576
+        page.wait_for_function(
+            "(text) => document.getElementById('device-message').textContent === text",
+            arg=f"已清理 4 个已存证文件，释放 {megabytes:.1f} MiB",
+        )
+        assert (
+            page.evaluate(
+                """async () => {
+            const db = await (await import('/capture/js/store.js')).openDb();
+            return new Promise(ok => { db.transaction('blobs').objectStore('blobs').count().onsuccess = e => ok(e.target.result); });
+        }"""
+            )
+            == 0
+        )
+        assert len(queued_files(page)) == 4
+        page.screenshot(path=artefact("capture-device.png"))
     finally:
         context.close()
 

@@ -212,7 +212,17 @@ async function main() {
   $("sync-now").addEventListener("click", () => syncNow());
   $("refresh-cases").addEventListener("click", async () => {
     const device = await store.loadDevice();
-    $("device-message").textContent = (await refresh(device)) || "案件列表已更新";
+    const problem = await refresh(device);
+    $("device-message").className = problem ? "message" : "message ok";
+    $("device-message").textContent = problem || "案件列表已更新";
+    renderDevice();
+  });
+  $("prune").addEventListener("click", async () => {
+    const freed = await store.pruneStored();
+    $("device-message").className = "message ok";
+    $("device-message").textContent = freed.files
+      ? `已清理 ${freed.files} 个已存证文件，释放 ${(freed.bytes / 1048576).toFixed(1)} MiB`
+      : "没有可清理的文件（只清理回执已验证的文件）";
     renderDevice();
   });
   let drawing = false;

@@ -85,3 +85,30 @@ export async function addCapture(capture, blobs, device) {
   tx.objectStore("device").put(device, "self");
   return done(tx);
 }
+
+/**
+ * Delete the local copies of files whose receipt was verified (the server holds them,
+ * provably); the queue records and receipts stay. Returns {files, bytes} freed.
+ */
+export async function pruneStored() {
+  const db = await openDb();
+  const tx = db.transaction(["captures", "blobs"], "readwrite");
+  const captures = await promised(tx.objectStore("captures").getAll());
+  let files = 0;
+  let bytes = 0;
+  for (const capture of captures) {
+    let changed = false;
+    for (const f of capture.files) {
+      if (f.state === "done" && f.receipt_verified && !f.pruned) {
+        tx.objectStore("blobs").delete(`${capture.manifest_id}/${f.index}`);
+        f.pruned = true;
+        files += 1;
+        bytes += f.size;
+        changed = true;
+      }
+    }
+    if (changed) tx.objectStore("captures").put(capture);
+  }
+  await done(tx);
+  return { files, bytes };
+}
