@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.support.browser import artefact
+from tests.support.browser import CHROMIUM_ARGS, artefact, find_chromium
 from tests.support.server_process import ServerProcess
 
 PHONE = {"width": 390, "height": 844}
@@ -130,16 +130,28 @@ def open_app(context: Any, url: str) -> Any:
     return page
 
 
+PHONE_CONTEXT: dict[str, Any] = {
+    "locale": "zh-CN",
+    "timezone_id": "Asia/Shanghai",
+    "viewport": PHONE,
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "geolocation": {"latitude": 26.647, "longitude": 106.6302, "accuracy": 8.5},
+    "permissions": ["geolocation"],
+}
+
+
 def phone(browser: Any) -> Any:
-    return browser.new_context(
-        locale="zh-CN",
-        timezone_id="Asia/Shanghai",
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-        geolocation={"latitude": 26.647, "longitude": 106.6302, "accuracy": 8.5},
-        permissions=["geolocation"],
+    """A phone-sized browser context in Beijing time with a position."""
+    return browser.new_context(**PHONE_CONTEXT)
+
+
+def phone_with_storage(browser: Any, profile: Path) -> Any:
+    """A whole phone browser keeping its storage in ``profile``: closing it and launching
+    it again is a browser (phone) restart, as far as the app can tell."""
+    return browser.browser_type.launch_persistent_context(
+        profile, executable_path=find_chromium(), args=CHROMIUM_ARGS, **PHONE_CONTEXT
     )
 
 

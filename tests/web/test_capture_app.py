@@ -35,6 +35,7 @@ from tests.web.capture_support import (
     make_video,
     open_app,
     phone,
+    phone_with_storage,
     queued_files,
     sha256_file,
     start_world,
@@ -53,7 +54,8 @@ def test_offline_capture_then_sync_stores_each_file_once_with_verified_receipts(
     photos = make_photos(tmp_path, 3)
     video = make_video(tmp_path)
     expected = {p.name: (p.stat().st_size, sha256_file(p)) for p in [*photos, video]}
-    context = phone(browser)
+    profile = tmp_path / "phone-profile"
+    context = phone_with_storage(browser, profile)
     try:
         page = open_app(context, world.server.url)
         assert page.inner_text("h2") == "设备注册"
@@ -70,8 +72,10 @@ def test_offline_capture_then_sync_stores_each_file_once_with_verified_receipts(
         capture_files(page, world, photos, "site-inspection-record", 1, screenshot=True)
         capture_files(page, world, [video], "evidence-extraction-list", 2)
 
-        # the tab is closed and the app reopened, still with no network
-        page.close()
+        # the browser is shut (as a phone restarts) and the app reopened, still offline
+        context.close()
+        context = phone_with_storage(browser, profile)
+        context.set_offline(True)
         page = open_app(context, world.server.url)
         page.click("#tabs button[data-screen='queue']")
         page.wait_for_function(
