@@ -253,7 +253,7 @@ def test_network_cut_mid_video_resumes_from_the_server_offset(
             headers={"Authorization": f"Bearer {cut['token']}", "Tus-Resumable": "1.0.0"},
         )
         held = int(head.headers["Upload-Offset"])
-        assert VIDEO_SIZE * 0.25 <= held < VIDEO_SIZE, held
+        assert CHUNK <= held < VIDEO_SIZE, held  # some chunks are safe on the server
 
         context.set_offline(False)
         page.wait_for_function(

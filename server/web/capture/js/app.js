@@ -204,6 +204,10 @@ async function main() {
     syncNow();
     renderQueue();
   });
+  // phones suspend background pages: catch up when the app is looked at again
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && navigator.onLine) syncNow();
+  });
   window.addEventListener("offline", () => {
     renderNet();
     renderQueue();
