@@ -15,6 +15,7 @@ let cases = [];
 let pending = []; // {id, name, type, blob, sha256, hashed}
 let interruptions = [];
 let location = null;
+let locating = false;
 let capturedAt = null;
 let extraOfficers = [];
 let nextId = 1;
@@ -131,6 +132,7 @@ function renderFiles() {
 
 async function addFiles(list) {
   capturedAt ??= new Date();
+  if (!location && !locating) locate(); // where the capture happens, not where the last one did
   const added = [...list].map((blob) => ({ id: nextId++, name: blob.name || "file", type: blob.type, blob, sha256: null, hashed: 0 }));
   pending.push(...added);
   renderFiles();
@@ -149,8 +151,10 @@ function locate() {
     return;
   }
   $("where").textContent = "正在定位…";
+  locating = true;
   navigator.geolocation.getCurrentPosition(
     (pos) => {
+      locating = false;
       location = {
         lat: pos.coords.latitude.toFixed(6),
         lon: pos.coords.longitude.toFixed(6),
@@ -159,6 +163,7 @@ function locate() {
       $("where").textContent = `纬度 ${location.lat}，经度 ${location.lon}，精度 ±${location.accuracy ?? "?"} 米`;
     },
     (err) => {
+      locating = false;
       location = null;
       $("where").textContent = `无法定位（${err.message}）；可不带位置保存`;
     },
@@ -218,6 +223,8 @@ async function save(event) {
     pending = [];
     interruptions = [];
     capturedAt = null;
+    location = null;
+    $("where").textContent = "下一次采集将重新定位";
     $("note").value = "";
     renderFiles();
     $("capture-message").classList.add("ok");
