@@ -198,11 +198,19 @@ def save(page: Any, seq: int) -> None:
 
 
 def capture_files(
-    page: Any, world: World, files: list[Path], record: str, seq: int, *, screenshot: bool = False
+    page: Any,
+    world: World,
+    files: list[Path],
+    record: str,
+    seq: int,
+    *,
+    via: str = "#pick-files",
+    screenshot: bool = False,
 ) -> None:
-    """One capture of ``files`` (picked from the phone), signed as manifest ``seq``."""
+    """One capture of ``files`` through the input ``via`` (#take-photo and #take-video are
+    the camera's ``<input capture>``), signed as manifest ``seq``."""
     fill_details(page, world, record)
-    page.set_input_files("#pick-files", [str(p) for p in files])
+    page.set_input_files(via, [str(p) for p in files])
     wait_hashed(page, len(files))
     if screenshot:
         page.evaluate("() => window.scrollTo(0, 0)")

@@ -69,8 +69,10 @@ def test_offline_capture_then_sync_stores_each_file_once_with_verified_receipts(
         # the cached case list works offline
         assert CASE_NO in page.inner_text("#case-select")
 
-        capture_files(page, world, photos, "site-inspection-record", 1, screenshot=True)
-        capture_files(page, world, [video], "evidence-extraction-list", 2)
+        capture_files(
+            page, world, photos, "site-inspection-record", 1, via="#take-photo", screenshot=True
+        )
+        capture_files(page, world, [video], "evidence-extraction-list", 2, via="#take-video")
 
         # the browser is shut (as a phone restarts) and the app reopened, still offline
         context.close()
