@@ -12,7 +12,8 @@ receipts). This blueprint only serves it:
   (``server/web/static/vendor/``, listed with licence and checksums in VENDORED.toml);
 * ``/capture/api/assignments`` — for a device token, the open cases its owner is
   assigned to, each with the stages and record types of its pinned recording standard
-  (device tokens may not list cases through ``/api/v1/cases``).
+  (device tokens may not list cases through ``/api/v1/cases``;
+  :mod:`server.services.assignments`).
 
 Every answer carries a strict Content-Security-Policy: no inline script or style, no
 third-party origin (``'wasm-unsafe-eval'`` lets the vendored SHA-256 hasher compile).
@@ -23,16 +24,11 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request, send_from_directory
-from sqlalchemy.orm import selectinload
+from flask import Blueprint, Response, abort, jsonify, send_from_directory
 
-from core.errors import UnknownStandard
-from core.standards import load_standard
-from server.auth import authenticate, visible_cases
-from server.components import components
-from server.models import Case, CaseStatus
+from server.api.common import call
+from server.services.assignments import device_assignments
 
 APP_DIR = Path(__file__).with_name("capture")
 VENDOR_DIR = Path(__file__).with_name("static") / "vendor"
@@ -125,57 +121,9 @@ def app_file(filename: str) -> Response:
     return _no_cache(response)
 
 
-def _standard_json(case: Case) -> dict[str, Any] | None:
-    try:
-        standard = load_standard(case.standard_id, case.standard_version)
-    except UnknownStandard:
-        return None
-    return {
-        "id": standard.id,
-        "version": standard.version,
-        "name_zh": standard.name_zh,
-        "stages": [
-            {
-                "id": stage.id,
-                "name_zh": stage.name_zh,
-                "on_site": stage.on_site,
-                "av": stage.av.value,
-                "records": [{"id": r.id, "name_zh": r.name_zh} for r in stage.records],
-            }
-            for stage in standard.stages
-        ],
-    }
-
-
 @bp.get("/api/assignments")
 def assignments() -> Response:
     """The open cases the device's owner is assigned to, with their pinned standard."""
-    with components().unit_of_work() as uow:
-        principal = authenticate(uow.session, request.headers.get("Authorization"))
-        cases = uow.session.scalars(
-            visible_cases(principal)
-            .where(Case.status == CaseStatus.OPEN.value)
-            .options(selectinload(Case.officers))
-            .order_by(Case.created_at.desc(), Case.id)
-            .limit(200)
-        ).all()
-        body = [
-            {
-                "id": case.id,
-                "case_no": case.case_no,
-                "title": case.title,
-                "category": case.category,
-                "current_stage": case.current_stage,
-                "officers": [
-                    {"cert_no": o.user.cert_no, "display_name": o.user.display_name}
-                    for o in case.officers
-                    if o.user.cert_no
-                ],
-                "standard": _standard_json(case),
-            }
-            for case in cases
-        ]
-        uow.commit()
-    response = jsonify({"cases": body})
+    response = jsonify({"cases": call(device_assignments)})
     response.headers["Cache-Control"] = "no-store"
     return response
