@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-from core.keys import export_public_key, generate_private_key
 from tests.support.browser import artefact
 from tests.support.counting_proxy import CountingProxy
 from tests.web.capture_support import (
@@ -331,48 +330,3 @@ def test_busy_server_and_locked_upload_are_waited_out(
     patches = [t for t, m, _ in seen if m == "PATCH"]
     assert len(patches) == 2
     assert patches[1] - patches[0] >= 1.9  # Retry-After honoured
-
-
-def _device_token(world: World, owner_id: str) -> str:
-    with world.server.admin() as admin:
-        registered = admin.post("/devices", json={"owner_user_id": owner_id, "name": "手机"})
-    assert registered.status_code == 201, registered.text
-    key = generate_private_key("Ed25519")
-    enrolled = httpx.post(
-        world.server.url + "/api/v1/devices/enrol",
-        json={
-            "enrolment_code": registered.json()["enrolment_code"],
-            "alg": "Ed25519",
-            "public_key": export_public_key(key.public_key()),
-        },
-    )
-    assert enrolled.status_code == 201, enrolled.text
-    token: str = enrolled.json()["token"]
-    return token
-
-
-def test_assignments_list_the_owners_open_cases_with_their_standard(world: World) -> None:
-    with world.server.admin() as admin:
-        other = admin.post(
-            "/users",
-            json={"username": f"other-{world.case_id[:8]}", "display_name": "王强",
-                  "role": "inspector", "cert_no": f"X{world.case_id[:8]}"},
-        )  # fmt: skip
-    assert other.status_code == 201, other.text
-    url = world.server.url + "/capture/api/assignments"
-
-    def assignments(token: str) -> list[dict[str, Any]]:
-        r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code == 200, r.text
-        cases: list[dict[str, Any]] = r.json()["cases"]
-        return cases
-
-    [case] = assignments(_device_token(world, world.owner_id))
-    assert (case["id"], case["case_no"], case["category"]) == (world.case_id, CASE_NO, "penalty")
-    assert sorted(o["cert_no"] for o in case["officers"]) == sorted(world.certs)
-    stage = next(s for s in case["standard"]["stages"] if s["id"] == "site-inspection")
-    assert stage["on_site"] is True
-    assert {"id": "site-inspection-record", "name_zh": "现场检查（勘验）笔录"} in stage["records"]
-    assert assignments(_device_token(world, other.json()["id"])) == []  # not assigned
-    refused = httpx.get(url, headers={"Authorization": "Bearer ct_not-a-real-token-at-all"})
-    assert refused.status_code == 401
