@@ -5,6 +5,8 @@
 
 export class CanonicalError extends Error {}
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function encode(value, where, out) {
   if (value === null) {
     out.push("null");
@@ -16,7 +18,7 @@ function encode(value, where, out) {
     }
     out.push(String(value));
   } else if (typeof value === "string") {
-    if (!value.isWellFormed()) {
+    if (LONE_SURROGATE.test(value)) {
       throw new CanonicalError(`${where}: 字符串含孤立代理码元 / string contains a lone surrogate`);
     }
     out.push(JSON.stringify(value));

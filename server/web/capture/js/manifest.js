@@ -81,7 +81,8 @@ export function manifestHash(manifest) {
  * with a Web Lock so two tabs can never give two captures the same device_seq.
  */
 export async function queueCapture(details, files) {
-  return navigator.locks.request("casetrail-device-chain", async () => {
+  const exclusive = (work) => (navigator.locks ? navigator.locks.request("casetrail-device-chain", work) : work());
+  return exclusive(async () => {
     const device = await store.loadDevice();
     const names = uniqueNames(files.map((f) => f.name));
     const manifest = buildManifest({
