@@ -280,7 +280,8 @@ def test_network_cut_mid_video_resumes_from_the_server_offset(
 def test_busy_server_and_locked_upload_are_waited_out(
     browser: Any, world: World, tmp_path: Path
 ) -> None:
-    """503 on registration → back off and retry; 423 with Retry-After: 2 → wait 2 s."""
+    """503 on registration → back off and retry; 423 with Retry-After: 2 → wait 2 s; a
+    chunk refused as damaged (460) → sent again, not a refusal."""
     [photo] = make_photos(tmp_path, 1)
     context = browser.new_context(
         locale="zh-CN",
@@ -299,13 +300,20 @@ def test_busy_server_and_locked_upload_are_waited_out(
         else:
             route.continue_()
 
-    def locked_once(route: Any) -> None:
+    def locked_then_damaged(route: Any) -> None:
         seen.append((time.monotonic(), route.request.method, route.request.url))
-        if route.request.method == "PATCH" and sum(1 for _, m, _u in seen if m == "PATCH") == 1:
+        patches = sum(1 for _, m, _u in seen if m == "PATCH")
+        if route.request.method == "PATCH" and patches == 1:
             route.fulfill(
                 status=423,
                 headers={"Retry-After": "2", "Tus-Resumable": "1.0.0"},
                 json={"code": 423, "status": "Locked", "message": "上传正被另一请求占用"},
+            )
+        elif route.request.method == "PATCH" and patches == 2:
+            route.fulfill(
+                status=460,
+                headers={"Tus-Resumable": "1.0.0"},
+                json={"code": 460, "status": "Checksum Mismatch", "message": "数据块校验失败"},
             )
         else:
             route.continue_()
@@ -316,7 +324,7 @@ def test_busy_server_and_locked_upload_are_waited_out(
         page.click("#enrol-submit")
         page.wait_for_selector("#screen-capture:not([hidden])")
         page.route("**/api/v1/manifests", busy_once)
-        page.route("**/api/v1/uploads**", locked_once)
+        page.route("**/api/v1/uploads**", locked_then_damaged)
         capture_files(page, world, [photo], "site-inspection-record", 1)
         page.click("#tabs button[data-screen='queue']")
         page.wait_for_function(
@@ -328,5 +336,5 @@ def test_busy_server_and_locked_upload_are_waited_out(
     posts = [t for t, m, u in seen if m == "POST" and u.endswith("/manifests")]
     assert len(posts) == 2 and posts[1] - posts[0] >= 0.5  # backed off, then registered
     patches = [t for t, m, _ in seen if m == "PATCH"]
-    assert len(patches) == 2
+    assert len(patches) == 3  # locked, damaged on the way (sent again), stored
     assert patches[1] - patches[0] >= 1.9  # Retry-After honoured

@@ -18,6 +18,8 @@ import * as store from "./store.js";
 
 export const CHUNK_SIZE = 4 * 1024 * 1024;
 const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000];
+// 409: offsets disagree (tus re-reads the server's); 460: a chunk damaged on the way
+const RETRIED = [408, 409, 423, 425, 429, 460];
 const BACKOFF_CAP = 300;
 
 const listeners = new Set();
@@ -242,18 +244,23 @@ function upload(capture, file, blob, device) {
       onShouldRetry: (err, attempt) => {
         const res = err.originalResponse;
         const status = res ? res.getStatus() : 0;
-        if (status === 423) {
-          const after = Number(res.getHeader("Retry-After"));
-          if (after > 0) delays[attempt] = Math.min(after, 60) * 1000;
-        }
-        const transient = !status || status >= 500 || [408, 409, 423, 429].includes(status);
-        return transient && navigator.onLine;
+        // 423 Locked (another request holds the upload), 429, 503: wait as long as asked
+        const after = res ? Number(res.getHeader("Retry-After")) : NaN;
+        if (after > 0) delays[attempt] = Math.min(after, 60) * 1000;
+        return (!status || status >= 500 || RETRIED.includes(status)) && navigator.onLine;
       },
       onSuccess: () => resolve(),
       onError: async (err) => {
         const res = err.originalResponse;
         const status = res ? res.getStatus() : 0;
-        if (status >= 400 && status < 500 && ![408, 409, 423, 425, 429].includes(status)) {
+        if ((status === 404 || status === 410) && err.originalRequest?.getMethod() !== "POST") {
+          // the upload expired on the server: the next pass starts a new one
+          await store.updateCapture(capture.manifest_id, (c) => {
+            c.files[file.index].upload_url = null;
+            c.files[file.index].offset = 0;
+          });
+          reject(new Offline("上传已过期，稍后重新上传 / the upload expired; starting again later"));
+        } else if (status >= 400 && status < 500 && !RETRIED.includes(status)) {
           let message = res.getBody() || "";
           try {
             message = await serverMessage(new Response(message, { status }));
