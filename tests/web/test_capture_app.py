@@ -247,6 +247,10 @@ def test_network_cut_mid_video_resumes_from_the_server_offset(
         page.wait_for_function(
             "() => document.getElementById('sync-state').textContent.includes('离线')"
         )
+        page.wait_for_function(
+            "() => document.querySelector('.file .state')?.textContent.includes('将断点续传')"
+        )
+        page.screenshot(path=artefact("capture-status-interrupted.png"))
         cut = _upload_state(page)
         assert cut["state"] == "uploading" and cut["url"]
         head = httpx.head(

@@ -34,10 +34,10 @@ const STATE_TEXT = {
 };
 
 function fileStatus(capture, file) {
-  if (file.state === "uploading" || (file.state === "waiting" && liveOffset(capture.manifest_id, file.index) !== undefined)) {
-    const held = liveOffset(capture.manifest_id, file.index) ?? file.offset ?? 0;
-    return `上传中 ${Math.floor((100 * held) / Math.max(1, file.size))} %`;
-  }
+  const percent = (n) => Math.floor((100 * n) / Math.max(1, file.size));
+  const live = liveOffset(capture.manifest_id, file.index);
+  if (live !== undefined && file.state !== "done" && file.state !== "refused") return `上传中 ${percent(live)} %`;
+  if (file.state === "uploading") return `等待（已传 ${percent(file.offset || 0)} %，将断点续传）`;
   return STATE_TEXT[file.state] || file.state;
 }
 
