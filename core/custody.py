@@ -64,6 +64,13 @@ class EventType(StrEnum):
     CASE_CLOSED = "case_closed"
     BAG_SEALED = "bag_sealed"
     DEVICE_CHAIN_GAP = "device_chain_gap"
+    PUBLICATION_REDACTION_CONFIRMED = "publication_redaction_confirmed"
+    PUBLICATION_EXEMPTED = "publication_exempted"
+    DECISION_PUBLISHED = "decision_published"
+    PUBLICATION_WITHDRAWN = "publication_withdrawn"
+    PUBLICATION_CORRECTED = "publication_corrected"
+    DRAW_COMMITTED = "draw_committed"
+    DRAW_PERFORMED = "draw_performed"
 
     @property
     def label_zh(self) -> str:
@@ -93,6 +100,13 @@ _LABELS_ZH = {
     EventType.CASE_CLOSED: "结案",
     EventType.BAG_SEALED: "案卷封存",
     EventType.DEVICE_CHAIN_GAP: "设备链缺口",
+    EventType.PUBLICATION_REDACTION_CONFIRMED: "公开前技术处理确认",
+    EventType.PUBLICATION_EXEMPTED: "决定信息不予公开",
+    EventType.DECISION_PUBLISHED: "决定信息公开",
+    EventType.PUBLICATION_WITHDRAWN: "决定信息撤回",
+    EventType.PUBLICATION_CORRECTED: "决定信息更正",
+    EventType.DRAW_COMMITTED: "双随机抽查计划登记",
+    EventType.DRAW_PERFORMED: "双随机抽取",
 }
 
 

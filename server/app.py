@@ -47,11 +47,15 @@ BLUEPRINTS: list[str] = [
     "server.api.completeness",
     "server.api.legal_review",
     "server.api.export",
+    "server.api.publication",
+    "server.api.registries",
+    "server.api.draws",
 ]
 
 
 # Server-rendered pages: thin views over the same services as the API (``server/web/``).
 WEB_BLUEPRINTS: list[str] = [
+    "server.web.public",
     "server.web.capture",
 ]
 

@@ -12,7 +12,7 @@ test_migrations.py`` fails when these models and the migrations drift apart.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -451,3 +452,110 @@ class FixitySweep(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class Publication(Base):
+    """The public release (执法决定信息公开) of one decision: due date, redaction, status.
+
+    ``due_on`` follows ``decided_on`` (决定书落款日期) on the agency calendar
+    (:mod:`core.publication`); ``draft`` is the reviewer-confirmed redacted record
+    waiting to be published; what the public sees lives in :class:`PublicationVersion`.
+    """
+
+    __tablename__ = "publications"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'published', 'withdrawn', 'exempt')", name="status_allowed"
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"), unique=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    category: Mapped[str] = mapped_column(String(64))
+    decided_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    due_estimated: Mapped[bool] = mapped_column(Boolean, default=False)  # calendar ran out
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    doc_no: Mapped[str] = mapped_column(String(200), default="")
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    confirmed_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    confirmed_at: Mapped[datetime | None]
+    exempt_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    first_published_at: Mapped[datetime | None]
+    first_published_on: Mapped[date | None] = mapped_column(Date)
+    revoked_on: Mapped[date | None] = mapped_column(Date)
+    withdraw_due_on: Mapped[date | None] = mapped_column(Date)
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)
+    withdraw_reason: Mapped[str | None] = mapped_column(Text)
+    public_text: Mapped[str | None] = mapped_column(Text)  # redacted, for the public search
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PublicationVersion(Base):
+    """One published version of a decision's public record; a correction (更正) adds one."""
+
+    __tablename__ = "publication_versions"
+    __table_args__ = (UniqueConstraint("publication_id", "version"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    publication_id: Mapped[str] = mapped_column(ForeignKey("publications.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)  # core.redaction.PublicRecord
+    reason: Mapped[str] = mapped_column(Text, default="")  # why it was corrected
+    published_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InspectionItem(Base):
+    """An entry of the agency's 随机抽查事项清单: what may be inspected, on which basis."""
+
+    __tablename__ = "inspection_items"
+    __table_args__ = (UniqueConstraint("agency_id", "code"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    basis: Mapped[str] = mapped_column(Text, default="")  # 抽查依据
+    subject: Mapped[str] = mapped_column(String(200), default="")  # 抽查对象
+    method: Mapped[str] = mapped_column(String(200), default="")  # 检查方式
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InspectionTarget(Base):
+    """An entry of the agency's 检查对象名录库 (an organisation, or a person shown masked)."""
+
+    __tablename__ = "inspection_targets"
+    __table_args__ = (UniqueConstraint("agency_id", "code"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))  # 统一社会信用代码 or the agency's own number
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="organisation")
+    sector: Mapped[str] = mapped_column(String(100), default="")  # 行业 / 类别
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Draw(Base):
+    """A 双随机 draw: the committed plan, the checkpoint that seeded it, and the result."""
+
+    __tablename__ = "draws"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    ledger_case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)  # core.draw.DrawPlan.to_json()
+    plan_hash: Mapped[str] = mapped_column(String(71))
+    commit_event_id: Mapped[str] = mapped_column(String(36))
+    commit_log_index: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="committed")  # committed | drawn
+    checkpoint_note: Mapped[str | None] = mapped_column(Text)
+    checkpoint_size: Mapped[int | None] = mapped_column(BigInteger)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    case_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    committed_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    committed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    drawn_at: Mapped[datetime | None]

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "server.cli.maintenance",
     "server.cli.archive",
     "server.cli.worker",
+    "server.cli.publicity",
 ]
 
 
