@@ -56,6 +56,7 @@ BLUEPRINTS: list[str] = [
 # Server-rendered pages: thin views over the same services as the API (``server/web/``).
 WEB_BLUEPRINTS: list[str] = [
     "server.web.public",
+    "server.web.capture",
 ]
 
 
