@@ -5,8 +5,12 @@ one calendar year in Beijing time:
 
 - 案件: cases opened by category, cases closed;
 - 执法决定: decisions by category and by outcome (decision type);
-- 行政处罚: penalties by type (罚款, 没收, each severe measure, 其他) and by fine band;
-- 听证: decisions taken after a hearing (any category);
+- 行政处罚: penalty decisions (every decision of a penalty case but 不予处罚, as the
+  procedure gates count them) by type (罚款, 没收, each severe measure, 其他) and by fine band;
+- 听证: decisions taken after a hearing (any category) — the decision says so
+  (``hearing_held``) or a stored 听证笔录 (``hearing-transcript``) of its case was on file
+  before it, as the Art. 63/64 gate requires — and decisions in the hearing scope (the
+  ``hearing_eligible`` condition the decision keeps);
 - 法制审核: reviews passed / returned;
 - 信息公开: decisions published on time / late / overdue and unpublished / still due /
   withdrawn / corrected / exempt (decided in the year);
@@ -35,10 +39,14 @@ from sqlalchemy.orm import Session
 from core.calendar import WorkingCalendar
 from core.custody import EventType
 from core.legal_review import MEASURES
+from core.manifest import SignedManifest
+from core.procedure import HEARING_ELIGIBLE, HEARING_TRANSCRIPT, NOT_A_PENALTY
 from core.publication import PublicationStatus, category_zh
+from core.verify import parse_json
 from server.errors import NotFound
 from server.models import (
     Agency,
+    CaptureManifest,
     Case,
     CaseStatus,
     CustodyEventRow,
@@ -228,6 +236,7 @@ def _decision_rows(session: Session, agency_id: str, year: int) -> list[Any]:
                 Decision.decided_at,
                 Case.id,
                 Case.category,
+                Decision.conditions,
             )
             .join(Case, Case.id == Decision.case_id)
             .where(Case.agency_id == agency_id, _in_year(Decision.decided_at, year))
@@ -269,10 +278,12 @@ def _penalties(session: Session, agency_id: str, year: int) -> dict[str, Any]:
     bands: Counter[str] = Counter({label: 0 for label, _ in FINE_BANDS})
     total = Decimal(0)
     count = 0
-    for *_, facts, _decided, _case, category in _decision_rows(session, agency_id, year):
+    for _id, decision_type, facts, _decided, _case, category, _c in _decision_rows(
+        session, agency_id, year
+    ):
         facts = facts or {}
-        if category not in PENALTY_CATEGORIES:
-            continue
+        if category not in PENALTY_CATEGORIES or decision_type in NOT_A_PENALTY:
+            continue  # 不予处罚 is no 行政处罚决定
         count += 1
         fine = _amount(facts.get("fine_yuan"))
         kinds = []
@@ -295,7 +306,44 @@ def _penalties(session: Session, agency_id: str, year: int) -> dict[str, Any]:
 
 def _hearings(session: Session, agency_id: str, year: int) -> dict[str, Any]:
     rows = _decision_rows(session, agency_id, year)
-    return {"held": sum(1 for row in rows if (row[2] or {}).get("hearing_held"))}
+    transcripts = _transcripts_on_file(session, {row[4] for row in rows})
+    held = eligible = 0
+    for _id, _type, facts, decided_at, case_id, _category, conditions in rows:
+        on_file = any(t <= decided_at for t in transcripts.get(case_id, ()))
+        held += bool((facts or {}).get("hearing_held") or on_file)
+        eligible += HEARING_ELIGIBLE in (conditions or {})
+    return {"held": held, "eligible": eligible}
+
+
+def _transcripts_on_file(session: Session, case_ids: set[str]) -> dict[str, list[datetime]]:
+    """When each case's stored 听证笔录 (``hearing-transcript``) manifests were received.
+
+    Canonical JSON has no whitespace, so the SQL filter finds the candidates; each is
+    then parsed to read its record type for certain."""
+    found: dict[str, list[datetime]] = {}
+    if not case_ids:
+        return found
+    stored = (
+        select(Evidence.id)
+        .where(
+            Evidence.manifest_id == CaptureManifest.id,
+            Evidence.status == EvidenceStatus.STORED.value,
+        )
+        .exists()
+    )
+    rows = session.execute(
+        select(
+            CaptureManifest.case_id, CaptureManifest.received_at, CaptureManifest.signed_json
+        ).where(
+            CaptureManifest.case_id.in_(case_ids),
+            CaptureManifest.signed_json.contains(f'"record_type":"{HEARING_TRANSCRIPT}"'),
+            stored,
+        )
+    )
+    for case_id, received_at, text in rows:
+        if SignedManifest.from_json(parse_json(text)).manifest.record_type == HEARING_TRANSCRIPT:
+            found.setdefault(case_id, []).append(received_at)
+    return found
 
 
 def _reviews(session: Session, agency_id: str, year: int) -> dict[str, Any]:
@@ -361,7 +409,7 @@ def _completeness(session: Session, agency_id: str, year: int) -> dict[str, Any]
             if status:
                 checks.setdefault(case_id, []).append((created_at, status))
     found = Counter({"complete": 0, "incomplete": 0, "not_checked": 0})
-    for *_, decided_at, case_id, _category in decisions:
+    for _id, _type, _facts, decided_at, case_id, _category, _conditions in decisions:
         before = [s for t, s in checks.get(case_id, []) if t <= decided_at]
         if not before:
             found["not_checked"] += 1

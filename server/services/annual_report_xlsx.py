@@ -34,6 +34,7 @@ LABELS_ZH = {
     "total": "合计",
     "fine_total_yuan": "罚款总额（元）",
     "held": "举行听证后作出的决定",
+    "eligible": "属于听证范围的决定",
     "passed": "审核通过",
     "returned": "审核退回",
     "decisions": "作出决定数",

@@ -51,7 +51,7 @@ from server.models import (
     Role,
     utcnow,
 )
-from server.services.completeness import china_date
+from server.services.clocks import china_date
 from server.services.custody import record_custody
 from server.services.unit_of_work import UnitOfWork
 

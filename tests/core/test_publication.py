@@ -17,9 +17,9 @@ from core.publication import (
     publication_state,
     withdrawal_due,
 )
+from tests.support.calendars import calendar_2027
 
 CAL = WorkingCalendar()
-CALENDAR_2027 = Path(__file__).resolve().parents[2] / "docs" / "calendar-2027.example.toml"
 BEFORE_NATIONAL_DAY = date(2026, 9, 29)  # Tue; 10-01…10-07 off, Sat 10-10 worked (调休)
 
 
@@ -63,12 +63,12 @@ def test_withdrawal_within_three_working_days() -> None:
     assert withdrawal_due(date(2026, 9, 30), CAL) == Due(date(2026, 10, 10))
 
 
-def test_past_the_last_calendar_the_due_date_is_an_estimate_on_weekdays() -> None:
+def test_past_the_last_calendar_the_due_date_is_an_estimate_on_weekdays(tmp_path: Path) -> None:
     # 12-31 Thu (2026, known) → 2027 not bundled: Fri 1-1, Mon 1-4 … counted as weekdays
     due = publication_due("penalty", date(2026, 12, 30), CAL)
     assert due == Due(date(2027, 1, 8), estimated=True)
     assert publication_due("penalty", date(2026, 12, 1), CAL).estimated is False
-    agency_2027 = WorkingCalendar.from_files([CALENDAR_2027])
+    agency_2027 = WorkingCalendar.from_files([calendar_2027(tmp_path)])  # the agency's file
     assert publication_due("penalty", date(2026, 12, 30), agency_2027).estimated is False
 
 

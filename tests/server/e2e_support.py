@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import subprocess
 import uuid
@@ -81,7 +82,13 @@ class FieldDevice:
             timeout=60,
         )
 
-    def announce(self, files: list[tuple[str, int, str, str]]) -> list[dict[str, Any]]:
+    def announce(
+        self,
+        files: list[tuple[str, int, str, str]],
+        *,
+        stage: str = "site-inspection",
+        record_type: str = "site-inspection-record",
+    ) -> list[dict[str, Any]]:
         """Register a manifest of ``(name, size, sha256, media_type)``; the evidence entries."""
         self.seq += 1
         manifest = CaptureManifest(
@@ -91,8 +98,8 @@ class FieldDevice:
             alg="Ed25519",
             case_ref=self.case_no,
             category="penalty",
-            stage="site-inspection",
-            record_type="site-inspection-record",
+            stage=stage,
+            record_type=record_type,
             officers=self.officers,
             device_time="2025-03-03T09:30:00+08:00",
             gnss_time=None,
@@ -112,6 +119,33 @@ class FieldDevice:
         assert response.status_code == 201, response.text
         files_out: list[dict[str, Any]] = response.json()["files"]
         return files_out
+
+    def upload(self, evidence_id: str, data: bytes) -> None:
+        """Upload a small announced file in one tus request (creation-with-upload)."""
+        meta = base64.b64encode(evidence_id.encode()).decode()
+        with self.client() as client:
+            response = client.post(
+                "/uploads",
+                content=data,
+                headers={
+                    "Tus-Resumable": "1.0.0",
+                    "Upload-Length": str(len(data)),
+                    "Upload-Metadata": f"evidence_id {meta}",
+                    "Content-Type": "application/offset+octet-stream",
+                },
+            )
+        assert response.status_code == 201, response.text
+        assert response.headers["Upload-Offset"] == str(len(data)), response.headers
+
+    def file_records(self, *records: tuple[str, str]) -> None:
+        """File one stored PDF per ``(stage, record type)`` on the case: each announced in a
+        signed manifest and uploaded, as a device does (a record counts once stored)."""
+        for stage, record_type in records:
+            body = f"{self.case_no} {stage} {record_type}".encode()
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            entry = (f"{record_type}.pdf", len(body), digest, "application/pdf")
+            [evidence] = self.announce([entry], stage=stage, record_type=record_type)
+            self.upload(evidence["evidence_id"], body)
 
 
 def field_device(server: ServerProcess, case_no: str = "黔市监罚〔2025〕99号") -> FieldDevice:
@@ -137,7 +171,19 @@ def field_device(server: ServerProcess, case_no: str = "黔市监罚〔2025〕99
             json={"category": "penalty", "case_no": case_no, "title": "端到端", "officer_ids": ids},
         )
         assert case.status_code == 201, case.text
-        registered = admin.post("/devices", json={"owner_user_id": ids[0], "name": "执法记录仪"})
+    return enrol_field_device(server, ids[0], case_no, case.json()["id"], certs)
+
+
+def enrol_field_device(
+    server: ServerProcess,
+    owner_id: str,
+    case_no: str,
+    case_id: str,
+    officers: tuple[str, ...] = ("E00001", "E00002"),
+) -> FieldDevice:
+    """Register (as the first admin) and enrol a device of ``owner_id`` for one case."""
+    with server.admin() as admin:
+        registered = admin.post("/devices", json={"owner_user_id": owner_id, "name": "执法记录仪"})
         assert registered.status_code == 201, registered.text
     key = generate_private_key("Ed25519")
     enrolled = httpx.post(
@@ -151,6 +197,4 @@ def field_device(server: ServerProcess, case_no: str = "黔市监罚〔2025〕99
     )
     assert enrolled.status_code == 201, enrolled.text
     body = enrolled.json()
-    return FieldDevice(
-        server, body["token"], body["device"]["id"], key, case_no, case.json()["id"], certs
-    )
+    return FieldDevice(server, body["token"], body["device"]["id"], key, case_no, case_id, officers)

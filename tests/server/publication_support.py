@@ -6,6 +6,10 @@ from typing import Any
 
 import httpx
 
+from tests.server.e2e_support import enrol_field_device
+from tests.server.procedure_support import NOTIFIED
+from tests.support.server_process import ServerProcess
+
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
@@ -25,10 +29,12 @@ def person(admin: httpx.Client, username: str, role: str, cert: str | None = Non
         base_url=str(admin.base_url), headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
     client.user_id = user["id"]  # type: ignore[attr-defined]
+    client.cert_no = cert  # type: ignore[attr-defined]
     return client
 
 
 def decide(
+    server: ServerProcess,
     admin: httpx.Client,
     inspector: httpx.Client,
     case_no: str,
@@ -49,6 +55,9 @@ def decide(
         ),
         201,
     )
+    if category == "penalty":  # 告知 and 陈述申辩 on file before the decision (Art. 62)
+        owner, cert = inspector.user_id, inspector.cert_no  # type: ignore[attr-defined]
+        enrol_field_device(server, owner, case_no, case["id"], (cert,)).file_records(*NOTIFIED)
     decision = ok(
         inspector.post(
             f"/cases/{case['id']}/decisions",

@@ -2,8 +2,9 @@
 
 Rows go straight into the tables (SQLAlchemy Core ``insert`` with many rows), not
 through the services — a year of 2,000+ cases through the API would take minutes. What
-lives in JSON columns (fines, measures, hearings, completeness results) is also counted
-here as it is generated, so the test can check those figures against the truth.
+lives in JSON columns (fines, measures, hearings, conditions, completeness results) is
+also counted here as it is generated, so the test can check those figures against the
+truth.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Truth:
     fine_bands: Counter[str] = field(default_factory=Counter)
     fine_total: Decimal = Decimal(0)
     hearings: int = 0
+    hearing_eligible: int = 0
     completeness: Counter[str] = field(default_factory=Counter)
 
 
@@ -119,16 +121,22 @@ def generate_year(session: Session, agency_code: str | None, year: int, cases: i
         seized = 5_000 if n % 13 == 0 else 0
         hearing = n % 11 == 0
         decision_id = new_id()
+        outcome = rng.choice(OUTCOMES[category])
+        # in the hearing scope (较大数额 or a measure): the condition the decision keeps
+        eligible = outcome == "penalty" and (fine >= 10_000 or bool(measures))
+        conditions = {"hearing_eligible": [{"reason": "生成的", "added_by_handler": False}]}
         rows["dec"].append(
-            {"id": decision_id, "case_id": case_id, "decision_type": rng.choice(OUTCOMES[category]),
+            {"id": decision_id, "case_id": case_id, "decision_type": outcome,
              "summary": "生成的决定", "major": False, "major_reasons": [], "legal_review_id": None,
              "facts": {"category": category, "fine_yuan": str(fine), "property_value_yuan": str(seized),
                        "measures": measures, "hearing_held": hearing},
-             "decided_by": user.id, "decided_at": decided}
+             "decided_by": user.id, "decided_at": decided,
+             "conditions": conditions if eligible else None}
         )  # fmt: skip
         if counted:
             truth.hearings += hearing
-            if category in ("penalty", "penalty-simple"):
+            truth.hearing_eligible += eligible
+            if category in ("penalty", "penalty-simple") and outcome != "no-penalty":
                 kinds = (["罚款"] if fine else []) + (["没收违法所得、非法财物"] if seized else [])
                 kinds += ["责令停产停业"] * bool(measures)
                 for kind in kinds or ["警告及其他"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from core.calendar import WorkingCalendar
 from server.cli import main
 from server.models import Case, Decision, Evidence, FixityCheck, LegalReview, Publication
-from server.services.annual_report import build_annual_report
+from server.services.annual_report import CHINA, build_annual_report
 from tests.server.conftest import World
-from tests.server.manifest_support import cli_env
+from tests.server.manifest_support import cli_env, open_case
+from tests.server.procedure_support import add_head, file_records, notified_case
 from tests.server.report_support import generate_year, year_bounds_utc
 
 YEAR = 2026
@@ -145,6 +146,7 @@ def test_the_report_builds_in_under_a_minute_and_matches_direct_sql(
     )
     assert s["penalties"]["fine_total_yuan"] == str(generated.fine_total)
     assert s["hearings"]["held"] == generated.hearings
+    assert s["hearings"]["eligible"] == generated.hearing_eligible > 0
     assert {k: s["completeness"][k] for k in generated.completeness} == dict(generated.completeness)
 
 
@@ -178,3 +180,68 @@ def test_cli_writes_xlsx_html_and_json_with_progress(
     xlsx = client.get(f"/public/reports/annual.xlsx?agency=A-AGENCY&year={YEAR}")
     assert load_workbook(io.BytesIO(xlsx.data))["概况"]["B3"].value == YEAR
     assert client.get("/public/reports/annual?agency=NOPE").status_code == 404
+
+
+def test_a_hearing_held_on_the_way_to_a_decision_counts_and_no_penalty_is_no_penalty(
+    world: World, engine: Engine
+) -> None:
+    """Through the law's procedure: the 听证笔录 on file makes the decision one taken after a
+    hearing, whatever its facts say; a 不予处罚 decision is no 行政处罚."""
+    add_head(world)
+    reviewer, head = world.as_("a_reviewer"), world.as_("a_head")
+    case = open_case(world, "罚-年报-听证")
+    device = notified_case(world, case)
+    file_records(
+        world,
+        device,
+        case,
+        ("collective-discussion", "discussion-record"),
+        ("notification", "hearing-rights-notice"),
+        ("hearing", "hearing-application"),
+        ("hearing", "hearing-transcript"),
+    )
+    revocation = {"decision_type": "penalty", "measures": ["licence_revocation"]}
+    review = {"result": "passed", "opinion": "同意", "draft": revocation}
+    assert reviewer.post(f"/cases/{case['id']}/legal-reviews", review).status_code == 201
+    held = {**revocation, "hearing_chair_user_id": world.people["a_insp3"].id}
+    made = head.post(f"/cases/{case['id']}/decisions", held)
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["facts"]["hearing_held"] is False  # the records say it
+    # the hearing scope without a hearing asked for: told of the right, none held
+    told = open_case(world, "罚-年报-告知")
+    device = notified_case(world, told)
+    file_records(
+        world,
+        device,
+        told,
+        ("collective-discussion", "discussion-record"),
+        ("notification", "hearing-rights-notice"),
+    )
+    closure = {"decision_type": "penalty", "measures": ["order_stop_business"]}
+    review = {"result": "passed", "opinion": "同意", "draft": closure}
+    assert reviewer.post(f"/cases/{told['id']}/legal-reviews", review).status_code == 201
+    made = head.post(f"/cases/{told['id']}/decisions", closure)
+    assert made.status_code == 201, made.get_json()
+    spared = open_case(world, "罚-年报-不予")
+    made = world.as_("a_insp1").post(
+        f"/cases/{spared['id']}/decisions", {"decision_type": "no-penalty", "summary": "不予处罚"}
+    )
+    assert made.status_code == 201, made.get_json()
+
+    year = datetime.now(CHINA).year
+    with Session(engine) as session:
+        report = build_annual_report(
+            session,
+            world.people["a_admin"].agency_id,
+            year,
+            WorkingCalendar(),
+            today=date(year + 1, 1, 10),
+        )
+    s = report.sections
+    assert s["hearings"] == {"held": 1, "eligible": 2}
+    assert s["decisions"]["by_outcome"] == {"no-penalty": 1, "penalty": 2}
+    assert s["penalties"]["total"] == 2
+    assert {k: v for k, v in s["penalties"]["by_type"].items() if v} == {
+        "吊销许可证件": 1,
+        "责令停产停业": 1,
+    }

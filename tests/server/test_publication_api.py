@@ -14,6 +14,7 @@ from core.calendar import WorkingCalendar
 from server.services.publication import sync_publications
 from tests.server.conftest import World, snapshot
 from tests.server.manifest_support import event_types, open_case
+from tests.server.procedure_support import notified_case
 
 ID_NO = "11010519491231002X"
 
@@ -38,6 +39,8 @@ def _decision(
             )
             .get_json()
         )
+    if category == "penalty":
+        notified_case(world, case)  # 告知 and 陈述申辩 on file before the decision (Art. 62)
     made = world.as_("a_insp1").post(
         f"/cases/{case['id']}/decisions", {"decision_type": "penalty", "summary": "给予警告"}
     )
@@ -154,6 +157,7 @@ def test_an_organisation_keeps_its_credit_code_and_a_persons_id_is_gone(world: W
 def test_two_requests_creating_the_records_at_once_both_succeed(world: World, engine) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL: the second insert waits for the first, then yields to it (no 500)."""
     case = open_case(world, "罚-并发-1")
+    notified_case(world, case)
     made = world.as_("a_insp1").post(f"/cases/{case['id']}/decisions", {"decision_type": "penalty"})
     assert made.status_code == 201
     agency_id = world.people["a_admin"].agency_id

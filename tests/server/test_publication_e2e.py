@@ -1,6 +1,7 @@
 """Acceptance, through a real ``casetrail serve``: decisions published, flagged, withdrawn, corrected.
 
-A 行政处罚 decision against a natural person is published within its window, name
+A 行政处罚 decision against a natural person (made once a device filed the 告知书 and
+the 陈述申辩笔录, as 行政处罚法 Art. 62 requires) is published within its window, name
 masked, ID number absent from every public response (HTML, JSON, Atom); a licensing
 decision dated before National Day is 已逾期 on the 8th working day; a published penalty
 is revoked and withdrawn with a public reason; a correction shows both versions. The
@@ -55,6 +56,7 @@ def test_decisions_are_published_redacted_flagged_withdrawn_and_corrected(
 
     # 1. a penalty against a natural person: pending, previewed, confirmed, published
     penalty = _decide(
+        server,
         admin,
         inspector,
         "云市监立〔2026〕101号",
@@ -97,6 +99,7 @@ def test_decisions_are_published_redacted_flagged_withdrawn_and_corrected(
 
     # 2. a licensing decision signed before National Day: overdue on the 8th working day
     licence = _decide(
+        server,
         admin,
         inspector,
         "云市监许〔2026〕7号",

@@ -48,6 +48,7 @@ def test_the_public_list_and_a_decision_show_masked_parties(
     inspector = person(admin, "web-insp", "inspector", "WEB0001")
     reviewer = person(admin, "web-reviewer", "reviewer")
     pid = decide(
+        server,
         admin,
         inspector,
         "云市监立〔2026〕201号",
