@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import io
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, request, send_from_directory
@@ -103,11 +104,11 @@ def create_app(
 
 
 def _serve_swagger_ui_assets(app: Flask) -> None:
-    """Serve the Swagger UI files of the ``swagger-ui-bundle-v2`` package under ``/docs/assets``."""
-    from swagger_ui_bundle import swagger_ui_path
+    """Serve the vendored Swagger UI (``server/static/swagger-ui``) under ``/docs/assets``."""
+    folder = Path(__file__).parent / "static" / "swagger-ui"
 
     def swagger_ui_asset(filename: str) -> Any:
-        return send_from_directory(swagger_ui_path, filename, max_age=86400)
+        return send_from_directory(folder, filename, max_age=86400)
 
     app.add_url_rule(f"{API_PREFIX}/docs/assets/<path:filename>", view_func=swagger_ui_asset)
 
