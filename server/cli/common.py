@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -40,7 +41,10 @@ def open_components(
     The database is checked to be migrated first (unless ``migrated=False``);
     ``inspection`` overrides the mode (``worker``: completions only queue inspection).
     """
-    parts = build_components(settings or load_settings(), inspection=inspection)
+    settings = settings or load_settings()
+    if migrated:
+        require_database(settings)
+    parts = build_components(settings, inspection=inspection)
     try:
         if migrated and current_revision(parts.engine) is None:
             raise click.ClickException(
@@ -51,6 +55,34 @@ def open_components(
         yield parts
     finally:
         parts.close()
+
+
+def require_database(settings: Settings) -> None:
+    """Refuse, before anything is created, when the embedded SQLite database is missing.
+
+    Opening it would create an empty ``casetrail.db`` (and its data directory) wherever
+    the command happens to run; instead the message names the database it looked for and
+    where the settings came from.
+    """
+    if not settings.is_sqlite:
+        return
+    path = settings.database_url.split(":///", 1)[-1]
+    if path in ("", ":memory:") or Path(path).is_file():
+        return
+    source = (
+        f"配置文件 config file {settings.config_file}"
+        if settings.config_file
+        else "CASETRAIL_DATA_DIR / CASETRAIL_DATABASE_URL，未设置时为当前目录下的 ./var "
+        "(unset: ./var of the current directory)"
+    )
+    raise click.ClickException(
+        f"找不到数据库 {path}（no database there; nothing was created）。"
+        f"设置来源 settings from: {source}。"
+        "请设置 CASETRAIL_DATA_DIR 或 CASETRAIL_CONFIG 指向已初始化的数据目录，"
+        "或在此初始化：`casetrail db upgrade` 或 `casetrail serve --init` "
+        "(point CASETRAIL_DATA_DIR or CASETRAIL_CONFIG at the initialised data, "
+        "or initialise it there)."
+    )
 
 
 @contextmanager
