@@ -24,6 +24,7 @@ from typing import Any
 from flask import Flask, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from server import cross_origin
 from server.components import EXTENSION_KEY, build_components
 from server.errors import CaseTrailApi, register_error_handlers
 from server.settings import Settings
@@ -97,6 +98,7 @@ def create_app(
         app.register_blueprint(importlib.import_module(name).bp)
     register_error_handlers(app, api)
     _serve_swagger_ui_assets(app)
+    cross_origin.install(app, settings, API_PREFIX)
     app.before_request(_limit_unsized_body)
     if background:
         parts.start_background()
