@@ -24,7 +24,7 @@ from typing import Any
 from flask import Flask, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from server import cross_origin
+from server import cross_origin, logs, metrics
 from server.components import EXTENSION_KEY, build_components
 from server.errors import CaseTrailApi, register_error_handlers
 from server.settings import Settings
@@ -99,8 +99,11 @@ def create_app(
     register_error_handlers(app, api)
     _serve_swagger_ui_assets(app)
     cross_origin.install(app, settings, API_PREFIX)
+    logs.install(app)
+    metrics.install(app, settings, serve=background)
     app.before_request(_limit_unsized_body)
     if background:
+        logs.configure(settings)
         parts.start_background()
     return app
 

@@ -30,6 +30,9 @@ CASETRAIL_S3_REGION            S3 region (``us-east-1``)
 CASETRAIL_S3_RETENTION_DAYS    lock every stored original for this many days (S3 Object
                                Lock, COMPLIANCE mode) where the bucket was created with
                                Object Lock; unset: no retention
+CASETRAIL_LOG_FORMAT           ``json`` (one JSON object a line, with the request id;
+                               default) or ``text`` — logs of ``casetrail serve``
+CASETRAIL_LOG_LEVEL            ``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``
 CASETRAIL_CORS_ORIGINS         browser origins allowed to call the API from other sites,
                                comma-separated (``https://app.example.gov.cn``); none by
                                default
@@ -71,6 +74,8 @@ from urllib.parse import urlsplit
 PREFIX = "CASETRAIL_"
 DEFAULT_MAX_JSON_BODY = 1024 * 1024
 INSPECTION_MODES = ("thread", "worker", "sync")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 INTEGERS = (  # (variable, smallest, largest) of the whole-number settings
     ("MAX_UPLOAD_SIZE", 1, 1 << 50),
     ("CHECKSUM_CHUNK_MAX", 1 << 20, 4 << 30),
@@ -120,6 +125,8 @@ class Settings:
     jobs_poll_seconds: int = 60
     s3_retention_days: int | None = None
     cors_origins: tuple[str, ...] = ()
+    log_format: str = "json"
+    log_level: str = "INFO"
     config_file: Path | None = None
 
     @classmethod
@@ -232,6 +239,19 @@ class Settings:
                     f"{PREFIX}PUBLIC_URL: 需要 http(s) URL (must be an http(s) URL), got {value!r}"
                 )
             overrides["public_url"] = value.rstrip("/")
+        if value := get("LOG_FORMAT"):
+            if value not in LOG_FORMATS:
+                problems.append(
+                    f"{PREFIX}LOG_FORMAT: 须为 json 或 text (must be json or text), got {value!r}"
+                )
+            overrides["log_format"] = value
+        if value := get("LOG_LEVEL"):
+            if value.upper() not in LOG_LEVELS:
+                problems.append(
+                    f"{PREFIX}LOG_LEVEL: 须为 {'、'.join(LOG_LEVELS)} 之一 "
+                    f"(must be one of {', '.join(LOG_LEVELS)}), got {value!r}"
+                )
+            overrides["log_level"] = value.upper()
         if value := get("CORS_ORIGINS"):
             origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
             for origin in origins:
@@ -322,4 +342,6 @@ _FILE_KEYS = (
     "PUBLIC_URL",
     "INSPECTION",
     "CORS_ORIGINS",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
 )

@@ -86,11 +86,18 @@ def test_config_file_faults_are_listed_with_the_variables(tmp_path: Path) -> Non
     config = tmp_path / "config.toml"
     config.write_text('data_dir = "/srv/ct"\nport = 8000\ncors_origins = "https://a/b"\n')
     with pytest.raises(SettingsInvalid) as caught:
-        Settings.from_env({"CASETRAIL_CONFIG": str(config), "CASETRAIL_S3_RETENTION_DAYS": "0"})
+        Settings.from_env(
+            {
+                "CASETRAIL_CONFIG": str(config),
+                "CASETRAIL_S3_RETENTION_DAYS": "0",
+                "CASETRAIL_LOG_FORMAT": "xml",
+            }
+        )
     problems = "\n".join(caught.value.problems)
     assert "未知设置 (unknown setting) 'port'" in problems
     assert "CASETRAIL_S3_RETENTION_DAYS" in problems
     assert "CASETRAIL_CORS_ORIGINS" in problems and "'https://a/b'" in problems
+    assert "CASETRAIL_LOG_FORMAT: 须为 json 或 text" in problems
     with pytest.raises(SettingsInvalid, match="找不到配置文件"):
         Settings.from_env({"CASETRAIL_CONFIG": str(tmp_path / "missing.toml")})
 
