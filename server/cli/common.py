@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
+from rich.cells import cell_len, set_cell_size
 from sqlalchemy import select
 
 from server.components import Components, build_components
@@ -137,8 +139,7 @@ def find_agency(uow: SqlUnitOfWork, code: str | None) -> Agency:
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A plain aligned table; CJK characters count double so columns line up."""
 
-    def width(text: str) -> int:
-        return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+    width = cell_len  # screen cells: a 汉字 takes two
 
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([width(h), *(width(r[i]) for r in cells)]) for i, h in enumerate(headers)]
@@ -163,9 +164,13 @@ def progress_printer(label: str) -> Callable[..., None] | None:
     last: list[str] = [""]
 
     def show(*values: int | str) -> None:
-        text = f"\r{label} " + " ".join(str(v) for v in values)
+        text = f"{label} " + " ".join(str(v) for v in values)
         if text != last[0]:
-            click.echo(text.ljust(60), nl=False, err=True)
+            # Padded to cover a longer previous line, cut to the terminal, both in screen
+            # cells (a 汉字 is two), so the line never wraps.
+            columns = shutil.get_terminal_size((80, 24)).columns - 1
+            cells = min(columns, max(60, cell_len(text)))
+            click.echo("\r" + set_cell_size(text, cells), nl=False, err=True)
             last[0] = text
 
     return show
