@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from server.settings import Settings
 from tests.server.conftest import World
 from tests.server.test_api_cases import open_case
@@ -21,6 +23,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # paths matter on SQLite only
 def test_cases_list_gives_the_same_answer_from_root_and_from_a_temp_dir(
     world: World, settings: Settings, tmp_path: Path
 ) -> None:

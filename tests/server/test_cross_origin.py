@@ -15,6 +15,8 @@ from tests.server.ingest_support import TUS, Tus, announce, metadata, receipt_of
 
 ALLOWED = "https://app.example.gov.cn"
 OTHER = "https://evil.example.com"
+# CORS is decided before any query: one database is enough for these.
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 PATHS = [
     "/api/v1/uploads",
     "/api/v1/manifests",
@@ -46,6 +48,7 @@ def _preflight(app: Flask, path: str, origin: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", PATHS)
+@SQLITE_ONLY
 def test_allowed_origin_is_granted_on_every_endpoint_a_browser_app_needs(
     cors_app: Flask, path: str
 ) -> None:
@@ -57,6 +60,7 @@ def test_allowed_origin_is_granted_on_every_endpoint_a_browser_app_needs(
 
 
 @pytest.mark.parametrize("path", PATHS)
+@SQLITE_ONLY
 def test_other_origin_gets_no_grant_anywhere_not_even_from_uploads(
     cors_app: Flask, path: str
 ) -> None:
@@ -66,11 +70,13 @@ def test_other_origin_gets_no_grant_anywhere_not_even_from_uploads(
     assert "Access-Control-Allow-Origin" not in plain.headers
 
 
+@SQLITE_ONLY
 def test_without_an_allowlist_no_origin_is_granted(app: Flask) -> None:
     headers = _preflight(app, "/api/v1/uploads", ALLOWED)
     assert "Access-Control-Allow-Origin" not in headers
 
 
+@SQLITE_ONLY
 def test_tus_headers_are_exposed_to_the_allowed_origin(cors_app: Flask) -> None:
     response = cors_app.test_client().get("/api/v1/log/public-key", headers={"Origin": ALLOWED})
     exposed = {
@@ -118,6 +124,7 @@ def test_post_with_method_override_patch_uploads_like_patch(world: World) -> Non
     assert receipt_of(rest)["size"] == len(data)
 
 
+@SQLITE_ONLY
 def test_an_override_to_anything_else_is_ignored(world: World) -> None:
     api = world.as_("a_admin")
     response = api.client.post(
