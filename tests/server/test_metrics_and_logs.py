@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.support.server_process import ServerProcess
 
 TUS = {"Tus-Resumable": "1.0.0"}
 UPLOAD_ROUTE = "/api/v1/uploads/<upload_id>"
+IN_FLIGHT = ("casetrail_uploads_in_flight", ())
 
 
 def scrape(server: ServerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -101,10 +103,15 @@ def test_metrics_count_an_upload_while_it_runs_and_logs_carry_one_request_id(
             )
             sender.start()
             assert paused.wait(30)
+            # The worker takes the request once its headers and first bytes are in.
+            deadline = time.monotonic() + 20
             during = scrape(server)
+            while during[IN_FLIGHT] == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                during = scrape(server)
             resume.set()
             sender.join(60)
-        assert during[("casetrail_uploads_in_flight", ())] == 1
+        assert during[IN_FLIGHT] == 1
         assert during[("casetrail_ingested_bytes_total", ())] == 1 << 20
         assert during[("casetrail_uploads_completed_total", ())] == 0
 
