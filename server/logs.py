@@ -26,6 +26,7 @@ import sys
 import time
 import uuid
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, request
@@ -60,9 +61,24 @@ class BeijingJsonFormatter(JsonFormatter):
         return moment.isoformat(timespec="milliseconds")
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (never a stale, replaced stream)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure(settings: Settings) -> None:
     """Send this process's logs to stderr in the configured format (serve mode only)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.addFilter(RequestIdFilter())
     if settings.log_format == "json":
         handler.setFormatter(

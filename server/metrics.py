@@ -67,13 +67,16 @@ class Instruments:
 
 
 _instruments: Instruments | None = None
+_multiprocess_dir: str | None = None  # fixed when prometheus-client is first imported
 
 
 def instruments() -> Instruments:
     """The process's metrics; the first call imports prometheus-client (see module doc)."""
-    global _instruments
+    global _instruments, _multiprocess_dir
     if _instruments is None:
         from prometheus_client import Counter, Gauge, Histogram
+
+        _multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
 
         _instruments = Instruments(
             uploads_in_flight=Gauge(
@@ -166,7 +169,7 @@ def _scrape() -> Response:
 
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(_components()))
-    directory = os.environ.get(MULTIPROC_ENV)
+    directory = _multiprocess_dir
     if directory:
         _forget_dead_workers(Path(directory))
         MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
