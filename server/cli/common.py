@@ -13,7 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 from rich.cells import cell_len, set_cell_size
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from server.components import Components, build_components
 from server.db import current_revision
@@ -52,7 +52,7 @@ def open_components(
             raise click.ClickException(
                 "数据库尚未初始化，请先运行 `casetrail db upgrade` 或 `casetrail serve --init` "
                 "(database not initialised: run `casetrail db upgrade` first) — "
-                f"{parts.settings.database_url}"
+                f"{make_url(parts.settings.database_url).render_as_string(hide_password=True)}"
             )
         yield parts
     finally:

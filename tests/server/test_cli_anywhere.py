@@ -12,6 +12,7 @@ import pytest
 from server.settings import Settings
 from tests.server.conftest import World
 from tests.server.test_api_cases import open_case
+from tests.support.postgres import PostgresCluster
 
 CASETRAIL = str(Path(sys.executable).parent / "casetrail")
 
@@ -64,3 +65,23 @@ def test_a_command_without_a_database_names_it_and_creates_nothing(tmp_path: Pat
     assert f"找不到数据库 {tmp_path / 'var' / 'casetrail.db'}" in answer.stderr
     assert "nothing was created" in answer.stderr
     assert list(tmp_path.iterdir()) == []  # no ./var, no home folder
+
+
+@pytest.mark.postgres
+def test_an_uninitialised_postgresql_database_is_named_without_its_password(
+    postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    name = postgres.create_database()
+    url = postgres.url(name).replace(f"//{postgres.user}@", f"//{postgres.user}:s3cret-pw@", 1)
+    assert "s3cret-pw" in url
+    answer = subprocess.run(
+        [CASETRAIL, "cases", "list"],
+        cwd=tmp_path,
+        env=_env(tmp_path / "home", CASETRAIL_DATABASE_URL=url, CASETRAIL_DATA_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+    )
+    assert answer.returncode == 1
+    assert "数据库尚未初始化" in answer.stderr and "s3cret-pw" not in answer.stderr
+    assert f"{postgres.user}:***@" in answer.stderr
+    postgres.drop_database(name)
