@@ -21,6 +21,8 @@ metric                                           meaning
                                                  missing in the last fixity check)
 ``casetrail_inspection_queue_depth{status}``     evidence waiting for media inspection:
                                                  ``pending``, ``running``
+``casetrail_database_reachable``                 1 when the scrape could read the database
+                                                 (0: the gauges above are left out)
 ``casetrail_request_seconds{route,method}``      request latency histogram, by URL rule
 ================================================ ===========================================
 
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.components import EXTENSION_KEY, Components
 from server.models import Evidence, FixityCheck
@@ -53,6 +56,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UPLOADS_BLUEPRINT = "uploads"
 _LIVE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
 upload_log = logging.getLogger("casetrail.upload")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -214,23 +218,18 @@ class DatabaseCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        with self.parts.unit_of_work() as uow:
-            session = uow.session
-            queue = dict(
-                session.execute(
-                    select(Evidence.inspection_status, func.count())
-                    .where(Evidence.inspection_status.in_(("pending", "running")))
-                    .group_by(Evidence.inspection_status)
-                ).all()
-            )
-            mismatched = session.scalar(
-                select(func.count()).select_from(Evidence).where(Evidence.status == "mismatch")
-            )
-            fixity = session.scalar(
-                select(func.count())
-                .select_from(FixityCheck)
-                .where(FixityCheck.status.in_(("failed", "missing")))
-            )
+        reachable = GaugeMetricFamily(
+            "casetrail_database_reachable", "1 when the scrape could read the database"
+        )
+        try:
+            queue, mismatched, fixity = self._counts()
+        except SQLAlchemyError:  # the process metrics are still worth a scrape
+            log.warning("metrics: database unreachable", exc_info=True)
+            reachable.add_metric([], 0.0)
+            yield reachable
+            return
+        reachable.add_metric([], 1.0)
+        yield reachable
         depth = GaugeMetricFamily(
             "casetrail_inspection_queue_depth",
             "evidence waiting for media inspection",
@@ -244,6 +243,24 @@ class DatabaseCollector:
             "evidence whose bytes failed a check: ingest digest (quarantined) or fixity",
             labels=["check"],
         )
-        failures.add_metric(["ingest_digest"], float(mismatched or 0))
-        failures.add_metric(["fixity"], float(fixity or 0))
+        failures.add_metric(["ingest_digest"], float(mismatched))
+        failures.add_metric(["fixity"], float(fixity))
         yield failures
+
+    def _counts(self) -> tuple[dict[str, int], int, int]:
+        with self.parts.unit_of_work() as uow:
+            session = uow.session
+            rows = session.execute(
+                select(Evidence.inspection_status, func.count())
+                .where(Evidence.inspection_status.in_(("pending", "running")))
+                .group_by(Evidence.inspection_status)
+            ).all()
+            mismatched = session.scalar(
+                select(func.count()).select_from(Evidence).where(Evidence.status == "mismatch")
+            )
+            fixity = session.scalar(
+                select(func.count())
+                .select_from(FixityCheck)
+                .where(FixityCheck.status.in_(("failed", "missing")))
+            )
+        return {str(k): int(v) for k, v in rows}, int(mismatched or 0), int(fixity or 0)

@@ -129,6 +129,7 @@ def test_metrics_count_an_upload_while_it_runs_and_logs_carry_one_request_id(
         assert after[patches] == 2
         assert ("casetrail_inspection_queue_depth", (("status", "pending"),)) in after
         assert after[("casetrail_verification_failures", (("check", "fixity"),))] == 0
+        assert after[("casetrail_database_reachable", ())] == 1
 
         lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
         mine = [line for line in lines if line.get("request_id") == request_id]
@@ -142,3 +143,22 @@ def test_metrics_count_an_upload_while_it_runs_and_logs_carry_one_request_id(
         assert len(others) >= 5 and None not in others
     finally:
         server.stop()
+
+
+def test_a_scrape_still_answers_when_the_database_is_down(tmp_path: Path) -> None:
+    from server.app import create_app
+    from server.settings import Settings
+    from tests.support.server_process import free_port
+
+    closed = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/casetrail"
+    app = create_app(Settings.for_data_dir(tmp_path / "var", database_url=closed))
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for sample in family.samples
+    }
+    assert samples["casetrail_database_reachable"] == 0
+    assert "casetrail_uploads_in_flight" in samples
+    assert "casetrail_inspection_queue_depth" not in samples
