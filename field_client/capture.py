@@ -16,7 +16,6 @@ docking-station importer can run at once without forking the chain.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import mimetypes
 import uuid
@@ -25,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from filelock import FileLock
 
 from core.manifest import (
     CaptureManifest,
@@ -97,12 +98,9 @@ def local_now() -> str:
 def capture_lock(home: FieldHome) -> Iterator[None]:
     """Hold the home's capture lock (one capture at a time across processes)."""
     home.ensure()
-    with open(home.lock_file, "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    # filelock: flock on POSIX, msvcrt locking on Windows; the lock file stays in place.
+    with FileLock(home.lock_file):
+        yield
 
 
 class Capturer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from field_client.enrolment import enrol
 from field_client.errors import FieldClientError
 from field_client.importer import Importer, ImportReport
 from field_client.keys import load_device_key
+from field_client.progress import TtyProgress
 from field_client.queue import ItemState, Queue, QueueItem
 from field_client.server_api import make_http_client
 from field_client.sync import Syncer, SyncReport, prune
@@ -349,46 +349,6 @@ def _item_line(i: QueueItem) -> str:
 
 
 # --------------------------------------------------------------------------- sync
-
-
-class TtyProgress:
-    """Progress lines with rate and ETA on a terminal; one line per finished file elsewhere."""
-
-    def __init__(self, tty: bool) -> None:
-        self.tty = tty
-        self.started = 0.0
-        self.start_offset = 0
-
-    def item_started(self, item: QueueItem, offset: int) -> None:
-        self.started = time.monotonic()
-        self.start_offset = offset
-
-    def item_progress(self, item: QueueItem, offset: int) -> None:
-        if not self.tty or item.size == 0:
-            return
-        elapsed = max(time.monotonic() - self.started, 1e-3)
-        rate = (offset - self.start_offset) / elapsed
-        eta = (item.size - offset) / rate if rate > 0 else 0
-        width = 24
-        filled = int(width * offset / item.size)
-        bar = "#" * filled + "-" * (width - filled)
-        cols = shutil.get_terminal_size((100, 20)).columns
-        text = (
-            f"\r{item.name[:30]:30} [{bar}] {100 * offset // item.size:3d}%  "
-            f"{_size(int(rate))}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
-        )
-        click.echo(text[:cols].ljust(min(cols, len(text))), nl=False, err=True)
-
-    def item_finished(self, item: QueueItem, state: ItemState, message: str | None) -> None:
-        if self.tty:
-            click.echo("\r" + " " * min(shutil.get_terminal_size((100, 20)).columns - 1, 99) + "\r",
-                       nl=False, err=True)  # fmt: skip
-        if state is ItemState.DONE:
-            click.echo(f"✓ {item.name}  回执已核验 receipt verified")
-        elif state is ItemState.FAILED:
-            click.echo(f"✗ {item.name}  {message}", err=True)
-        else:
-            click.echo(f"… {item.name}  稍后重试 will retry: {message}", err=True)
 
 
 def _summary(report: SyncReport) -> str:

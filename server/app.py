@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import importlib
 import io
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from server import cross_origin, logs, metrics
 from server.components import EXTENSION_KEY, build_components
 from server.errors import CaseTrailApi, register_error_handlers
 from server.settings import Settings
@@ -102,18 +104,22 @@ def create_app(
         app.register_blueprint(importlib.import_module(name).bp)
     register_error_handlers(app, api)
     _serve_swagger_ui_assets(app)
+    cross_origin.install(app, settings, API_PREFIX)
+    logs.install(app)
+    metrics.install(app, settings, serve=background)
     app.before_request(_limit_unsized_body)
     if background:
+        logs.configure(settings)
         parts.start_background()
     return app
 
 
 def _serve_swagger_ui_assets(app: Flask) -> None:
-    """Serve the Swagger UI files of the ``swagger-ui-bundle-v2`` package under ``/docs/assets``."""
-    from swagger_ui_bundle import swagger_ui_path
+    """Serve the vendored Swagger UI (``server/static/swagger-ui``) under ``/docs/assets``."""
+    folder = Path(__file__).parent / "static" / "swagger-ui"
 
     def swagger_ui_asset(filename: str) -> Any:
-        return send_from_directory(swagger_ui_path, filename, max_age=86400)
+        return send_from_directory(folder, filename, max_age=86400)
 
     app.add_url_rule(f"{API_PREFIX}/docs/assets/<path:filename>", view_func=swagger_ui_asset)
 

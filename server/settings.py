@@ -1,6 +1,17 @@
-"""Server settings, read once from ``CASETRAIL_*`` environment variables.
+"""Server settings, read once from ``CASETRAIL_*`` environment variables and a config file.
 
-Zero configuration gives the embedded default: everything under ``./var`` — a SQLite
+Every command (``casetrail serve``, ``casetrail cases list``, the worker …) finds its
+settings the same way, later sources winning:
+
+1. the config file: ``CASETRAIL_CONFIG`` if set (it must exist), else the first of
+   ``~/.config/casetrail/config.toml`` and ``/etc/casetrail/config.toml`` that exists.
+   Its keys are the names below without the prefix, in lower case
+   (``data_dir = "/srv/casetrail"``; ``cors_origins = ["https://a.example"]``);
+   relative paths in it are relative to the file, not to the current directory;
+2. ``CASETRAIL_*`` environment variables.
+
+The data directory is made absolute as soon as it is read. Zero configuration gives the
+embedded default: everything under ``./var`` of the current directory — a SQLite
 database (WAL mode), a local blob store and the log-signing key. Setting URLs scales
 out without code changes:
 
@@ -16,6 +27,15 @@ CASETRAIL_S3_ENDPOINT_URL      S3 endpoint (SeaweedFS, MinIO); unset means AWS
 CASETRAIL_S3_ACCESS_KEY        S3 access key
 CASETRAIL_S3_SECRET_KEY        S3 secret key
 CASETRAIL_S3_REGION            S3 region (``us-east-1``)
+CASETRAIL_S3_RETENTION_DAYS    lock every stored original for this many days (S3 Object
+                               Lock, COMPLIANCE mode) where the bucket was created with
+                               Object Lock; unset: no retention
+CASETRAIL_LOG_FORMAT           ``json`` (one JSON object a line, with the request id;
+                               default) or ``text`` — logs of ``casetrail serve``
+CASETRAIL_LOG_LEVEL            ``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``
+CASETRAIL_CORS_ORIGINS         browser origins allowed to call the API from other sites,
+                               comma-separated (``https://app.example.gov.cn``); none by
+                               default
 CASETRAIL_MAX_JSON_BODY        largest accepted request body outside uploads, bytes (1 MiB)
 CASETRAIL_SIGNING_KEY_FILE     Ed25519 log-signing key, PEM
                                (``<DATA_DIR>/keys/log-signing.pem``)
@@ -45,6 +65,7 @@ CASETRAIL_JOBS_POLL_SECONDS    ``thread`` mode: how often each server process lo
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +74,8 @@ from urllib.parse import urlsplit
 PREFIX = "CASETRAIL_"
 DEFAULT_MAX_JSON_BODY = 1024 * 1024
 INSPECTION_MODES = ("thread", "worker", "sync")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 INTEGERS = (  # (variable, smallest, largest) of the whole-number settings
     ("MAX_UPLOAD_SIZE", 1, 1 << 50),
     ("CHECKSUM_CHUNK_MAX", 1 << 20, 4 << 30),
@@ -60,7 +83,10 @@ INTEGERS = (  # (variable, smallest, largest) of the whole-number settings
     ("UPLOAD_EXPIRY_HOURS", 1, 24 * 365),
     ("CHECKPOINT_SECONDS", 1, 24 * 3600),
     ("JOBS_POLL_SECONDS", 1, 24 * 3600),
+    ("S3_RETENTION_DAYS", 1, 36_500),
 )
+CONFIG_LOCATIONS = ("~/.config/casetrail/config.toml", "/etc/casetrail/config.toml")
+PATH_SETTINGS = ("DATA_DIR", "SIGNING_KEY_FILE", "CALENDAR_FILE")
 
 
 class SettingsInvalid(Exception):
@@ -97,6 +123,11 @@ class Settings:
     upload_expiry_hours: int = 7 * 24
     checkpoint_seconds: int = 60
     jobs_poll_seconds: int = 60
+    s3_retention_days: int | None = None
+    cors_origins: tuple[str, ...] = ()
+    log_format: str = "json"
+    log_level: str = "INFO"
+    config_file: Path | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path | str, **overrides: object) -> Settings:
@@ -113,15 +144,23 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read ``CASETRAIL_*`` variables; raise :class:`SettingsInvalid` listing every fault."""
-        env = os.environ if environ is None else environ
+        """Read the config file and ``CASETRAIL_*`` variables (see the module docstring).
+
+        Raises :class:`SettingsInvalid` listing every fault. With an explicit ``environ``
+        (tests) only ``CASETRAIL_CONFIG`` names a file; the default locations are
+        searched for the process environment only.
+        """
+        problems: list[str] = []
+        env = dict(os.environ if environ is None else environ)
+        config = find_config_file(env, search_defaults=environ is None, problems=problems)
+        if config is not None:
+            env = {**read_config_file(config, problems), **env}
 
         def get(name: str) -> str | None:
             value = env.get(PREFIX + name, "").strip()
             return value or None
 
-        problems: list[str] = []
-        overrides: dict[str, object] = {}
+        overrides: dict[str, object] = {"config_file": config}
         if url := get("DATABASE_URL"):
             scheme = urlsplit(url).scheme.split("+")[0]
             if scheme not in ("sqlite", "postgresql", "postgres"):
@@ -200,6 +239,29 @@ class Settings:
                     f"{PREFIX}PUBLIC_URL: 需要 http(s) URL (must be an http(s) URL), got {value!r}"
                 )
             overrides["public_url"] = value.rstrip("/")
+        if value := get("LOG_FORMAT"):
+            if value not in LOG_FORMATS:
+                problems.append(
+                    f"{PREFIX}LOG_FORMAT: 须为 json 或 text (must be json or text), got {value!r}"
+                )
+            overrides["log_format"] = value
+        if value := get("LOG_LEVEL"):
+            if value.upper() not in LOG_LEVELS:
+                problems.append(
+                    f"{PREFIX}LOG_LEVEL: 须为 {'、'.join(LOG_LEVELS)} 之一 "
+                    f"(must be one of {', '.join(LOG_LEVELS)}), got {value!r}"
+                )
+            overrides["log_level"] = value.upper()
+        if value := get("CORS_ORIGINS"):
+            origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+            for origin in origins:
+                parts = urlsplit(origin)
+                if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                    problems.append(
+                        f"{PREFIX}CORS_ORIGINS: 每项须为 http(s)://主机[:端口]，不带路径 "
+                        f"(each origin is scheme://host[:port], no path), got {origin!r}"
+                    )
+            overrides["cors_origins"] = origins
         if problems:
             raise SettingsInvalid(problems)
         return cls.for_data_dir(get("DATA_DIR") or "./var", **overrides)
@@ -217,4 +279,69 @@ class Settings:
             "s3_access_key": self.s3_access_key,
             "s3_secret_key": self.s3_secret_key,
             "s3_region": self.s3_region,
+            "s3_retention_days": (
+                None if self.s3_retention_days is None else str(self.s3_retention_days)
+            ),
         }
+
+
+def find_config_file(
+    env: Mapping[str, str], *, search_defaults: bool, problems: list[str]
+) -> Path | None:
+    """``CASETRAIL_CONFIG`` (must exist), else the first default location that exists."""
+    if explicit := env.get(PREFIX + "CONFIG", "").strip():
+        path = Path(explicit).expanduser().resolve()
+        if not path.is_file():
+            problems.append(f"{PREFIX}CONFIG: 找不到配置文件 (no such file): {path}")
+            return None
+        return path
+    if search_defaults:
+        for candidate in CONFIG_LOCATIONS:
+            path = Path(candidate).expanduser()
+            if path.is_file():
+                return path.resolve()
+    return None
+
+
+def read_config_file(path: Path, problems: list[str]) -> dict[str, str]:
+    """The file's settings as ``CASETRAIL_*`` variables; paths made absolute against it."""
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        problems.append(f"{PREFIX}CONFIG: 配置文件无法读取 (unreadable) {path}: {exc}")
+        return {}
+    known = {name for name, *_ in INTEGERS} | set(_FILE_KEYS)
+    values: dict[str, str] = {}
+    for key, value in table.items():
+        name = key.upper()
+        if name not in known:
+            problems.append(f"{PREFIX}CONFIG: 未知设置 (unknown setting) {key!r} in {path}")
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        text = str(value)
+        if name in PATH_SETTINGS and text:
+            text = str((path.parent / Path(text).expanduser()).resolve())
+        values[PREFIX + name] = text
+    return values
+
+
+_FILE_KEYS = (
+    "DATA_DIR",
+    "DATABASE_URL",
+    "STORAGE_URL",
+    "S3_ENDPOINT_URL",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_REGION",
+    "MAX_JSON_BODY",
+    "SIGNING_KEY_FILE",
+    "LOG_ORIGIN",
+    "CALENDAR_FILE",
+    "PUBLIC_URL",
+    "INSPECTION",
+    "CORS_ORIGINS",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from sqlalchemy import select
+from rich.cells import cell_len, set_cell_size
+from sqlalchemy import make_url, select
 
 from server.components import Components, build_components
 from server.db import current_revision
@@ -40,17 +43,48 @@ def open_components(
     The database is checked to be migrated first (unless ``migrated=False``);
     ``inspection`` overrides the mode (``worker``: completions only queue inspection).
     """
-    parts = build_components(settings or load_settings(), inspection=inspection)
+    settings = settings or load_settings()
+    if migrated:
+        require_database(settings)
+    parts = build_components(settings, inspection=inspection)
     try:
         if migrated and current_revision(parts.engine) is None:
             raise click.ClickException(
                 "数据库尚未初始化，请先运行 `casetrail db upgrade` 或 `casetrail serve --init` "
                 "(database not initialised: run `casetrail db upgrade` first) — "
-                f"{parts.settings.database_url}"
+                f"{make_url(parts.settings.database_url).render_as_string(hide_password=True)}"
             )
         yield parts
     finally:
         parts.close()
+
+
+def require_database(settings: Settings) -> None:
+    """Refuse, before anything is created, when the embedded SQLite database is missing.
+
+    Opening it would create an empty ``casetrail.db`` (and its data directory) wherever
+    the command happens to run; instead the message names the database it looked for and
+    where the settings came from.
+    """
+    if not settings.is_sqlite:
+        return
+    path = settings.database_url.split(":///", 1)[-1]
+    if path in ("", ":memory:") or Path(path).is_file():
+        return
+    source = (
+        f"配置文件 config file {settings.config_file}"
+        if settings.config_file
+        else "CASETRAIL_DATA_DIR / CASETRAIL_DATABASE_URL，未设置时为当前目录下的 ./var "
+        "(unset: ./var of the current directory)"
+    )
+    raise click.ClickException(
+        f"找不到数据库 {path}（no database there; nothing was created）。"
+        f"设置来源 settings from: {source}。"
+        "请设置 CASETRAIL_DATA_DIR 或 CASETRAIL_CONFIG 指向已初始化的数据目录，"
+        "或在此初始化：`casetrail db upgrade` 或 `casetrail serve --init` "
+        "(point CASETRAIL_DATA_DIR or CASETRAIL_CONFIG at the initialised data, "
+        "or initialise it there)."
+    )
 
 
 @contextmanager
@@ -105,8 +139,7 @@ def find_agency(uow: SqlUnitOfWork, code: str | None) -> Agency:
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A plain aligned table; CJK characters count double so columns line up."""
 
-    def width(text: str) -> int:
-        return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+    width = cell_len  # screen cells: a 汉字 takes two
 
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([width(h), *(width(r[i]) for r in cells)]) for i, h in enumerate(headers)]
@@ -131,9 +164,13 @@ def progress_printer(label: str) -> Callable[..., None] | None:
     last: list[str] = [""]
 
     def show(*values: int | str) -> None:
-        text = f"\r{label} " + " ".join(str(v) for v in values)
+        text = f"{label} " + " ".join(str(v) for v in values)
         if text != last[0]:
-            click.echo(text.ljust(60), nl=False, err=True)
+            # Padded to cover a longer previous line, cut to the terminal, both in screen
+            # cells (a 汉字 is two), so the line never wraps.
+            columns = shutil.get_terminal_size((80, 24)).columns - 1
+            cells = min(columns, max(60, cell_len(text)))
+            click.echo("\r" + set_cell_size(text, cells), nl=False, err=True)
             last[0] = text
 
     return show

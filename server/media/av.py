@@ -14,7 +14,10 @@ How probing works, and why it is safe:
   ``Stream #0:n: Video: …``, ``Metadata:``) is parsed line by line. Tag values with line
   breaks are printed by ffmpeg as indented continuation lines, so a hostile tag cannot
   forge a ``Stream`` or ``Duration`` line (both are matched at their fixed indent).
-* Every run goes through ``sandbox.run_limited`` (timeout, rlimits, process group).
+* Every command is built with ffmpeg-python from one input node (:func:`_input`, which
+  carries both whitelists) and compiled to an argument list
+  (:meth:`FFmpegTools.command`); every run goes through ``sandbox.run_limited``
+  (timeout, rlimits, process group).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+
+import ffmpeg as ffmpeg_graph
 
 from server.media.images import jpeg_size
 from server.media.report import (
@@ -95,18 +101,7 @@ def inspect_av(
         return outcome
     child = child_limits(limits)
     meta_out = work_dir / "meta.txt"
-    result = run_limited(
-        [
-            str(ffmpeg.ffmpeg),
-            *_input_args(demuxer, link),
-            "-f",
-            "ffmetadata",
-            "-y",
-            f"file:{meta_out}",
-        ],
-        child,
-        work_dir=work_dir,
-    )
+    result = run_limited(probe_command(ffmpeg, demuxer, link, meta_out), child, work_dir=work_dir)
     failure = _failure_flag(result)
     if failure is not None:
         outcome.flags.append(failure)
@@ -136,43 +131,57 @@ def _scan_duration(
     link: Path, demuxer: str, ffmpeg: FFmpegTools, limits: InspectionLimits, work_dir: Path
 ) -> int | None:
     result = run_limited(
-        [
-            str(ffmpeg.ffmpeg),
-            *_input_args(demuxer, link),
-            "-map",
-            "0",
-            "-c",
-            "copy",
-            "-f",
-            "null",
-            "-progress",
-            "pipe:1",
-            "-nostats",
-            "-",
-        ],
-        child_limits(limits),
-        work_dir=work_dir,
+        scan_command(ffmpeg, demuxer, link), child_limits(limits), work_dir=work_dir
     )
     times = re.findall(r"^out_time_us=(\d+)$", result.stdout, re.MULTILINE)
     return int(times[-1]) // 1000 if result.returncode == 0 and times else None
 
 
+def _input(demuxer: str, link: Path, *, seek: str | None = None) -> Any:
+    """The one input node every command starts from: forced demuxer, both whitelists."""
+    options: dict[str, str] = {
+        "format": demuxer,
+        "format_whitelist": _FORMAT_WHITELIST,
+        "protocol_whitelist": "file",
+    }
+    if seek:
+        options["ss"] = seek
+    return ffmpeg_graph.input(f"file:{link.absolute()}", **options)
+
+
+def probe_command(tools: FFmpegTools, demuxer: str, link: Path, meta_out: Path) -> list[str]:
+    """``ffmpeg -i file:in -f ffmetadata file:meta.txt``: opens the input, dumps its facts."""
+    return tools.command(_input(demuxer, link).output(f"file:{meta_out}", format="ffmetadata"))
+
+
+def scan_command(tools: FFmpegTools, demuxer: str, link: Path) -> list[str]:
+    """Every packet stream-copied to nowhere, progress on stdout (no decoding)."""
+    out = _input(demuxer, link).output(
+        "-", format="null", map="0", c="copy", progress="pipe:1", nostats=None
+    )
+    return tools.command(out)
+
+
+def poster_command(
+    tools: FFmpegTools, demuxer: str, link: Path, target: Path, side: int, seek: str | None
+) -> list[str]:
+    """One frame of the first video stream, never upscaled, as a JPEG at ``target``."""
+    video = _input(demuxer, link, seek=seek)["v:0"]
+    out = video.output(
+        f"file:{target}",
+        format="image2",
+        # the comma inside min() is escaped for the filter parser
+        vf=f"scale=w='min({side}\\,iw)':h='min({side}\\,ih)':force_original_aspect_ratio=decrease",
+        update="1",
+        **{"frames:v": "1", "q:v": "3"},
+    )
+    return tools.command(out)
+
+
 def _input_args(demuxer: str, link: Path, *, seek: str | None = None) -> list[str]:
-    return [
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "info",
-        *(["-ss", seek] if seek else []),
-        "-protocol_whitelist",
-        "file",
-        "-format_whitelist",
-        _FORMAT_WHITELIST,
-        "-f",
-        demuxer,
-        "-i",
-        f"file:{link.absolute()}",
-    ]
+    """The input half of every command, as compiled (``-f … -protocol_whitelist file -i …``)."""
+    argv: list[str] = _input(demuxer, link, seek=seek).output("-", format="null").compile()
+    return argv[1:-3]  # without the program name and the ``-f null -`` output
 
 
 def _failure_flag(result: ChildResult) -> Flag | None:
@@ -340,26 +349,7 @@ def _poster(
     for seek in ([f"{seek_ms / 1000:.3f}"] if seek_ms else []) + [None]:
         target.unlink(missing_ok=True)
         last = run_limited(
-            [
-                str(ffmpeg.ffmpeg),
-                *_input_args(demuxer, link, seek=seek),
-                "-map",
-                "0:v:0",
-                "-frames:v",
-                "1",
-                "-vf",
-                # never upscale; the comma inside min() is escaped for the filter parser
-                f"scale=w='min({side}\\,iw)':h='min({side}\\,ih)'"
-                ":force_original_aspect_ratio=decrease",
-                "-q:v",
-                "3",
-                "-f",
-                "image2",
-                "-update",
-                "1",
-                "-y",
-                f"file:{target}",
-            ],
+            poster_command(ffmpeg, demuxer, link, target, side, seek),
             child_limits(limits),
             work_dir=work_dir,
         )

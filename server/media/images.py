@@ -21,6 +21,7 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from server.media.formats import register_phone_formats
 from server.media.report import (
     Derivative,
     DerivativeRole,
@@ -60,7 +61,7 @@ def inspect_image(
 ) -> ImageOutcome:
     """Read facts from ``path`` and write ``thumbnail.jpg`` into ``out_dir``."""
     outcome = ImageOutcome()
-    formats = PILLOW_FORMATS.get(media_type)
+    formats = PILLOW_FORMATS.get(media_type) or register_phone_formats().get(media_type)
     if formats is None:
         outcome.flags.append(Flag.of(FlagCode.UNSUPPORTED_FORMAT, media_type))
         return outcome

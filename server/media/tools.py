@@ -3,6 +3,10 @@
 The system ``ffmpeg`` on PATH is preferred; otherwise the binary bundled by
 ``imageio-ffmpeg``. That bundle has no ``ffprobe``, so probing is done with ``ffmpeg``
 alone everywhere (one code path, tested on every machine): see ``server.media.av``.
+
+Command lines are built with ffmpeg-python (``ffmpeg.input(...).output(...)``) and
+compiled by :meth:`FFmpegTools.command` into the argument list the sandboxed runner
+(``server.media.sandbox.run_limited``) starts; nothing here runs them.
 """
 
 from __future__ import annotations
@@ -11,8 +15,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from server.media.errors import MediaToolMissing
+
+# Global options of every run: quiet banner, never read stdin, the input dump on stderr
+# (``server.media.av.parse_probe`` reads it at ``info``).
+GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-loglevel", "info")
 
 
 @dataclass(frozen=True)
@@ -55,3 +64,13 @@ class FFmpegTools:
         first = out.splitlines()[0] if out else "ffmpeg"
         version = first.split(" Copyright", 1)[0].removeprefix("ffmpeg version ").strip()
         return cls(ffmpeg=path, version=version, origin=origin)
+
+    def command(self, stream: Any) -> list[str]:
+        """The argument list of an ffmpeg-python output ``stream``, run by this binary.
+
+        Global options (:data:`GLOBAL_ARGS`) are added and existing outputs overwritten.
+        """
+        argv: list[str] = stream.global_args(*GLOBAL_ARGS).compile(
+            cmd=str(self.ffmpeg), overwrite_output=True
+        )
+        return argv

@@ -163,7 +163,7 @@ def registrations(server: ServerProcess, case_id: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """18 JPEG photos, a ~30 MiB real video (ffmpeg) and a PDF (Pillow)."""
-    import imageio_ffmpeg
+    from server.media import FFmpegTools  # system ffmpeg, else the imageio-ffmpeg wheel
 
     out = tmp_path_factory.mktemp("media")
     files = []
@@ -172,7 +172,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         path = out / f"IMG_{n:04d}.JPG"
         img.save(path, quality=95)
         files.append(path)
-    ffmpeg = shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
+    ffmpeg = str(FFmpegTools.resolve().ffmpeg)
     video = out / "执法记录仪_0001.mp4"
     subprocess.run(
         [

@@ -25,3 +25,16 @@ def test_openapi_document_is_served(app: Flask) -> None:
     spec = app.test_client().get("/api/v1/openapi.json").get_json()
     assert spec["info"]["title"].startswith("CaseTrail")
     assert "/api/v1/cases" in spec["paths"]
+
+
+def test_vendored_swagger_ui_files_are_the_ones_recorded_from_npm() -> None:
+    import hashlib
+    import tomllib
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "server" / "static" / "swagger-ui"
+    vendor = tomllib.loads((folder / "VENDOR.toml").read_text("utf-8"))
+    assert vendor["package"] == "swagger-ui-dist" and vendor["integrity"].startswith("sha512-")
+    for name, digest in vendor["sha256"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    assert {p.name for p in folder.iterdir()} == {*vendor["sha256"], "VENDOR.toml"}
