@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 10
+SQLITE_POOL_OVERFLOW = 100
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -38,7 +40,13 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # a request thread waiting for SQLite's write lock holds its connection: with
+            # the default 5 + 10 a burst of uploads starting would queue even the health
+            # probe for a connection (docs/serving.md)
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_OVERFLOW,
         )
         _configure_sqlite(engine)
         return engine
