@@ -9,6 +9,7 @@ cannot interleave between processes. On PostgreSQL the same sequences take row l
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         parsed = make_url(url)
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_database_file(Path(parsed.database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -51,6 +52,18 @@ def make_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does, or make it so.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so all three
+    are 0600 (docs/serving.md, "Files on disk").
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def _configure_sqlite(engine: Engine) -> None:

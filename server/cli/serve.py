@@ -109,6 +109,9 @@ def serve(
 ) -> None:
     """运行同步服务器 Run the sync server (gunicorn, threaded workers)."""
     refuse_taken_port(host, port)
+    # everything the server writes (database, originals, derivatives, keys, logs under the
+    # data directory) is owner-only: 0600 files, 0700 directories (docs/serving.md)
+    os.umask(0o077)
     settings = load_settings()
     if init:
         initialise(settings, agency_name)

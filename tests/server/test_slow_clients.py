@@ -14,6 +14,7 @@ import json
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -165,3 +166,30 @@ def test_serve_on_a_taken_port_says_so_in_one_line(served, tmp_path: Path) -> No
     message = done.stderr.strip()
     assert "\n" not in message and "已被占用" in message and "already in use" in message
     assert f"{server.port}" in message and "Traceback" not in done.stderr + done.stdout
+
+
+def test_everything_the_server_writes_is_owner_only(served) -> None:
+    server, device = served
+    data = b"\xff\xd8\xff\xe0 not really a jpeg " + uuid.uuid4().bytes
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    [evidence] = device.announce([("p.jpg", len(data), digest, "image/jpeg")])
+    with device.client() as api:
+        stored = api.post(
+            "/uploads",
+            content=data,
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Length": str(len(data)),
+                "Content-Type": "application/offset+octet-stream",
+                "Upload-Metadata": "evidence_id "
+                + base64.b64encode(evidence["evidence_id"].encode()).decode(),
+            },
+        )
+        assert stored.status_code == 201, stored.text
+    files = [p for p in server.data_dir.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert "casetrail.db" in names and any(p.read_bytes() == data for p in files)  # the original
+    loose = {str(p.relative_to(server.data_dir)): oct(p.stat().st_mode & 0o777) for p in files}
+    assert {k: v for k, v in loose.items() if v != "0o600"} == {}
+    folders = [p for p in server.data_dir.rglob("*") if p.is_dir()]
+    assert all(p.stat().st_mode & 0o077 == 0 for p in folders)
