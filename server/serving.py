@@ -69,6 +69,10 @@ BODY_SLICE = 1.0
 DRAIN_MAX = 64 * 1024
 """What gunicorn drains of an unread body before reusing a connection (its own cap)."""
 
+DRAIN_BEFORE_ANSWER = 1024 * 1024
+"""Unread body an early answer still reads and discards (at the minimum rate), so the
+client that sends its whole body before reading gets the answer on a live connection."""
+
 DEFAULT_THREADS = 64
 """Request threads per worker: bodies being read, requests being answered."""
 
@@ -352,14 +356,14 @@ class SocketBody:
     def read(self, size: int | None = None) -> bytes:
         if size is None or size < 0:
             size = len(self._body.buf.getvalue()) + self._reader.length
-        buffer = bytearray(size)
-        filled = 0
-        while filled < size:
-            n = self.readinto(memoryview(buffer)[filled:])
+        out = bytearray()
+        block = bytearray(min(size, 1 << 20))  # grows with what arrives, not the declared size
+        while len(out) < size:
+            n = self.readinto(memoryview(block)[: size - len(out)])
             if not n:
                 break
-            filled += n
-        return bytes(buffer[:filled])
+            out += memoryview(block)[:n]
+        return bytes(out)
 
     def readline(self, size: int | None = None) -> bytes:
         return bytes(self._body.readline(size))
@@ -372,9 +376,9 @@ class SocketBody:
 
 
 def _unread_beyond_drain(wsgi_input: Any) -> bool:
-    """Whether more of the request body is left on the socket than gunicorn drains."""
+    """Whether more of the request body is left on the socket than will be drained."""
     if isinstance(wsgi_input, SocketBody):
-        return wsgi_input.unread > DRAIN_MAX
+        return wsgi_input.unread > DRAIN_BEFORE_ANSWER
     reader: Any = getattr(wsgi_input, "reader", None)
     if type(reader) is LengthReader:
         return int(reader.length) > DRAIN_MAX
@@ -383,12 +387,27 @@ def _unread_beyond_drain(wsgi_input: Any) -> bool:
     return False
 
 
-class SocketBodyMiddleware:
-    """WSGI middleware: :class:`SocketBody` inputs, and ``Connection: close`` on answers
-    that leave more of the body unread than gunicorn would drain.
+def _drain_small(body: SocketBody) -> None:
+    """Read and discard what is left of ``body`` (held to the minimum rate) when that is at
+    most :data:`DRAIN_BEFORE_ANSWER`."""
+    if not 0 < body.unread <= DRAIN_BEFORE_ANSWER:
+        return
+    scratch = bytearray(64 * 1024)
+    with contextlib.suppress(OSError):  # a failed read marks the body: gunicorn closes
+        while body.readinto(scratch):
+            pass
 
-    gunicorn drops a hop-by-hop ``Connection`` header set by the application, so the
-    close is asked of gunicorn's own response object (``start_response.__self__``).
+
+class SocketBodyMiddleware:
+    """WSGI middleware: :class:`SocketBody` inputs, and an honest connection after an
+    answer given before the body was read (409, 410, 415, 422, 423, 404 on a PATCH).
+
+    Up to :data:`DRAIN_BEFORE_ANSWER` of unread body is read and discarded before the
+    answer goes out, so a client that sends its whole body first still gets the answer
+    and may reuse the connection. More than that (or an unfinished chunked body) and the
+    answer carries ``Connection: close``; gunicorn drops a hop-by-hop ``Connection``
+    header set by the application, so the close is asked of gunicorn's own response
+    object (``start_response.__self__``).
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
@@ -398,11 +417,16 @@ class SocketBodyMiddleware:
         if "wsgi.input" in environ:
             environ["wsgi.input"] = SocketBody.wrap(environ["wsgi.input"])
         body = environ.get("wsgi.input")
+        refused: list[bool] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            refused.append(status[:1] == "4")
             force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
             if force_close is not None and _unread_beyond_drain(body):
                 force_close()
             return start_response(status, headers, exc_info)
 
-        return self.app(environ, start)
+        answer = self.app(environ, start)
+        if isinstance(body, SocketBody) and refused and refused[-1]:
+            _drain_small(body)
+        return answer
