@@ -297,6 +297,11 @@ class SocketBody:
         """Bytes of the body still on the socket."""
         return int(self._reader.length)
 
+    @property
+    def failed(self) -> bool:
+        """A read of the body failed (or was cut): the connection is not reused."""
+        return bool(self._body.failed)
+
     def readinto(self, buffer: Any) -> int:
         """Fill ``buffer`` with the next body bytes; 0 at the end of the body (or EOF)."""
         view = memoryview(buffer).cast("B")
@@ -390,7 +395,7 @@ def _unread_beyond_drain(wsgi_input: Any) -> bool:
 def _drain_small(body: SocketBody) -> None:
     """Read and discard what is left of ``body`` (held to the minimum rate) when that is at
     most :data:`DRAIN_BEFORE_ANSWER`."""
-    if not 0 < body.unread <= DRAIN_BEFORE_ANSWER:
+    if body.failed or not 0 < body.unread <= DRAIN_BEFORE_ANSWER:
         return
     scratch = bytearray(64 * 1024)
     with contextlib.suppress(OSError):  # a failed read marks the body: gunicorn closes
