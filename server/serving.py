@@ -403,6 +403,21 @@ def _drain_small(body: SocketBody) -> None:
             pass
 
 
+def _drain_chunked(body: Any) -> None:
+    """Read and discard up to :data:`DRAIN_BEFORE_ANSWER` more of a refused chunked body,
+    within the minimum rate, so the client can finish sending and read the answer (the
+    connection still closes: where a chunked body ends is only known at its end)."""
+    begun, drained = time.monotonic(), 0
+    with contextlib.suppress(Exception):  # gunicorn reports a broken chunk in many ways
+        while drained < DRAIN_BEFORE_ANSWER:
+            piece = body.read(64 * 1024)
+            if not piece:
+                return
+            drained += len(piece)
+            if time.monotonic() - begun > BODY_GRACE + drained / BODY_MIN_RATE:
+                return
+
+
 class SocketBodyMiddleware:
     """WSGI middleware: :class:`SocketBody` inputs, and an honest connection after an
     answer given before the body was read (409, 410, 415, 422, 423, 404 on a PATCH).
@@ -432,6 +447,9 @@ class SocketBodyMiddleware:
             return start_response(status, headers, exc_info)
 
         answer = self.app(environ, start)
-        if isinstance(body, SocketBody) and refused and refused[-1]:
-            _drain_small(body)
+        if refused and refused[-1]:
+            if isinstance(body, SocketBody):
+                _drain_small(body)
+            elif type(getattr(body, "reader", None)) is ChunkedReader:
+                _drain_chunked(body)
         return answer
