@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     if selected(bench_id):
                         run(results, profile, weed)
+    if selected("B6B"):
+        from bench.slow_clients import bench_b6b
+
+        bench_b6b(results, profile.name)
     if selected("B8"):
         from bench import fixity
         from tests.support.seaweedfs import SeaweedFS

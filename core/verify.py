@@ -106,6 +106,7 @@ __all__ = [
     "open_checkpoint",
     "open_note",
     "parse_json",
+    "render_case_file_guide",
     "sha256_digest",
     "verify_bag",
     "verify_case_file",
@@ -1702,6 +1703,7 @@ def _check_case_file(
         case_id=case_id if isinstance(case_id, str) else None,
     )
     _check_export_record(src, info, events, checkpoint, log_key, problems)
+    _check_bound_tags(src, info, case_doc, events, checkpoint, log_key, problems)
     _check_files_tsv(src, manifests, signed_manifests, problems)
     notes.append(
         "完整性报告未在此重新计算（需要 CaseTrail 的记录标准），已核对其摘要与签名的导出记录一致；"
@@ -1779,6 +1781,243 @@ def _check_export_record(
                 "bag-info.txt",
                 f"CaseTrail-Checkpoint {info.get('CaseTrail-Checkpoint')!r} 与检查点 {stated!r} 不符 / "
                 "differs from the signed checkpoint",
+            )
+        )
+
+
+_GUIDE_TEMPLATE = """\
+# 行政执法案卷包 / Enforcement case file
+
+| 项目 item | 内容 value |
+|---|---|
+| 案号 case no. | {case_no} |
+| 案件名称 title | {title} |
+| 执法机关 agency | {agency} |
+| 执法类别 category | {category} |
+| 导出编号 export id | {export_id} |
+| 导出时间 exported at | {exported_at} |
+| 检查点 checkpoint | 日志大小 size {checkpoint_size}，根哈希 root {checkpoint_root} |
+| 日志公钥 log key | `{log_key}` |
+
+## 这是什么
+
+本目录是一个 BagIt 1.0（RFC 8493）案卷包，由 CaseTrail 从证据存储中逐字节导出，导出时重新计算了
+每个文件的 SHA-256 与 SHA-512。
+
+- `data/`：原始证据，按「环节 / 记录类型 / 序号_文件名」存放，与执法人员设备上签名的原件逐字节相同。
+  文件名已做安全处理（统一为 NFC，去掉路径分隔符、控制字符与方向控制符），原文件名见 `casetrail/case.json`。
+- `manifest-sha256.txt`、`manifest-sha512.txt`：每个证据文件的摘要；`tagmanifest-*.txt`：其余文件的摘要。
+- `casetrail/files.tsv`：每个文件一行（路径、摘要、大小、类型、环节、记录类型、原件/派生件、采集清单编号）。
+- `casetrail/manifests/`：设备签名的采集清单（收到时的原样）；`casetrail/keys/devices.json`：设备公钥。
+- `casetrail/custody/`：本案全部监管链事件（至本次「导出」事件为止）、每个事件的包含证明、已签名检查点。
+- `casetrail/keys/log-key.txt`、`log-key.pem`：服务器日志公钥。
+- `casetrail/completeness.json`：导出时的完整性检查报告。
+
+## 如何核验（离线）
+
+只需要 Python 3.11 以上和 `cryptography` 包：
+
+    python casetrail/verify.py                     # 在本目录中运行
+    python casetrail/verify.py --log-key '<本机关公布的日志公钥>'
+
+核验会重新计算每个文件的两种摘要，检查文件有无增删、采集清单签名、监管链是否连续、每个事件是否在
+已签名日志中、检查点签名。发现任何问题都会逐条列出，并以非零状态退出。也可用
+`casetrail verify 本包目录或 .tar/.zip`，或美国国会图书馆的 `bagit.py --validate`（仅 BagIt 部分）。
+
+注意：`bag_sealed`（封存）事件记录了本包标签清单的摘要，它在本包生成之后写入日志，因此不在包内；
+可向服务器索取该事件的包含证明，以确认标签清单未被替换。日志公钥请与本机关公布的公钥核对。
+
+---
+
+## What this is
+
+A BagIt 1.0 (RFC 8493) case file exported by CaseTrail, streamed from evidence storage with every
+file re-hashed (SHA-256 and SHA-512) on the way.
+
+- `data/`: the original evidence, byte-identical to what the inspectors' devices signed, arranged as
+  `<stage>/<record type>/<NNN>_<file name>`. Names are made safe (NFC, no path separators, control or
+  bidi characters); the original names are in `casetrail/case.json`.
+- `manifest-*.txt` list every payload file's digests; `tagmanifest-*.txt` cover the other files.
+- `casetrail/files.tsv`: one line per file (path, digests, size, media type, stage, record type,
+  original or derivative, capture manifest id).
+- `casetrail/manifests/`: the device-signed capture manifests as received; device keys in `keys/devices.json`.
+- `casetrail/custody/`: every custody event of the case up to and including this export, an inclusion
+  proof per event, and the signed checkpoint they lead to.
+- `casetrail/keys/log-key.txt`, `log-key.pem`: the server's log key.
+- `casetrail/completeness.json`: the completeness report at export time.
+
+## How to verify (offline)
+
+Python 3.11+ and the `cryptography` package are all you need:
+
+    python casetrail/verify.py                     # run inside this directory
+    python casetrail/verify.py --log-key '<the log key your agency publishes>'
+
+It re-hashes every file, looks for added or removed files, checks the capture-manifest signatures, the
+case's custody chain, every event's inclusion in the signed log and the checkpoint signature, lists
+every problem and exits non-zero on any. `casetrail verify <bag dir, .tar or .zip>` does the same;
+the Library of Congress `bagit.py --validate` checks the BagIt part.
+
+Note: the `bag_sealed` event, which records the digests of this bag's tag manifests, was logged after
+the bag was made and so is not inside it; ask the server for its inclusion proof to confirm the tag
+manifests. Compare the log key with the one your agency publishes.
+"""
+GUIDE_PATH = "casetrail/README.zh-en.md"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def render_case_file_guide(
+    *,
+    case_no: str,
+    title: str,
+    agency: str,
+    category: str,
+    export_id: str,
+    exported_at: str,
+    checkpoint_size: int,
+    checkpoint_root: str,
+    log_key: str,
+) -> bytes:
+    """The bag's ``casetrail/README.zh-en.md`` (UTF-8) from the facts it shows.
+
+    Rendered here so that :func:`verify_bag` can render it again from the facts the
+    signed log vouches for and find any edit of the guide.
+    """
+    return _GUIDE_TEMPLATE.format(
+        case_no=_cell(case_no),
+        title=_cell(title),
+        agency=_cell(agency),
+        category=_cell(category),
+        export_id=export_id,
+        exported_at=exported_at,
+        checkpoint_size=checkpoint_size,
+        checkpoint_root=checkpoint_root,
+        log_key=log_key,
+    ).encode("utf-8")
+
+
+BAGIT_DECLARATION = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+"""The whole ``bagit.txt`` of a CaseTrail bag."""
+
+
+def _flat(value: object) -> str:
+    """A value as ``bag-info.txt`` holds it (one line, runs of whitespace as one space)."""
+    return " ".join(str(value).split())
+
+
+def _check_bound_tags(
+    src: BagFiles,
+    info: Mapping[str, str],
+    case_doc: object,
+    events: Sequence[Mapping[str, Any]],
+    checkpoint: str,
+    log_key: str,
+    problems: list[Problem],
+) -> None:
+    """``bagit.txt``, the ``bag-info.txt`` facts and the guide are bound to the signed log.
+
+    The tag manifests only say the tag files are what the bag maker wrote; a forger
+    rewrites them too. So every fact ``bag-info.txt`` states is compared with where the
+    signed log vouches for it: ``case.json`` (its digest is in the ``exported`` event,
+    itself proven against the signed checkpoint) for the case number, title, case id,
+    agency and standard; the ``exported`` event for its id and the bagging date; the
+    checkpoint for the log's name. ``bagit.txt`` must be exactly the BagIt 1.0 declaration,
+    and the guide (``README.zh-en.md``) exactly :func:`render_case_file_guide` of those facts.
+    """
+    raw = src.read("bagit.txt")
+    if raw is not None and raw != BAGIT_DECLARATION:
+        problems.append(
+            Problem(
+                "bagit_txt_invalid",
+                "bagit.txt",
+                "bagit.txt 被改动（须恰为 BagIt 1.0 声明两行）/ bagit.txt was changed: it must be "
+                "exactly the two BagIt 1.0 declaration lines",
+            )
+        )
+    last = events[-1] if events else {}
+    if not isinstance(case_doc, Mapping) or last.get("type") != "exported":
+        return  # reported as a missing or malformed case file / export record
+    agency = case_doc.get("agency") if isinstance(case_doc.get("agency"), Mapping) else {}
+    standard = case_doc.get("standard") if isinstance(case_doc.get("standard"), Mapping) else {}
+    assert isinstance(agency, Mapping) and isinstance(standard, Mapping)
+    expected: dict[str, tuple[object, str]] = {
+        "External-Identifier": (case_doc.get("case_no"), "case.json case_no 案号"),
+        "External-Description": (case_doc.get("title"), "case.json title"),
+        "Internal-Sender-Identifier": (case_doc.get("case_id"), "case.json case_id"),
+        "Source-Organization": (agency.get("name"), "case.json agency.name 执法机关"),
+        "Organization-Address": (agency.get("code"), "case.json agency.code"),
+        "CaseTrail-Standard": (
+            f"{standard.get('id')}@{standard.get('version')}",
+            "case.json standard",
+        ),
+        "CaseTrail-Exported-Event": (last.get("event_id"), "the exported event"),
+        "Bagging-Date": (str(last.get("time", ""))[:10], "the exported event's date (UTC)"),
+    }
+    try:
+        cp: Checkpoint | None = open_checkpoint(checkpoint, log_key)
+    except CheckpointInvalid:
+        cp = None  # reported on its own
+    origin = cp.origin if cp is not None else info.get("CaseTrail-Log-Origin")
+    expected["CaseTrail-Log-Origin"] = (origin, "the signed checkpoint")
+    for label, (value, source) in expected.items():
+        found = info.get(label)
+        if value is None or found != _flat(value):
+            problems.append(
+                Problem(
+                    "bag_info_mismatch",
+                    "bag-info.txt",
+                    f"{label} {found!r} 与已签名记录不符 / differs from {source}, which the signed "
+                    f"log vouches for: {_flat(value) if value is not None else None!r}",
+                )
+            )
+    name_zh = standard.get("name_zh")
+    description = info.get("Internal-Sender-Description", "")
+    if isinstance(name_zh, str) and not description.startswith(_flat(name_zh)):
+        problems.append(
+            Problem(
+                "bag_info_mismatch",
+                "bag-info.txt",
+                f"Internal-Sender-Description {description!r} 不是本案记录标准 / is not the case's "
+                f"recording standard {name_zh!r} (case.json)",
+            )
+        )
+    labels = [
+        line.partition(":")[0].strip()
+        for line in (src.read("bag-info.txt") or b"").decode("utf-8", "replace").splitlines()
+        if line[:1] not in (" ", "\t") and ":" in line
+    ]
+    for label in sorted({x for x in labels if labels.count(x) > 1 and x in expected}):
+        problems.append(
+            Problem(
+                "bag_info_mismatch",
+                "bag-info.txt",
+                f"{label} 出现多次 / appears more than once (a reader may take the other one)",
+            )
+        )
+    details = last.get("details")
+    if cp is None or not isinstance(details, Mapping):
+        return
+    guide = render_case_file_guide(
+        case_no=str(case_doc.get("case_no", "")),
+        title=str(case_doc.get("title", "")),
+        agency=str(agency.get("name", "")),
+        category=description,
+        export_id=str(details.get("export_id", "")),
+        exported_at=str(last.get("time", "")),
+        checkpoint_size=cp.size,
+        checkpoint_root=base64.b64encode(cp.root_hash).decode("ascii"),
+        log_key=log_key,
+    )
+    if src.read(GUIDE_PATH) != guide:
+        problems.append(
+            Problem(
+                "guide_altered",
+                GUIDE_PATH,
+                "说明文件与已签名记录不符（被改动或替换）/ the guide differs from the one the signed "
+                "log's facts give: it was edited or replaced",
             )
         )
 

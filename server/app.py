@@ -108,6 +108,7 @@ def create_app(
     logs.install(app)
     metrics.install(app, settings, serve=background)
     app.before_request(_limit_unsized_body)
+    app.after_request(_safety_headers)
     if background:
         logs.configure(settings)
         parts.start_background()
@@ -122,6 +123,18 @@ def _serve_swagger_ui_assets(app: Flask) -> None:
         return send_from_directory(folder, filename, max_age=86400)
 
     app.add_url_rule(f"{API_PREFIX}/docs/assets/<path:filename>", view_func=swagger_ui_asset)
+
+
+def _safety_headers(response: Any) -> Any:
+    """``nosniff`` on every answer; API answers not made to be cached are ``no-store``.
+
+    API JSON is private (cases, custody, receipts, tokens): no browser or proxy keeps it.
+    Answers that chose their own ``Cache-Control`` (Swagger UI assets, thumbnails) keep it.
+    """
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.path.startswith(API_PREFIX) and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _limit_unsized_body() -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
+from flask import current_app, request
+from flask_smorest import Blueprint, abort
 from marshmallow import fields, validate
 
 from server.api.common import BaseSchema, call, call_anonymous, created
+from server.errors import Unauthorized
 from server.services import devices
 
 blp = Blueprint("devices", __name__, url_prefix="/devices", description="采集设备 Devices")
@@ -77,11 +79,28 @@ def register_device(body: dict[str, Any]) -> Any:
 @blp.arguments(EnrolSchema)
 @blp.response(201, EnrolledDeviceSchema)
 @blp.doc(security=[])
+@blp.alt_response(429, description="too many wrong codes from this address; see Retry-After")
 def enrol_device(body: dict[str, Any]) -> Any:
     """Enrol a device with its one-time code and public key; returns the device token."""
-    enrolled = call_anonymous(
-        devices.enrol_device, body["enrolment_code"], body["alg"], body["public_key"]
+    throttle: devices.EnrolmentThrottle = current_app.extensions.setdefault(
+        "casetrail.enrolment_throttle", devices.EnrolmentThrottle()
     )
+    address = request.remote_addr or "unknown"
+    wait = throttle.retry_after(address)
+    if wait:
+        abort(
+            429,
+            message=f"注册码错误次数过多，请 {wait} 秒后再试 "
+            f"(too many wrong enrolment codes from this address; retry in {wait} s)",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        enrolled = call_anonymous(
+            devices.enrol_device, body["enrolment_code"], body["alg"], body["public_key"]
+        )
+    except Unauthorized:
+        throttle.failed(address)
+        raise
     return created({"device": enrolled.device, "token": enrolled.token})
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Response, request, stream_with_context
+from flask import Response, jsonify, request, stream_with_context, url_for
 from flask_smorest import Blueprint
+from marshmallow import INCLUDE, Schema, fields
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import quote_etag
 
 from server.api.common import call
 from server.components import components
+from server.media.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
 from server.services import evidence_reads
 from server.services.evidence_reads import Readable
 from storage.errors import NotFound as BlobNotFound
@@ -26,16 +28,118 @@ from storage.errors import NotFound as BlobNotFound
 blp = Blueprint("evidence", __name__, url_prefix="/evidence", description="证据调阅 Evidence reads")
 
 
+class _Open(Schema):
+    """A signed or stored document: the named fields are documented, nothing is dropped."""
+
+    class Meta:
+        unknown = INCLUDE
+        ordered = True
+
+
+class ReceiptEventSchema(_Open):
+    event_id = fields.String(required=True)
+    type = fields.String(required=True)
+    event_hash = fields.String(required=True)
+    log_index = fields.Integer(required=True)
+    event = fields.Dict(required=True)
+
+
+class ReceiptSignatureSchema(_Open):
+    alg = fields.String(required=True)
+    key = fields.String(required=True)
+    value = fields.String(required=True)
+
+
+class ReceiptSchema(_Open):
+    """入库回执: served byte for byte as signed (check it with ``receipt_problems``)."""
+
+    type = fields.String(required=True)
+    evidence_id = fields.String(required=True)
+    case_id = fields.String(required=True)
+    manifest_id = fields.String(required=True)
+    file_index = fields.Integer(required=True)
+    sha256 = fields.String(required=True)
+    size = fields.Integer(required=True)
+    received_at = fields.String(required=True)
+    custody_event = fields.Nested(ReceiptEventSchema, required=True)
+    checkpoint = fields.String(required=True)
+    tree_size = fields.Integer(required=True)
+    inclusion_proof = fields.List(fields.String(), required=True)
+    signature = fields.Nested(ReceiptSignatureSchema, required=True)
+
+
+class DerivativeLinkSchema(_Open):
+    href = fields.String(required=True, metadata={"description": "where to fetch it"})
+    media_type = fields.String(required=True)
+    width = fields.Integer(allow_none=True)
+    height = fields.Integer(allow_none=True)
+    derived_from = fields.String(metadata={"description": "sha256 of the original"})
+
+
+class InspectionReportSchema(_Open):
+    """What inspection found (server/media/report.py ``MediaReport``), without storage keys."""
+
+    media_type = fields.String(metadata={"description": "sniffed from the bytes"})
+    kind = fields.String()
+    size = fields.Integer()
+    flags = fields.List(fields.Dict())
+    derivatives = fields.Dict(keys=fields.String(), values=fields.Nested(DerivativeLinkSchema))
+
+
+class InspectionSchema(Schema):
+    status = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "pending | running | done | failed; null before any"},
+    )
+    report = fields.Nested(InspectionReportSchema, allow_none=True, required=True)
+
+
+CONTENT_TYPES = (
+    "image/jpeg", "image/png", "image/heic", "image/webp", "image/tiff", "image/gif",
+    "video/mp4", "video/quicktime", "video/3gpp", "video/webm", "video/x-matroska",
+    "video/x-msvideo", "video/mp2t", "audio/mp4", "audio/mpeg", "audio/aac", "audio/amr",
+    "audio/amr-wb", "audio/wav", "audio/ogg", "audio/flac", "application/pdf",
+    "text/plain", OCTET_STREAM,
+)  # fmt: skip
+"""What ``/content`` may answer with: sniffed from the stored bytes, never the declared type."""
+
+
 @blp.route("/<evidence_id>/receipt")
+@blp.response(200, ReceiptSchema)
 def get_receipt(evidence_id: str) -> Any:
     """The signed ingest receipt (入库回执) of a stored evidence item."""
-    return call(evidence_reads.receipt, evidence_id)
+    # returned as stored: a schema dump could reorder or drop what the signature covers
+    return jsonify(call(evidence_reads.receipt, evidence_id))
 
 
 @blp.route("/<evidence_id>/inspection")
+@blp.response(200, InspectionSchema)
 def get_inspection(evidence_id: str) -> Any:
     """Inspection status, facts and flags (media type, EXIF, duration, warnings)."""
-    return call(evidence_reads.inspection, evidence_id)
+    found = call(evidence_reads.inspection, evidence_id)
+    report = found.get("report")
+    if isinstance(report, dict):
+        report = dict(report)
+        report["derivatives"] = {
+            role: {
+                **{k: v for k, v in link.items() if k != "key"},  # storage keys stay inside
+                "href": url_for(f"evidence.get_{role}", evidence_id=evidence_id),
+            }
+            for role, link in (report.get("derivatives") or {}).items()
+            if role in ("thumbnail", "poster") and isinstance(link, dict)
+        }
+    return jsonify({"status": found.get("status"), "report": report})
+
+
+def _sniffed_type(readable: Readable) -> str:
+    """The original's media type from its own first bytes (a device's claim is never used)."""
+    try:
+        head = b"".join(components().store.open(readable.key, 0, min(readable.size, SNIFF_BYTES)))
+    except BlobNotFound:
+        return OCTET_STREAM  # the stream below answers for the missing object
+    found = sniff(head).media_type
+    return found if found in CONTENT_TYPES else OCTET_STREAM
 
 
 def _stream(
@@ -55,6 +159,23 @@ def _etag(readable: Readable) -> str:
 
 
 @blp.route("/<evidence_id>/content")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "the original, byte for byte, as an attachment; its type is "
+            "sniffed from its first bytes (a declared type is never echoed)",
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in CONTENT_TYPES
+            },
+        },
+        "206": {
+            "description": "one byte range of the original",
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in CONTENT_TYPES
+            },
+        },
+    }
+)
 def get_content(evidence_id: str) -> Response:
     """Download the original; supports one byte range (206, Accept-Ranges, 416)."""
 
@@ -86,7 +207,7 @@ def get_content(evidence_id: str) -> Response:
             lambda: evidence_reads.original_missing(components().unit_of_work, readable),
         ),
         status=status,
-        mimetype=readable.media_type,
+        content_type=_sniffed_type(readable),
         headers=headers,
         direct_passthrough=True,
     )

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import io
+import errno
 import os
 import socket
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
-import gunicorn
 from gunicorn.app.base import BaseApplication
-from gunicorn.http.body import Body, LengthReader
-from gunicorn.http.unreader import SocketUnreader
 
 from server.cli.common import load_settings, unit_of_work
 from server.db import current_revision, make_engine, upgrade
 from server.services.setup import create_first_admin
+from server.serving import (
+    DEFAULT_THREADS,
+    GUNICORN_BODY_LAYOUT,
+    SocketBody,
+    SocketBodyMiddleware,
+)
 from server.settings import Settings
 from server.signing_key import create_signing_key
 
@@ -25,8 +27,13 @@ def default_workers() -> int:
     return max(2, min(4, (os.cpu_count() or 1)))
 
 
+__all__ = ["GUNICORN_BODY_LAYOUT", "SocketBody", "SocketBodyMiddleware", "serve", "db"]
+
+
 class CaseTrailServer(BaseApplication):  # type: ignore[misc]
-    """Gunicorn with gthread workers, each building its own app (no shared connections)."""
+    """Gunicorn with :class:`server.serving.CaseTrailWorker` workers (threads whose request
+    heads arrive through the event loop), each building its own app (no shared connections).
+    """
 
     def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
         self.settings = settings
@@ -45,107 +52,6 @@ class CaseTrailServer(BaseApplication):  # type: ignore[misc]
         app = create_app(self.settings, background=True)
         app.wsgi_app = SocketBodyMiddleware(app.wsgi_app)  # type: ignore[method-assign]
         return app
-
-
-GUNICORN_BODY_LAYOUT = ((23, 0), (28, 0))
-"""gunicorn versions whose body objects :class:`SocketBody` knows (checked by a test)."""
-
-
-class SocketBody:
-    """A gunicorn ``Content-Length`` request body with ``readinto`` straight from the socket.
-
-    gunicorn's own ``read(n)`` gathers ``recv`` pieces in a ``BytesIO``, takes its value,
-    slices it and pushes the rest back, at both its ``LengthReader`` and ``Body`` layers:
-    about four copies of every byte under the GIL, a quarter of the server's time in a
-    1 GiB ingest. ``readinto`` first hands over what gunicorn already buffered (never
-    past the body's end: a pipelined next request stays in gunicorn's buffer), then
-    ``recv_into`` the caller's buffer, and keeps ``LengthReader.length`` exact so
-    gunicorn drains and reuses the connection as usual. Everything else (``read``,
-    ``readline``, iteration) is gunicorn's own. It relies on gunicorn's internal
-    layout (``Body.buf``/``reader``, ``LengthReader.unreader``/``length``,
-    ``SocketUnreader.buf``/``sock``), the same in 23–27; :meth:`wrap` checks that layout
-    and the version range :data:`GUNICORN_BODY_LAYOUT` and otherwise leaves the input
-    alone, and ``tests/server/test_serve_body.py`` fails if the installed gunicorn no
-    longer matches.
-    """
-
-    def __init__(self, body: Body) -> None:
-        self._body = body
-        self._reader: LengthReader = body.reader
-        self._unreader: SocketUnreader = body.reader.unreader
-
-    @classmethod
-    def wrap(cls, wsgi_input: Any) -> Any:
-        """``wsgi_input`` as a :class:`SocketBody` when its layout is known, else unchanged."""
-        low, high = GUNICORN_BODY_LAYOUT
-        if not low <= tuple(gunicorn.version_info[:2]) < high:
-            return wsgi_input
-        if type(wsgi_input) is not Body or type(wsgi_input.reader) is not LengthReader:
-            return wsgi_input
-        unreader: Any = getattr(wsgi_input.reader, "unreader", None)
-        if type(unreader) is not SocketUnreader or not hasattr(unreader, "sock"):
-            return wsgi_input
-        if not isinstance(wsgi_input.buf, io.BytesIO) or not isinstance(unreader.buf, io.BytesIO):
-            return wsgi_input
-        return cls(wsgi_input)
-
-    def readinto(self, buffer: Any) -> int:
-        """Fill ``buffer`` with the next body bytes; 0 at the end of the body (or EOF)."""
-        view = memoryview(buffer).cast("B")
-        if not len(view):
-            return 0
-        held = self._body.buf.getvalue()  # already counted off the length by gunicorn
-        if held:
-            n = min(len(view), len(held))
-            view[:n] = held[:n]
-            self._body.buf = io.BytesIO()
-            self._body.buf.write(held[n:])
-            return n
-        want = min(len(view), self._reader.length)
-        if want <= 0:
-            return 0
-        ahead = self._unreader.buf.getvalue()  # may run past the body: take only ours
-        if ahead:
-            n = min(want, len(ahead))
-            view[:n] = ahead[:n]
-            self._unreader.buf = io.BytesIO()
-            self._unreader.buf.write(ahead[n:])
-        else:
-            sock = self._unreader.sock
-            # a plain blocking socket fills the whole buffer in one call (one GIL hand-back
-            # per block, not one per TCP segment batch); with a timeout it returns early
-            flags = socket.MSG_WAITALL if type(sock) is socket.socket else 0
-            try:
-                n = int(sock.recv_into(view[:want], want, flags))
-            except Exception:
-                self._body.failed = True  # the connection's position is unknown now
-                raise
-        self._reader.length -= n
-        return n
-
-    def read(self, size: int | None = None) -> bytes:
-        return bytes(self._body.read(size))
-
-    def readline(self, size: int | None = None) -> bytes:
-        return bytes(self._body.readline(size))
-
-    def readlines(self, size: int | None = None) -> list[bytes]:
-        return list(self._body.readlines(size))
-
-    def __iter__(self) -> Any:
-        return iter(self._body)
-
-
-class SocketBodyMiddleware:
-    """WSGI middleware giving gunicorn ``Content-Length`` bodies :meth:`SocketBody.readinto`."""
-
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if "wsgi.input" in environ:
-            environ["wsgi.input"] = SocketBody.wrap(environ["wsgi.input"])
-        return self.app(environ, start_response)
 
 
 def initialise(settings: Settings, agency_name: str) -> None:
@@ -190,8 +96,9 @@ def initialise(settings: Settings, agency_name: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="监听地址 address to bind")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", type=click.IntRange(1, 64), help="进程数 worker processes [2–4]")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="每进程线程数 threads per worker (slow clients don't stall others)")  # fmt: skip
+@click.option("--threads", default=DEFAULT_THREADS, show_default=True,
+              type=click.IntRange(1, 512),
+              help="每进程请求线程数 request threads per worker (see docs/serving.md)")  # fmt: skip
 @click.option("--init", "init", is_flag=True,
               help="首次运行时初始化：迁移数据库、生成签名密钥、创建管理员 "
                    "(first run: migrate, create signing key and admin; harmless later)")  # fmt: skip
@@ -201,6 +108,10 @@ def serve(
     host: str, port: int, workers: int | None, threads: int, init: bool, agency_name: str
 ) -> None:
     """运行同步服务器 Run the sync server (gunicorn, threaded workers)."""
+    refuse_taken_port(host, port)
+    # everything the server writes (database, originals, derivatives, keys, logs under the
+    # data directory) is owner-only: 0600 files, 0700 directories (docs/serving.md)
+    os.umask(0o077)
     settings = load_settings()
     if init:
         initialise(settings, agency_name)
@@ -224,7 +135,13 @@ def serve(
             "bind": f"{host}:{port}",
             "workers": workers or default_workers(),
             "threads": threads,
-            "worker_class": "gthread",
+            "worker_class": "server.serving.CaseTrailWorker",
+            # idle kept-alive connections and heads being gathered cost a socket each
+            "worker_connections": 1000,
+            # the app's own caps (16 KiB Upload-Metadata) must be reachable, and what is
+            # refused is refused in the JSON error shape (server.serving)
+            "limit_request_line": 8190,
+            "limit_request_field_size": 32768,
             "timeout": 120,
             "graceful_timeout": 30,
             "keepalive": 5,
@@ -233,6 +150,25 @@ def serve(
             "loglevel": "info",
         },
     ).run()
+
+
+def refuse_taken_port(host: str, port: int) -> None:
+    """One clear line instead of gunicorn's repeated bind errors when ``port`` is taken."""
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"端口 {port} 已被占用，请换一个端口：casetrail serve --port <其他端口> "
+                f"(port {port} on {host} is already in use; choose another with --port)"
+            ) from None
+        raise click.ClickException(
+            f"无法监听 {host}:{port}：{exc.strerror} (cannot listen on {host}:{port})"
+        ) from None
+    finally:
+        probe.close()
 
 
 @click.group()

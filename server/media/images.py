@@ -9,18 +9,28 @@ warnings filter, which is not thread-safe on Python 3.11. Pillow's own
 ``LOAD_TRUNCATED_IMAGES`` is never set: a truncated file fails to load and is flagged.
 JPEGs are decoded with ``draft()`` at the smallest DCT scale that still covers the
 thumbnail, so a 100 Mpx photo costs about 1/64 of its full decode.
+
+Memory is bounded: an image whose decoded pixels (after draft) would take more than
+:data:`IN_PROCESS_DECODE_BYTES` is decoded in a child process
+(``server/media/_image_thumbnail.py``) under ``sandbox.run_limited`` with
+``InspectionLimits.image_decode_memory_bytes`` of address space, so the server process
+never holds a large image's pixels; an image the child cannot decode within that limit
+gets the ``resource_limit_exceeded`` flag instead of a thumbnail (docs/media-inspection.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import sys
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from server.media._image_thumbnail import make_thumbnail
 from server.media.formats import register_phone_formats
 from server.media.report import (
     Derivative,
@@ -30,6 +40,12 @@ from server.media.report import (
     ImageFacts,
     InspectionLimits,
 )
+from server.media.sandbox import child_limits, run_limited
+
+IN_PROCESS_DECODE_BYTES = 32 * 1024**2
+"""Largest decode (pixels × bytes per pixel, after JPEG draft) done in the server process."""
+
+_CHILD = Path(__file__).with_name("_image_thumbnail.py")
 
 # Sniffed type → the only Pillow plugins allowed to open it.
 PILLOW_FORMATS = {
@@ -65,6 +81,7 @@ def inspect_image(
     if formats is None:
         outcome.flags.append(Flag.of(FlagCode.UNSUPPORTED_FORMAT, media_type))
         return outcome
+    large = False
     try:
         with path.open("rb") as fp, Image.open(fp, formats=list(formats)) as im:
             width, height = im.size
@@ -79,7 +96,14 @@ def inspect_image(
                     )
                 )
                 return outcome
-            outcome.derivatives.append(_thumbnail(im, limits, out_dir))
+            side = limits.thumbnail_max_side
+            if im.format == "JPEG":
+                im.draft("RGB", (side, side))  # sizes only; nothing decoded yet
+            large = decode_bytes(im) > IN_PROCESS_DECODE_BYTES
+            if not large:
+                outcome.derivatives.append(_thumbnail(im, limits, out_dir))
+        if large:
+            _thumbnail_in_child(path, formats, limits, out_dir, outcome)
     except Image.DecompressionBombError as exc:
         outcome.flags.append(Flag.of(FlagCode.IMAGE_BOMB, str(exc)[:300]))
     except UnidentifiedImageError as exc:
@@ -98,23 +122,70 @@ def _truncated_or_unreadable(path: Path, exc: BaseException) -> FlagCode:
     return FlagCode.UNREADABLE
 
 
-def _thumbnail(im: Image.Image, limits: InspectionLimits, out_dir: Path) -> Derivative:
-    side = limits.thumbnail_max_side
-    if im.format == "JPEG":
-        im.draft("RGB", (side, side))
-    im.load()  # raises on truncated data; never LOAD_TRUNCATED_IMAGES
-    upright = ImageOps.exif_transpose(im)
-    upright.thumbnail((side, side))
-    if upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info:
-        rgba = upright.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        upright = flat
+def decode_bytes(im: Image.Image) -> int:
+    """Bytes Pillow allocates to decode ``im`` at its current (draft) size."""
+    width, height = im.size
+    if im.mode in ("1", "L", "P"):
+        per_pixel = 1
+    elif im.mode.startswith("I;16"):
+        per_pixel = 2
     else:
-        upright = upright.convert("RGB")
+        per_pixel = 4  # Pillow keeps every multi-band and 32-bit mode in 4 bytes a pixel
+    return width * height * per_pixel
+
+
+def _thumbnail(im: Image.Image, limits: InspectionLimits, out_dir: Path) -> Derivative:
     target = out_dir / "thumbnail.jpg"
-    upright.save(target, "JPEG", quality=85)
-    return Derivative(DerivativeRole.THUMBNAIL, target, "image/jpeg", *upright.size)
+    width, height = make_thumbnail(im, limits.thumbnail_max_side, target)
+    return Derivative(DerivativeRole.THUMBNAIL, target, "image/jpeg", width, height)
+
+
+def _thumbnail_in_child(
+    path: Path,
+    formats: tuple[str, ...],
+    limits: InspectionLimits,
+    out_dir: Path,
+    outcome: ImageOutcome,
+) -> None:
+    target = out_dir / "thumbnail.jpg"
+    bounded = replace(child_limits(limits), memory_bytes=limits.image_decode_memory_bytes)
+    result = run_limited(
+        [sys.executable, "-I", str(_CHILD), str(path.absolute()), ",".join(formats),
+         str(limits.thumbnail_max_side), str(target.absolute())],
+        bounded,
+        work_dir=out_dir,
+    )  # fmt: skip
+    if result.timed_out:
+        outcome.flags.append(Flag.of(FlagCode.INSPECTION_TIMEOUT, "image decode"))
+        return
+    if result.hit_resource_limit:
+        limit_mib = limits.image_decode_memory_bytes >> 20
+        outcome.flags.append(
+            Flag.of(
+                FlagCode.RESOURCE_LIMIT_EXCEEDED,
+                f"image decode needs more than {limit_mib} MiB; no thumbnail made",
+            )
+        )
+        return
+    try:
+        found = json.loads(result.stdout)
+    except ValueError:
+        detail = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+        outcome.flags.append(Flag.of(FlagCode.UNREADABLE, detail[:300]))
+        return
+    if "error" in found:
+        code = FlagCode.TRUNCATED if found.get("truncated") else FlagCode.UNREADABLE
+        outcome.flags.append(Flag.of(code, str(found["error"])[:300]))
+        return
+    outcome.derivatives.append(
+        Derivative(
+            DerivativeRole.THUMBNAIL,
+            target,
+            "image/jpeg",
+            int(found["width"]),
+            int(found["height"]),
+        )
+    )
 
 
 def jpeg_size(path: Path) -> tuple[int, int] | None:

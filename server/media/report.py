@@ -199,6 +199,7 @@ class InspectionLimits:
     child_timeout_s: float = 60.0
     child_cpu_s: int = 120
     child_memory_bytes: int = 2 * 1024**3
+    image_decode_memory_bytes: int = 1024**3
     child_output_bytes: int = 64 * 1024**2
     max_log_bytes: int = 1024**2
     time_tolerance_s: int = 300

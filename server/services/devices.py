@@ -11,7 +11,12 @@
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +28,8 @@ from server.auth import Principal, hash_secret, new_token, require_admin, requir
 from server.errors import Conflict, Invalid, NotFound, Unauthorized
 from server.models import ApiToken, Device, DeviceStatus, Role, User, utcnow
 from server.services.unit_of_work import UnitOfWork
+
+log = logging.getLogger("casetrail.security")
 
 ENROLMENT_TTL = timedelta(hours=72)
 KEY_ALGORITHMS = ("Ed25519", "ES256")
@@ -181,3 +188,54 @@ def retire_device(uow: UnitOfWork, device: Device) -> Device:
         token.revoked_at = now
     uow.session.flush()
     return device
+
+
+class EnrolmentThrottle:
+    """Refuses enrolment attempts from an address after too many wrong codes.
+
+    Codes carry 100 bits, so guessing is hopeless; the throttle keeps it from being free
+    and makes it visible: every wrong code is logged (``casetrail.security``), and an
+    address with :attr:`limit` wrong codes within :attr:`window_s` seconds is refused
+    until the oldest of them leaves the window (the caller answers 429 with
+    ``Retry-After``). Counted per server process, in memory.
+    """
+
+    def __init__(
+        self,
+        limit: int = 10,
+        window_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_addresses: int = 10_000,
+    ) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self.max_addresses = max_addresses
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, address: str) -> int:
+        """Seconds ``address`` must wait before its next attempt; 0 when it may try now."""
+        with self._lock:
+            failures = self._recent(address)
+            if len(failures) < self.limit:
+                return 0
+            wait = int(failures[0] + self.window_s - self.clock()) + 1
+        log.warning("enrolment throttled for %s (%d wrong codes)", address, len(failures))
+        return max(1, wait)
+
+    def failed(self, address: str) -> None:
+        """Count one wrong enrolment code from ``address``."""
+        with self._lock:
+            if address not in self._failures and len(self._failures) >= self.max_addresses:
+                self._failures.pop(next(iter(self._failures)))  # forget the oldest address
+            failures = self._recent(address)
+            failures.append(self.clock())
+            self._failures[address] = failures
+            count = len(failures)
+        log.warning("wrong enrolment code from %s (%d in %gs)", address, count, self.window_s)
+
+    def _recent(self, address: str) -> deque[float]:
+        failures = self._failures.get(address, deque())
+        horizon = self.clock() - self.window_s
+        while failures and failures[0] <= horizon:
+            failures.popleft()
+        return failures

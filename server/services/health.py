@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,21 @@ def server_version() -> str:
 
 
 def check_health(engine: Engine, store: Any) -> HealthReport:
-    """Ping the database (``SELECT 1``) and the blob store (``store.ping()``)."""
+    """Ping the database (``SELECT 1``) and the blob store (``store.ping()``).
+
+    The ping runs on the driver's connection, outside a SQLAlchemy transaction: on
+    SQLite every transaction begins ``IMMEDIATE`` and would queue the probe behind every
+    writer (an upload's commit and fsync), which is not what "is it reachable" asks.
+    """
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+            cursor.close()
+        finally:
+            connection.close()
         database = PartHealth(True, engine.dialect.name)
     except Exception as exc:  # any driver error means "unreachable"
         database = PartHealth(False, f"数据库不可达 (database unreachable): {type(exc).__name__}")
