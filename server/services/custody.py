@@ -27,6 +27,7 @@ one if the log grew (:func:`checkpoint_if_due`), never inside an API request. Pr
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -146,14 +147,80 @@ def event_time(moment: datetime | None = None) -> str:
 
 def lock_log_head(session: Session) -> LogHead:
     """The ``log_head`` row, locked until the unit of work ends (PostgreSQL row lock)."""
-    head = session.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
-    if head is None:
-        raise Unavailable(
-            "数据库尚未升级，无法记录保管链：请管理员运行 `casetrail db upgrade` "
-            "(the database is not migrated: the log head is missing; the admin runs "
-            "`casetrail db upgrade`)"
-        )
-    return head
+    return _appender(session).head
+
+
+class _Appender:
+    """One transaction's hold on the log: the locked head and the tree's right edge.
+
+    Taken once per transaction (the first :func:`record_custody` or checkpoint); later
+    appends in the same transaction reuse it, so a batch of events costs one lock read,
+    one head update and no Merkle node reads: ``reader.pending`` starts with the peaks
+    of the tree (the complete subtrees left of the next leaf, from :data:`_PEAKS` or
+    read once) and gains every node appended — exactly what new roots and the inclusion
+    proofs of new leaves need.
+    """
+
+    def __init__(self, session: Session) -> None:
+        head = session.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
+        if head is None:
+            raise Unavailable(
+                "数据库尚未升级，无法记录保管链：请管理员运行 `casetrail db upgrade` "
+                "(the database is not migrated: the log head is missing; the admin runs "
+                "`casetrail db upgrade`)"
+            )
+        self.head = head
+        self.transaction = session.get_transaction()
+        self.reader = DbTreeReader(session)
+        self.case_heads: dict[str, tuple[int, str]] = {}
+        self.appended = 0
+        root = bytes(head.root) if head.size else EMPTY_ROOT
+        peaks = _PEAKS.get((head.size, root))
+        if peaks is None:
+            peaks = {pos: self.reader.node(*pos) for pos in _peak_positions(head.size)}
+        self.reader.pending.update(peaks)
+
+    def remember(self) -> None:
+        """Keep the current right edge for the next transaction (keyed by size and root:
+        a rolled-back append leaves an entry no other tree can match)."""
+        size = self.head.size
+        peaks = {pos: self.reader.pending[pos] for pos in _peak_positions(size)}
+        with _PEAKS_LOCK:
+            if len(_PEAKS) > 64:
+                _PEAKS.clear()
+            _PEAKS[(size, bytes(self.head.root))] = peaks
+
+
+_PEAKS: dict[tuple[int, bytes], dict[tuple[int, int], bytes]] = {}
+_PEAKS_LOCK = threading.Lock()
+
+
+def _peak_positions(size: int) -> list[tuple[int, int]]:
+    """``(level, index)`` of the complete aligned subtrees that make up a tree of ``size``."""
+    out, start = [], 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            out.append((level, start >> level))
+            start += 1 << level
+    return out
+
+
+def _appender(session: Session) -> _Appender:
+    found = session.info.get("casetrail_log")
+    if isinstance(found, _Appender) and found.transaction is session.get_transaction():
+        return found
+    appender = _Appender(session)
+    session.info["casetrail_log"] = appender
+    return appender
+
+
+def tree_reader(session: Session) -> DbTreeReader:
+    """A reader of the log's nodes: this transaction's appender when it holds the log
+    (new nodes need no read), else one primary-key read per node."""
+    found = session.info.get("casetrail_log")
+    if isinstance(found, _Appender) and found.transaction is session.get_transaction():
+        return found.reader
+    return DbTreeReader(session)
 
 
 def record_custody(
@@ -171,18 +238,21 @@ def record_custody(
     Commits nothing: the event becomes durable with the change it records, or not at all.
     """
     session = uow.session
-    head = lock_log_head(session)
-    last = session.execute(
-        select(CustodyEventRow.case_seq, CustodyEventRow.event_hash)
-        .where(CustodyEventRow.case_id == case.id)
-        .order_by(CustodyEventRow.case_seq.desc())
-        .limit(1)
-    ).first()
+    log = _appender(session)
+    last = log.case_heads.get(case.id)
+    if last is None:
+        found = session.execute(
+            select(CustodyEventRow.case_seq, CustodyEventRow.event_hash)
+            .where(CustodyEventRow.case_id == case.id)
+            .order_by(CustodyEventRow.case_seq.desc())
+            .limit(1)
+        ).first()
+        last = (0, "") if found is None else (found.case_seq, found.event_hash)
     event = CustodyEvent(
         event_id=new_id(),
         case_id=case.id,
-        case_seq=1 if last is None else last.case_seq + 1,
-        case_prev=None if last is None else last.event_hash,
+        case_seq=last[0] + 1,
+        case_prev=last[1] or None,
         type=EventType(type),
         time=event_time(),
         actor=_actor(actor),
@@ -191,8 +261,9 @@ def record_custody(
     )
     canonical = event.canonical_bytes()
     leaf = leaf_hash(canonical)
+    head = log.head
     index = head.size
-    reader = DbTreeReader(session)
+    reader = log.reader
     for level, node_index, node in nodes_completed_by_append(reader, index, leaf):
         reader.pending[(level, node_index)] = node
         session.add(MerkleNode(level=level, index=node_index, hash=node))
@@ -212,7 +283,9 @@ def record_custody(
             canonical_json=canonical.decode("utf-8"),
         )
     )
-    session.flush()
+    log.case_heads[case.id] = (event.case_seq, digest)
+    log.appended += 1
+    log.remember()
     return StoredEvent(event, index, digest, leaf)
 
 
@@ -293,8 +366,10 @@ def checkpoint_at(session: Session, size: int) -> StoredCheckpoint | None:
 def sign_checkpoint(uow: UnitOfWork, signer: NoteSigner) -> StoredCheckpoint:
     """Sign and store a checkpoint of the log as it is now (reusing one of the same size)."""
     session = uow.session
-    head = lock_log_head(session)
-    latest = latest_checkpoint(session)
+    log = _appender(session)
+    head = log.head
+    # after an append under this lock no checkpoint of the new size can exist yet
+    latest = None if log.appended else latest_checkpoint(session)
     if latest is not None and latest.size == head.size:
         return latest
     if latest is not None and latest.size > head.size:

@@ -49,6 +49,7 @@ stored bytes by the store at completion (it re-reads them) instead of trusting i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -72,7 +73,7 @@ from core.canonical import canonical_json
 from core.checkpoint import NoteSigner
 from core.custody import Actor, EventType, ObjectRef
 from server import hashstate, tus
-from server.auth import Principal, require_device_case_access
+from server.auth import Principal, authenticate, require_device_case_access
 from server.errors import (
     BadRequest,
     Conflict,
@@ -91,8 +92,9 @@ from server.models import (
     UploadPart,
     utcnow,
 )
-from server.services.custody import SYSTEM_ACTOR, record_custody, sign_checkpoint
+from server.services.custody import SYSTEM_ACTOR, record_custody
 from server.services.receipts import build_receipt
+from server.services.sequencer import CheckpointOf, Sequencer
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
 from storage.hashing import Digester
@@ -141,6 +143,29 @@ class UploadView:
     filename: str | None = None
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """A request's ``Authorization`` header, authenticated inside the use case's first
+    unit of work (not in a transaction of its own)."""
+
+    authorization: str | None
+
+
+Caller = Principal | Credentials
+
+
+def _principal(uow: UnitOfWork, who: Caller) -> Principal:
+    if isinstance(who, Principal):
+        return who
+    return authenticate(uow.session, who.authorization)
+
+
+def _keep_token_use(uow: UnitOfWork) -> None:
+    """Commit a unit that only authenticated (the token's last use may have moved)."""
+    if uow.session.dirty:
+        uow.commit()
+
+
 class ClientGone(BadRequest):
     """The request body ended early (client disconnected); stored bytes were kept."""
 
@@ -160,6 +185,10 @@ class _Progress:
     lock: str
     renewed_at: datetime | None = None
     pipe: _HashThread | None = None  # feeds ``hasher`` while a PATCH streams
+    hash_state: bytes | None = None  # as last recorded
+    expected_sha256: str = ""
+    recorded: list[PartInfo] | None = None  # read with the last step's record
+    released: bool = False  # the lease ended with the completion's commit
 
     @property
     def offset(self) -> int:
@@ -176,12 +205,16 @@ class Ingest:
     config: IngestConfig = field(default_factory=IngestConfig)
     on_stored: Callable[[str], None] | None = None
     lock_prefix: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    sequencer: Sequencer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sequencer = Sequencer(self.uow_factory, self.signer)
 
     # ------------------------------------------------------------------ create / status
 
     def create(
         self,
-        principal: Principal,
+        who: Caller,
         length: int,
         metadata: dict[str, str],
         *,
@@ -198,6 +231,7 @@ class Ingest:
         if checksum is not None:
             self._check_checksum_chunk(body_length)
         with self.uow_factory() as uow:
+            principal = _principal(uow, who)
             evidence = self._bound_evidence(uow, principal, metadata)
             if length != evidence.expected_size:
                 raise Invalid(
@@ -220,6 +254,8 @@ class Ingest:
                 and body_length == length
                 and 0 < length <= self.config.whole_body_max
             )
+            if stored_key is not None or whole:
+                _keep_token_use(uow)
             if stored_key is None and not whole:
                 if length > 0:
                     sid = self.store.start_upload(key)
@@ -351,20 +387,29 @@ class Ingest:
             self._reread(key, expected)  # the same verified content is already stored
             adopted = True
         fault_point("ingest.after_store")
-        with self.uow_factory() as uow:
+
+        def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
             evidence = uow.session.get(Evidence, evidence_id, with_for_update=True)
             assert evidence is not None
             upload = self._new_upload(evidence, principal, length, metadata)
-            newly_stored = evidence.status != EvidenceStatus.STORED
-            if newly_stored:  # else a concurrent upload won with the same bytes
+            newly = evidence.status != EvidenceStatus.STORED
+            add_receipt = None
+            if newly:  # else a concurrent upload won with the same bytes
                 self._start(uow, upload, evidence, principal)
-                self._mark_stored(uow, upload, evidence, principal, key, sha512)
+                add_receipt = self._record_stored(uow, upload, evidence, principal, key, sha512)
             else:
                 uow.session.add(upload)
             upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
             upload.hash_state = None
-            uow.commit()
-            view = self._view(upload, evidence)
+
+            def finish(checkpoint: CheckpointOf) -> tuple[UploadView, bool]:
+                if add_receipt is not None:
+                    add_receipt(checkpoint)
+                return self._view(upload, evidence), newly
+
+            return finish
+
+        view, newly_stored = self.sequencer.run(work)
         if adopted and not self.store.exists(key):  # moved away before our commit
             with contextlib.suppress(storage_errors.AlreadyExists):
                 self.store.write(
@@ -397,11 +442,13 @@ class Ingest:
         moved = self.store.quarantine(scratch, f"摘要与采集清单不符 / digest mismatch: {actual}")
         return self._mismatch(upload_id, principal, "", None, 0, actual, moved=moved)
 
-    def status(self, principal: Principal, upload_id: str) -> UploadView:
+    def status(self, who: Caller, upload_id: str) -> UploadView:
         """tus HEAD: the durable offset; converges an upload whose last step crashed."""
         with self.uow_factory() as uow:
+            principal = _principal(uow, who)
             upload, evidence = self._visible_upload(uow, principal, upload_id)
             view = self._view(upload, evidence)
+            _keep_token_use(uow)
         if view.status == ACTIVE and view.offset == view.length:
             with contextlib.suppress(tus.UploadLocked):
                 return self._finish_locked(upload_id, principal)
@@ -411,7 +458,7 @@ class Ingest:
 
     def append(
         self,
-        principal: Principal,
+        who: Caller,
         upload_id: str,
         offset: int,
         body: ByteStream,
@@ -422,16 +469,22 @@ class Ingest:
         if checksum is not None:
             self._check_checksum_chunk(body_length)
         with self.uow_factory() as uow:
+            principal = _principal(uow, who)
             upload, evidence = self._visible_upload(uow, principal, upload_id)
             if upload.status == COMPLETED and offset == upload.length and not body_length:
+                _keep_token_use(uow)
                 return self._view(upload, evidence)  # a re-sent final PATCH
             self._check_patch(upload, offset, body_length)
-        lock = self._acquire(upload_id)
+            # the lease in the same unit, then the row again: another PATCH may have
+            # moved it between our read and the lease
+            lock, taken_at = self._take_lease(uow, upload_id)
+            uow.session.refresh(upload)
+            self._check_patch(upload, offset, body_length)
+            progress = self._progress(upload, lock, taken_at)
+            progress.expected_sha256 = evidence.expected_sha256
+            view = self._view(upload, evidence)
+            uow.commit()
         try:
-            with self.uow_factory() as uow:  # again: another PATCH may have moved it
-                upload, evidence = self._visible_upload(uow, principal, upload_id)
-                self._check_patch(upload, offset, body_length)
-            progress = self._load(upload_id, lock)
             fault_point("ingest.before_first_byte")
             limit = progress.length - progress.offset if body_length is None else body_length
             # the lease is renewed (when due) after every read of the body, however slow,
@@ -450,10 +503,11 @@ class Ingest:
                 self._pump(progress, received)
             if progress.offset == progress.length:
                 fault_point("ingest.after_last_part")
-                return self._finish(upload_id, principal, lock)
+                return self._finish_recorded(progress, principal)
         finally:
-            self._release(upload_id, lock)
-        return self.status(principal, upload_id)
+            if not progress.released:
+                self._release(upload_id, lock)
+        return dataclasses.replace(view, offset=progress.offset)
 
     def _check_patch(self, upload: Upload, offset: int, body_length: int | None) -> None:
         if upload.status in (TERMINATED, FAILED) or self._expired(upload):
@@ -652,8 +706,11 @@ class Ingest:
                         upload_id=p.upload_id, number=part.number, size=part.size, etag=part.etag
                     )
                 )
+            if p.offset == p.length:  # the last step: what completion needs, read now
+                p.recorded = self._recorded_parts(uow, p.upload_id, p.parts_count)
             uow.commit()
         p.renewed_at = now
+        p.hash_state = hash_state
 
     def _renewing(self, p: _Progress, blocks: Iterator[bytes]) -> Iterator[bytes]:
         """``blocks``, renewing the lease (when due) *before* each is handed on.
@@ -675,10 +732,16 @@ class Ingest:
     def _claim(self, p: _Progress) -> None:
         """Right before a part or tail goes to the store: the lease is still ours and the
         database has recorded exactly what we know, so the part number we are about to
-        put is one it has NOT recorded (a stale request never replaces a recorded part)."""
+        put is one it has NOT recorded (a stale request never replaces a recorded part).
+
+        Within ``lock_ttl / 3`` of a confirmation of the lease (taken, renewed or
+        recorded) nobody else can hold it, so nobody recorded anything: no statement."""
+        now = utcnow()
+        if p.renewed_at is not None and now - p.renewed_at < self.config.lock_ttl / 3:
+            return
         self._renew(
             p,
-            utcnow(),
+            now,
             Upload.lock_owner == p.lock,
             Upload.parts_count == p.parts_count,
             Upload.offset == p.offset,
@@ -700,28 +763,35 @@ class Ingest:
     # ------------------------------------------------------------------ lease
 
     def _acquire(self, upload_id: str) -> str:
-        lock = f"{self.lock_prefix}:{uuid.uuid4().hex[:12]}"
-        now = utcnow()
+        """Take the upload's lease in a unit of its own; its lock id."""
         with self.uow_factory() as uow:
-            result = uow.session.execute(
-                update(Upload)
-                .where(
-                    Upload.id == upload_id,
-                    or_(Upload.lock_owner.is_(None), Upload.lock_expires_at < now),
-                )
-                .values(
-                    lock_owner=lock,
-                    lock_expires_at=now + self.config.lock_ttl,
-                    updated_at=Upload.updated_at,  # a lease is not a change of the upload
-                )
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise tus.UploadLocked(
-                    "此上传正在由另一个请求写入，请稍后 HEAD 查询偏移量再续传 (another request is "
-                    "writing this upload right now; wait, send HEAD, then resume)"
-                )
+            lock, _ = self._take_lease(uow, upload_id)
             uow.commit()
         return lock
+
+    def _take_lease(self, uow: UnitOfWork, upload_id: str) -> tuple[str, datetime]:
+        """Take the upload's lease inside ``uow`` by one atomic UPDATE: its lock id and
+        when it was taken; ``UploadLocked`` while another request holds it."""
+        lock = f"{self.lock_prefix}:{uuid.uuid4().hex[:12]}"
+        now = utcnow()
+        result = uow.session.execute(
+            update(Upload)
+            .where(
+                Upload.id == upload_id,
+                or_(Upload.lock_owner.is_(None), Upload.lock_expires_at < now),
+            )
+            .values(
+                lock_owner=lock,
+                lock_expires_at=now + self.config.lock_ttl,
+                updated_at=Upload.updated_at,  # a lease is not a change of the upload
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise tus.UploadLocked(
+                "此上传正在由另一个请求写入，请稍后 HEAD 查询偏移量再续传 (another request is "
+                "writing this upload right now; wait, send HEAD, then resume)"
+            )
+        return lock, now
 
     def _release(self, upload_id: str, lock: str) -> None:
         try:
@@ -739,17 +809,34 @@ class Ingest:
         with self.uow_factory() as uow:
             upload = uow.session.get(Upload, upload_id)
             assert upload is not None
-            return _Progress(
-                upload_id=upload.id,
-                storage_key=upload.storage_key or "",
-                storage_upload_id=upload.storage_upload_id,
-                length=upload.length,
-                parts_count=upload.parts_count,
-                parts_size=upload.parts_size,
-                tail_size=upload.tail_size,
-                hasher=hashstate.restore(upload.hash_state, upload.offset),
-                lock=lock,
+            return self._progress(upload, lock)
+
+    @staticmethod
+    def _progress(upload: Upload, lock: str, renewed_at: datetime | None = None) -> _Progress:
+        return _Progress(
+            upload_id=upload.id,
+            storage_key=upload.storage_key or "",
+            storage_upload_id=upload.storage_upload_id,
+            length=upload.length,
+            parts_count=upload.parts_count,
+            parts_size=upload.parts_size,
+            tail_size=upload.tail_size,
+            hasher=hashstate.restore(upload.hash_state, upload.offset),
+            lock=lock,
+            renewed_at=renewed_at,
+            hash_state=upload.hash_state,
+        )
+
+    @staticmethod
+    def _recorded_parts(uow: UnitOfWork, upload_id: str, parts_count: int) -> list[PartInfo]:
+        return [
+            PartInfo(row.number, row.size, row.etag)
+            for row in uow.session.scalars(
+                select(UploadPart)
+                .where(UploadPart.upload_id == upload_id, UploadPart.number <= parts_count)
+                .order_by(UploadPart.number)
             )
+        ]
 
     # ------------------------------------------------------------------ completion
 
@@ -774,25 +861,55 @@ class Ingest:
             sid = upload.storage_upload_id
             running = hashstate.restore(upload.hash_state, upload.length)
             parts_count, length = upload.parts_count, upload.length
-            recorded = [
-                PartInfo(row.number, row.size, row.etag)
-                for row in uow.session.scalars(
-                    select(UploadPart)
-                    .where(UploadPart.upload_id == upload_id, UploadPart.number <= parts_count)
-                    .order_by(UploadPart.number)
-                )
-            ]
+            recorded = self._recorded_parts(uow, upload_id, parts_count)
+        return self._complete(
+            upload_id,
+            principal,
+            key,
+            sid,
+            expected,
+            running,
+            _Recorded(parts_count, length, recorded),
+        )
+
+    def _finish_recorded(self, p: _Progress, principal: Principal | Actor) -> UploadView:
+        """:meth:`_finish` for the PATCH that recorded the last byte: everything it needs
+        was read with that record, and the completion's commit also ends the lease."""
+        if p.recorded is None:  # nothing new was recorded by this PATCH
+            return self._finish(p.upload_id, principal, p.lock)
+        return self._complete(
+            p.upload_id,
+            principal,
+            p.storage_key or original_key(p.expected_sha256),
+            p.storage_upload_id,
+            p.expected_sha256,
+            hashstate.restore(p.hash_state, p.length),
+            _Recorded(p.parts_count, p.length, p.recorded),
+            progress=p,
+        )
+
+    def _complete(
+        self,
+        upload_id: str,
+        principal: Principal | Actor,
+        key: str,
+        sid: str | None,
+        expected: str,
+        running: hashstate.RunningSha256 | None,
+        recorded: _Recorded,
+        progress: _Progress | None = None,
+    ) -> UploadView:
+        """Verify, complete in the store (or quarantine) and commit; see :meth:`_finish`."""
+        parts_count = recorded.count
         actual = running.digest if running is not None else None
         if actual is not None and actual != expected:
             return self._mismatch(upload_id, principal, key, sid, parts_count, actual)
         try:
-            sha512, adopted = self._complete_in_store(
-                key, sid, _Recorded(parts_count, length, recorded), expected, actual
-            )
+            sha512, adopted = self._complete_in_store(key, sid, recorded, expected, actual)
         except storage_errors.DigestMismatch as exc:
             return self._mismatch(upload_id, principal, key, sid, parts_count, exc.actual)
         fault_point("ingest.after_store")
-        view = self._commit_stored(upload_id, principal, lock, key, sha512)
+        view = self._commit_stored(upload_id, principal, key, sha512, progress)
         if adopted is not None:
             assert sid is not None
             self._settle_adopted(key, sid, adopted, expected)
@@ -886,23 +1003,40 @@ class Ingest:
         self,
         upload_id: str,
         principal: Principal | Actor,
-        lock: str,
         key: str,
         sha512: str | None,
+        progress: _Progress | None = None,
     ) -> UploadView:
-        with self.uow_factory() as uow:
+        """Commit the stored original (in the sequencer's next batch); with ``progress``
+        the same commit ends that PATCH's lease."""
+
+        def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
             upload = uow.session.get(Upload, upload_id)
             assert upload is not None
             evidence = uow.session.get(Evidence, upload.evidence_id, with_for_update=True)
             assert evidence is not None
-            if evidence.status == EvidenceStatus.STORED:  # a concurrent upload won
-                upload.status, upload.offset, upload.expires_at = COMPLETED, upload.length, None
-                uow.commit()
-                return self._view(upload, evidence)
-            self._mark_stored(uow, upload, evidence, principal, key, sha512)
+            newly = evidence.status != EvidenceStatus.STORED  # else a concurrent upload won
+            add_receipt = (
+                self._record_stored(uow, upload, evidence, principal, key, sha512)
+                if newly
+                else None
+            )
             upload.status, upload.offset, upload.expires_at = COMPLETED, upload.length, None
-            uow.commit()
-            view = self._view(upload, evidence)
+            if progress is not None and upload.lock_owner == progress.lock:
+                upload.lock_owner, upload.lock_expires_at = None, None
+
+            def finish(checkpoint: CheckpointOf) -> tuple[UploadView, bool]:
+                if add_receipt is not None:
+                    add_receipt(checkpoint)
+                return self._view(upload, evidence), newly
+
+            return finish
+
+        view, newly = self.sequencer.run(work)
+        if progress is not None:
+            progress.released = True
+        if not newly:
+            return view
         self._drop_tail(upload_id)
         self._schedule_inspection(view.evidence_id)
         return view
@@ -914,7 +1048,7 @@ class Ingest:
             except Exception:  # the job row is durable; a worker picks it up later
                 log.exception("could not schedule inspection of %s", evidence_id)
 
-    def _mark_stored(
+    def _record_stored(
         self,
         uow: UnitOfWork,
         upload: Upload,
@@ -922,8 +1056,9 @@ class Ingest:
         principal: Principal | Actor,
         key: str,
         sha512: str | None,
-    ) -> None:
-        """Evidence ``stored``, its two custody events, a checkpoint and the signed receipt."""
+    ) -> Callable[[CheckpointOf], None]:
+        """Evidence ``stored`` and its two custody events; the returned step adds the
+        signed receipt once the (batch's) checkpoint is there."""
         case = uow.session.get(Case, evidence.case_id)
         manifest = uow.session.get(CaptureManifest, evidence.manifest_id)
         assert case is not None and manifest is not None
@@ -944,10 +1079,14 @@ class Ingest:
         stored = record_custody(
             uow, case, EventType.STORED, principal, {**details, "storage_key": key}, object=obj
         )
-        signer = self.signer()
-        checkpoint = sign_checkpoint(uow, signer)
-        receipt = build_receipt(uow, signer, evidence, manifest.manifest_id, stored, checkpoint)
-        evidence.receipt = canonical_json(receipt).decode("utf-8")
+        manifest_id = manifest.manifest_id
+
+        def add_receipt(checkpoint: CheckpointOf) -> None:
+            signer = self.signer()
+            receipt = build_receipt(uow, signer, evidence, manifest_id, stored, checkpoint())
+            evidence.receipt = canonical_json(receipt).decode("utf-8")
+
+        return add_receipt
 
     def _mismatch(
         self,
@@ -1003,10 +1142,12 @@ class Ingest:
 
     # ------------------------------------------------------------------ terminate / expire
 
-    def terminate(self, principal: Principal, upload_id: str) -> None:
+    def terminate(self, who: Caller, upload_id: str) -> None:
         """tus DELETE: discard the bytes received so far (a stored original is never touched)."""
         with self.uow_factory() as uow:
+            principal = _principal(uow, who)
             upload, _evidence = self._visible_upload(uow, principal, upload_id)
+            _keep_token_use(uow)
             if upload.status != ACTIVE:
                 raise tus.UploadGone("此上传已结束 (this upload has already ended)")
         lock = self._acquire(upload_id)

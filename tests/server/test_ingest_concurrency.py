@@ -139,18 +139,18 @@ def test_two_uploads_of_one_evidence_finishing_at_once_store_it_once(
     for tus, location in zip(clients, locations, strict=True):
         assert tus.patch(location, 0, data[:-1]).status_code == 204
 
-    mark_stored = Ingest._mark_stored
+    record_stored = Ingest._record_stored
     arrived: list[str] = []
     both_inside = threading.Event()
 
-    def overlapping(self: Ingest, *args: Any, **kwargs: Any) -> None:
+    def overlapping(self: Ingest, *args: Any, **kwargs: Any) -> Any:
         arrived.append(threading.current_thread().name)
         if len(arrived) == 2:
             both_inside.set()
         both_inside.wait(1.5)  # without a row lock the other completion gets in here too
-        mark_stored(self, *args, **kwargs)
+        return record_stored(self, *args, **kwargs)
 
-    monkeypatch.setattr(Ingest, "_mark_stored", overlapping)
+    monkeypatch.setattr(Ingest, "_record_stored", overlapping)
     answers: dict[int, Any] = {}
 
     def finish(i: int) -> None:
