@@ -23,8 +23,8 @@ from typing import Any
 from flask import Flask, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from server.api.errors import CaseTrailApi, register_error_handlers
 from server.components import EXTENSION_KEY, build_components
-from server.errors import CaseTrailApi, register_error_handlers
 from server.settings import Settings
 
 API_PREFIX = "/api/v1"
