@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     if selected(bench_id):
                         run(results, profile, weed)
+    if selected("P1"):
+        from bench import peer
+
+        peer.bench_p1(results, profile)
     if selected("B8"):
         from bench import fixity
         from tests.support.seaweedfs import SeaweedFS
