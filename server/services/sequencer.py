@@ -17,7 +17,11 @@ job runs again alone, so one bad completion never fails the others.
 
 A job is ``work(uow) -> finish`` and ``finish(checkpoint) -> result``: ``work`` makes
 the changes (it may run twice, so it only touches the session), ``finish`` runs after
-every job's ``work`` and may call ``checkpoint()`` for the batch's checkpoint.
+every job's ``work`` and may call ``checkpoint()`` for the batch's checkpoint. A job's
+``lock(uow)`` takes its row locks (``SELECT … FOR UPDATE``); the batch runs every job's
+``lock`` before any ``work``, so the batch never waits for a row while it holds the
+log's lock — the lock order stays row → ``log_head`` as everywhere else, and a batch
+cannot deadlock with a single completion of another process on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ Work = Callable[[UnitOfWork], Finish[T]]
 
 
 class _Job(Generic[T]):
-    def __init__(self, work: Work[T]) -> None:
+    def __init__(self, work: Work[T], lock: Callable[[UnitOfWork], object] | None) -> None:
         self.work = work
+        self.lock = lock
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -66,9 +71,9 @@ class Sequencer:
         self.batches = 0
         """Batches committed so far (for tests and benchmarks)."""
 
-    def run(self, work: Work[T]) -> T:
-        """Run ``work`` in the next batch; its result once that batch is committed."""
-        job: _Job[T] = _Job(work)
+    def run(self, work: Work[T], lock: Callable[[UnitOfWork], object] | None = None) -> T:
+        """Run ``work`` (after ``lock``) in the next batch; its result once committed."""
+        job: _Job[T] = _Job(work, lock)
         with self._cond:
             self._queue.append(job)
         while True:
@@ -115,6 +120,9 @@ class Sequencer:
 
     def _commit(self, batch: list[_Job[Any]]) -> list[Any]:
         with self._uow_factory() as uow:
+            for job in batch:
+                if job.lock is not None:
+                    job.lock(uow)
             finishes = [job.work(uow) for job in batch]
             signed: list[StoredCheckpoint] = []
 

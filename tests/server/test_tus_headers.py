@@ -47,3 +47,20 @@ def test_location_is_built_from_the_public_url_when_one_is_set(world: World) -> 
 def test_location_follows_the_request_without_a_public_url(world: World) -> None:
     _, location, _ = _created(world)
     assert location.startswith("http://localhost/api/v1/uploads/")
+
+
+def test_a_404_never_names_the_case_of_evidence_one_may_not_see(world: World) -> None:
+    sync_runtime(world.app)
+    data = os.urandom(1_000)
+    announced = announce(world, [("a.bin", data, "application/octet-stream")])
+    meta = metadata(evidence_id=announced.evidence[0]["evidence_id"])
+    location = (
+        Tus(world.app.test_client(), announced.device.token)
+        .create(len(data), meta)
+        .headers["Location"]
+    )
+    outsider = Tus(world.app.test_client(), world.people["a_insp3"].token)  # not assigned
+    for answer in (outsider.create(len(data), meta), outsider.patch(location, 0, data)):
+        assert answer.status_code == 404
+        body = answer.get_data(as_text=True)
+        assert announced.case["id"] not in body and "案件" not in body, body

@@ -4,7 +4,8 @@
 (``begin`` events), commits, rollbacks and statements, and how many statements ran while
 the thread's transaction held the custody log's lock — from the statement that reads
 ``log_head`` (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the write lock was taken
-at ``BEGIN IMMEDIATE`` and is held just as long) to the end of that transaction.
+at ``BEGIN IMMEDIATE`` and is held just as long) to the end of that transaction. A
+read-only unit (``server.db.READ_ONLY``) holds no lock, whatever it reads.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, event
+
+from server.db import READ_ONLY
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Counts:
     under_log_lock: int = 0
     log_transactions: int = 0
     statements_seen: list[str] = field(default_factory=list)
+    under_log_lock_seen: list[str] = field(default_factory=list)
 
 
 class SqlCounter:
@@ -57,6 +61,8 @@ class SqlCounter:
     def _begin(self, conn: Any) -> None:
         self._counts().transactions += 1
         self._in_log.value = False
+        # a read-only unit reads a snapshot: it holds no lock whatever it reads
+        self._in_log.read_only = bool(conn.get_execution_options().get(READ_ONLY))
 
     def _commit(self, conn: Any) -> None:
         self._counts().commits += 1
@@ -70,11 +76,13 @@ class SqlCounter:
         counts = self._counts()
         counts.statements += 1
         counts.statements_seen.append(sql.split("\n", 1)[0][:120])
-        if not getattr(self._in_log, "value", False) and "FROM log_head" in sql:
+        read_only = getattr(self._in_log, "read_only", False)
+        if not read_only and not getattr(self._in_log, "value", False) and "FROM log_head" in sql:
             self._in_log.value = True
             counts.log_transactions += 1
         if getattr(self._in_log, "value", False):
             counts.under_log_lock += 1
+            counts.under_log_lock_seen.append(sql.split("\n", 1)[0][:120])
 
     def reset(self) -> None:
         """Forget everything counted so far."""
