@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.slow_clients import bench_b6b
 
         bench_b6b(results, profile.name)
+    if selected("P1"):
+        from bench import peer
+
+        peer.bench_p1(results, profile)
     if selected("B8"):
         from bench import fixity
         from tests.support.seaweedfs import SeaweedFS

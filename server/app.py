@@ -25,8 +25,8 @@ from flask import Flask, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from server import cross_origin, logs, metrics
+from server.api.errors import CaseTrailApi, register_error_handlers
 from server.components import EXTENSION_KEY, build_components
-from server.errors import CaseTrailApi, register_error_handlers
 from server.settings import Settings
 
 API_PREFIX = "/api/v1"

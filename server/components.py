@@ -13,6 +13,7 @@ process after the fork), never at import and never inside a request.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -84,6 +85,10 @@ class Components:
         """
         if self._background:
             return
+        try:  # after a crash: leases of this host's gone processes end now, not at expiry
+            self.ingest.release_dead_leases()
+        except Exception:  # the reconciler and the lease expiry still end them
+            logging.getLogger(__name__).exception("could not release dead upload leases")
         s = self.settings
         if s.inspection == "thread":
             self._background.append(

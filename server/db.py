@@ -3,7 +3,8 @@
 SQLite runs in WAL mode with foreign keys on and a busy timeout, and every transaction
 starts with ``BEGIN IMMEDIATE``: writers are serialised by SQLite's own lock from the
 first statement, so read-then-write sequences (the custody log head, device chain heads)
-cannot interleave between processes. On PostgreSQL the same sequences take row locks
+cannot interleave between processes — except a read-only unit (:data:`READ_ONLY`), which
+reads a snapshot without the lock. On PostgreSQL the same sequences take row locks
 (``SELECT … FOR UPDATE``).
 """
 
@@ -22,6 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 10
 SQLITE_POOL_OVERFLOW = 100
+READ_ONLY = "casetrail_read_only"
+"""Execution option of a read-only unit of work (``SqlUnitOfWork.reading()``): on SQLite
+its transaction begins deferred, a snapshot that never takes (or waits for) the write lock."""
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -81,7 +85,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # a WAL snapshot: never the write lock
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.hashing import Digester
+from storage.hashing import digest_object
 from storage.port import BlobStore
 
 
@@ -36,10 +36,7 @@ def check_fixity(
 
     Raises ``NotFound`` if the object is gone (a missing object is not a fixity result).
     """
-    digester = Digester(sha512=expected_sha512 is not None)
-    with digester:
-        for block in store.open(key):
-            digester.update(block)
+    digester = digest_object(store, key, sha512=expected_sha512 is not None)
     problems: list[str] = []
     if expected_size is not None and digester.size != expected_size:
         problems.append(f"长度不符 / size: expected {expected_size}, found {digester.size}")

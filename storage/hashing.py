@@ -6,6 +6,9 @@ thread once blocks are large (``hashlib`` releases the GIL above 2 KiB), so on t
 the slower SHA-512 sets the pace and SHA-256 and the caller's I/O run beside it. Small
 inputs (notes, thumbnails) are hashed inline: starting threads would cost more.
 
+:func:`digest_blocks` / :func:`digest_object` are *the* way to read bytes and digest them
+(ingest re-reads, inspection, export, fixity and the adapters' own re-hashes use them).
+
 Resumable-upload parts are not hashed by the store: the caller keeps its own running
 SHA-256 (the ingest layer saves it across processes) and hands it to
 ``complete_upload(..., verified_sha256=...)``.
@@ -16,10 +19,10 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from storage.errors import TooLarge
-from storage.port import BLOCK_SIZE, ByteStream
+from storage.port import BLOCK_SIZE, BlobStore, ByteStream
 
 _THREADED_BLOCK = 256 << 10
 """Blocks at least this large start the worker threads (smaller ones hash inline)."""
@@ -123,3 +126,23 @@ class Digester:
         if self._sha512 is None:
             return None
         return format_digest("sha512", self._sha512.hexdigest())
+
+
+def digest_blocks(blocks: Iterable[bytes], *, sha512: bool = True) -> Digester:
+    """Hash every block of ``blocks`` in one pass (worker threads for large blocks).
+
+    The finished :class:`Digester`: ``size``, ``sha256`` and (unless ``sha512=False``)
+    ``sha512``. Errors of the source (``NotFound``, ``Unavailable``) propagate.
+    """
+    digester = Digester(sha512=sha512)
+    with digester:
+        for block in blocks:
+            digester.update(block)
+    return digester
+
+
+def digest_object(
+    store: BlobStore, key: str, *, sha512: bool = True, end: int | None = None
+) -> Digester:
+    """Read the object at ``key`` once (up to ``end``) and digest it (:func:`digest_blocks`)."""
+    return digest_blocks(store.open(key, 0, end), sha512=sha512)

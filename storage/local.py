@@ -48,7 +48,7 @@ from storage.errors import (
     Unavailable,
     UploadNotFound,
 )
-from storage.hashing import Digester, read_blocks
+from storage.hashing import Digester, digest_blocks, read_blocks
 from storage.keys import (
     check_key,
     check_prefix,
@@ -484,11 +484,8 @@ class LocalBlobStore:
 
     @staticmethod
     def _rehash(data: Path) -> Digester:
-        digester = Digester()
-        with data.open("rb") as f, digester:
-            for block in read_blocks(f):
-                digester.update(block)
-        return digester
+        with data.open("rb") as f:
+            return digest_blocks(read_blocks(f))
 
     def _remove_upload(self, upload_id: str) -> None:
         shutil.rmtree(self._staging / upload_id, ignore_errors=True)

@@ -51,7 +51,7 @@ from storage.errors import (
     Unavailable,
     UploadNotFound,
 )
-from storage.hashing import Digester, read_blocks
+from storage.hashing import Digester, digest_object, read_blocks
 from storage.keys import (
     check_key,
     check_prefix,
@@ -590,10 +590,7 @@ class S3BlobStore:
         self._put.pop(upload_id, None)
         if verified_sha256 is not None:
             return BlobInfo(key, sum(p.size for p in parts), verified_sha256, None)
-        digester = Digester()
-        with digester:
-            for block in self.open(key):
-                digester.update(block)
+        digester = digest_object(self, key)
         if expected_sha256 is not None and digester.sha256 != expected_sha256:
             moved = self.quarantine(key, f"摘要不符 / digest mismatch: {digester.sha256}")
             raise DigestMismatch(

@@ -18,7 +18,7 @@ from marshmallow import fields, validate
 
 from server.api.common import BaseSchema, PageQuerySchema, QuerySchema, call
 from server.components import components
-from server.services import custody
+from server.services import custody, custody_proofs
 from server.services.unit_of_work import UnitOfWork
 
 blp = Blueprint("custody", __name__, url_prefix="", description="监管链 Custody log")
@@ -171,7 +171,7 @@ def public_key() -> Any:
 @blp.response(200, InclusionProofSchema)
 def inclusion_proof(query: dict[str, Any], event_id: str) -> Any:
     """Inclusion proof of an event against a checkpoint size (default: the latest)."""
-    return call(custody.event_inclusion_proof, event_id, _signer(), query["size"]).to_json()
+    return call(custody_proofs.event_inclusion_proof, event_id, _signer(), query["size"]).to_json()
 
 
 @blp.route("/log/consistency")
@@ -179,4 +179,6 @@ def inclusion_proof(query: dict[str, Any], event_id: str) -> Any:
 @blp.response(200, ConsistencyProofSchema)
 def consistency(query: dict[str, Any]) -> Any:
     """Consistency proof that the log of size ``old`` is a prefix of the log of size ``new``."""
-    return call(custody.log_consistency_proof, query["old"], query["new"], _signer()).to_json()
+    return call(
+        custody_proofs.log_consistency_proof, query["old"], query["new"], _signer()
+    ).to_json()

@@ -17,14 +17,12 @@ from flask_smorest import Blueprint
 from gunicorn.http.errors import ParseException
 
 from server import tus
-from server.api.common import call
-from server.auth import Principal
 from server.components import components
 from server.errors import Invalid
-from server.services.ingest import TERMINATED, Ingest, UploadView
+from server.services.ingest import TERMINATED, Credentials, Ingest, UploadView
 from server.services.receipts import HEADER as RECEIPT_HEADER
 from server.services.receipts import encode_header
-from server.services.unit_of_work import UnitOfWork
+from server.settings import Settings
 
 blp = Blueprint("uploads", __name__, url_prefix="/uploads", description="tus 断点续传上传 Uploads")
 
@@ -99,14 +97,10 @@ def _service() -> Ingest:
     return components().ingest
 
 
-def _as(principal_fn: Callable[[Principal], UploadView]) -> UploadView:
-    """Authenticate in a short unit of work, then run ``principal_fn`` outside it."""
-
-    def who(uow: UnitOfWork, principal: Principal) -> Principal:
-        return principal
-
-    principal = call(who)
-    return principal_fn(principal)
+def _as(use_case: Callable[[Credentials], UploadView]) -> UploadView:
+    """Run ``use_case`` with the request's credentials; it authenticates them inside its
+    first unit of work (no transaction of their own)."""
+    return use_case(Credentials(request.headers.get("Authorization")))
 
 
 def _headers(view: UploadView) -> dict[str, str]:
@@ -120,6 +114,15 @@ def _headers(view: UploadView) -> dict[str, str]:
     if view.receipt is not None:
         headers[RECEIPT_HEADER] = encode_header(view.receipt)
     return headers
+
+
+def _base_url() -> str:
+    """Where clients reach this endpoint: ``CASETRAIL_PUBLIC_URL`` when set (behind a proxy
+    the request's own host is not the one devices use), else the request's URL."""
+    public = components().settings.public_url
+    if public != Settings.public_url:  # set, not the built-in default
+        return public.rstrip("/") + request.path.rstrip("/")
+    return request.base_url.rstrip("/")
 
 
 def _empty(status: int, headers: dict[str, str]) -> Response:
@@ -172,7 +175,7 @@ def create_upload() -> Response:
         )
     )
     headers = _headers(view)
-    headers["Location"] = f"{request.base_url.rstrip('/')}/{view.id}"
+    headers["Location"] = f"{_base_url()}/{view.id}"
     return _empty(201, headers)
 
 
@@ -209,7 +212,7 @@ def append(upload_id: str) -> Response:
 def terminate(upload_id: str) -> Response:
     """Terminate the upload and discard its bytes (a stored original is never touched)."""
 
-    def run(p: Principal) -> UploadView:
+    def run(p: Credentials) -> UploadView:
         _service().terminate(p, upload_id)
         return UploadView(upload_id, "", 0, 0, TERMINATED, None)
 

@@ -88,14 +88,14 @@ from server.models import (
     User,
     new_id,
 )
-from server.services import custody
+from server.services import custody, custody_proofs
 from server.services.cases import pinned_standard
 from server.services.completeness import case_facts, completeness_report
 from server.services.fixity import record_fixity_failure
 from server.services.unit_of_work import SqlUnitOfWork, UnitOfWork
 from storage.errors import NotFound as BlobNotFound
 from storage.errors import StorageError
-from storage.hashing import Digester
+from storage.hashing import digest_object
 from storage.keys import export_recipe_key
 
 EXPORT_ROLES = (Role.ARCHIVIST, Role.ADMIN)
@@ -186,12 +186,14 @@ class CaseExporter:
         """Seal a new export of ``case_id`` (archivist or admin; another agency's case → 404)."""
         require_role(principal, *EXPORT_ROLES)
         self._record_missing_sha512(principal, case_id)
+        with self._uow().reading() as uow:  # the proofs' nodes, without the log's lock
+            nodes = custody_proofs.proof_nodes(uow.session, case_id)
         with self._uow() as uow:
             case = get_visible_case(uow.session, principal, case_id, for_update=True)
             originals = self._originals(uow, case)
             broken = self._missing_objects(originals)
             if not broken:
-                sealed = self._seal(uow, principal, case, originals, fmt)
+                sealed = self._seal(uow, principal, case, originals, fmt, nodes)
                 uow.commit()
                 return sealed
             failures = [(o.evidence.id, why, missing) for o, why, missing in broken]
@@ -230,11 +232,8 @@ class CaseExporter:
         failures: list[_Failure] = []
         for evidence_id, sha256, size, key in todo:
             assert key is not None
-            digester = Digester()
             try:
-                with digester:
-                    for block in self._store.open(key):
-                        digester.update(block)
+                digester = digest_object(self._store, key)
             except BlobNotFound:
                 continue  # the seal's own check reports it
             if (digester.sha256, digester.size) == (sha256, size):
@@ -310,6 +309,7 @@ class CaseExporter:
         case: Case,
         originals: list[_Original],
         fmt: BagFormat,
+        nodes: dict[tuple[int, int], bytes],
     ) -> SealedExport:
         session = uow.session
         export_id = new_id()
@@ -424,7 +424,8 @@ class CaseExporter:
                 .order_by(CustodyEventRow.case_seq)
             )
         )
-        reader = custody.DbTreeReader(session)
+        reader = custody.tree_reader(session)  # this append's nodes, in memory
+        reader.pending.update({k: v for k, v in nodes.items() if k not in reader.pending})
         proofs = {
             row.id: {
                 "leaf_index": row.log_index,

@@ -8,6 +8,7 @@ import click
 
 from server.cli.common import open_components, service_errors
 from server.services import custody as custody_service
+from server.services import custody_audit
 
 
 @click.group()
@@ -34,7 +35,7 @@ def verify(case_id: str | None) -> None:
             if show or done == size:
                 click.echo(f"  日志 log: {done}/{size}", err=True)
 
-        problems = custody_service.verify_log(
+        problems = custody_audit.verify_log(
             uow.session, signer.verifier().key_string(), case_id=case_id, progress=progress
         )
         latest = custody_service.latest_checkpoint(uow.session)

@@ -38,7 +38,7 @@ from core.errors import CoreError
 from core.merkle import inclusion_proof
 from core.verify import inclusion_ok
 from server.models import Evidence
-from server.services.custody import DbTreeReader, StoredCheckpoint, StoredEvent
+from server.services.custody import StoredCheckpoint, StoredEvent, tree_reader
 from server.services.unit_of_work import UnitOfWork
 
 RECEIPT_TYPE = "casetrail.ingest-receipt/v1"
@@ -54,7 +54,7 @@ def build_receipt(
     checkpoint: StoredCheckpoint,
 ) -> dict[str, Any]:
     """The signed receipt of ``evidence`` whose ``stored`` event is in ``checkpoint``."""
-    proof = inclusion_proof(DbTreeReader(uow.session), stored.log_index, checkpoint.size)
+    proof = inclusion_proof(tree_reader(uow.session), stored.log_index, checkpoint.size)
     body: dict[str, Any] = {
         "type": RECEIPT_TYPE,
         "evidence_id": evidence.id,

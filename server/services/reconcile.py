@@ -43,24 +43,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from server import tus
-from server.errors import ServiceError
+from server.errors import Locked, ServiceError
 from server.models import Evidence, EvidenceStatus, FixityCheck, Upload, utcnow
 from server.services.custody import SYSTEM_ACTOR
-from server.services.fixity import EXIT_AT_RISK, EXIT_OK, FixitySource, record_fixity_failure
-from server.services.ingest import ACTIVE, ENDED_ABANDONED, ENDED_EXPIRED, Ingest
+from server.services.fixity import FixitySource, record_fixity_failure
+from server.services.ingest import ACTIVE, ENDED_ABANDONED, ENDED_EXPIRED, Ingest, lease
+from server.services.reconcile_report import Finding as Finding
+from server.services.reconcile_report import Kind as Kind
+from server.services.reconcile_report import ReconcileReport as ReconcileReport
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
 from storage.keys import (
@@ -77,83 +75,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(hours=1)
 """Storage uploads and scratch objects younger than this are never touched."""
-
-
-class Kind(StrEnum):
-    """What the reconciler found (see the module table)."""
-
-    STALE_LEASE = "stale_lease"
-    INTERRUPTED_COMPLETION = "interrupted_completion"
-    SUPERSEDED_UPLOAD = "superseded_upload"
-    EXPIRED_UPLOAD = "expired_upload"
-    LOST_UPLOAD = "lost_upload"
-    ORPHAN_MULTIPART = "orphan_multipart"
-    ORPHAN_SCRATCH = "orphan_scratch"
-    ORPHAN_OBJECT = "orphan_object"
-    MISSING_OBJECT = "missing_object"
-    UNKNOWN_OBJECT = "unknown_object"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing out of place: its kind, what it is (key or id), what was done, why."""
-
-    kind: Kind
-    subject: str
-    action: str
-    message: str
-    changed: bool
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--json`` form."""
-        return {
-            "kind": self.kind.value,
-            "subject": self.subject,
-            "action": self.action,
-            "message": self.message,
-            "changed": self.changed,
-        }
-
-
-@dataclass(frozen=True)
-class ReconcileReport:
-    """Every finding of one run; ``at_risk`` are stored evidence whose bytes are gone."""
-
-    findings: tuple[Finding, ...]
-    dry_run: bool
-
-    @property
-    def at_risk(self) -> tuple[Finding, ...]:
-        """Findings that need a person: evidence rows without their object."""
-        return tuple(f for f in self.findings if f.kind == Kind.MISSING_OBJECT)
-
-    @property
-    def changes(self) -> int:
-        """How many findings changed something (0 on a dry run or a clean second run)."""
-        return sum(f.changed for f in self.findings)
-
-    @property
-    def exit_code(self) -> int:
-        """``EXIT_AT_RISK`` when evidence is at risk, else ``EXIT_OK``."""
-        return EXIT_AT_RISK if self.at_risk else EXIT_OK
-
-    def counts(self) -> dict[str, int]:
-        """Findings per kind."""
-        out: dict[str, int] = {}
-        for f in self.findings:
-            out[f.kind.value] = out.get(f.kind.value, 0) + 1
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--json`` form."""
-        return {
-            "dry_run": self.dry_run,
-            "changes": self.changes,
-            "at_risk": len(self.at_risk),
-            "counts": self.counts(),
-            "findings": [f.to_json() for f in self.findings],
-            "exit_code": self.exit_code,
-        }
 
 
 Progress = Callable[[str, int, int], None]
@@ -199,7 +120,7 @@ class Reconciler:
         for done, (upload_id, upload, evidence_status) in enumerate(uploads, 1):
             self._tick("uploads", done, len(uploads))
             if upload.lock_owner and upload.lock_expires_at and upload.lock_expires_at > now:
-                if not _owner_gone(upload.lock_owner):
+                if not lease.owner_gone(upload.lock_owner):
                     continue  # a live request holds it and will finish or fail it itself
                 findings.append(self._release_lease(upload_id, upload.lock_owner))
             finding = self._upload_finding(upload, evidence_status, now)
@@ -215,11 +136,7 @@ class Reconciler:
         if self.dry_run:
             return Finding(Kind.STALE_LEASE, upload_id, "would release", message, False)
         with self.uow_factory() as uow:
-            uow.session.execute(
-                update(Upload)
-                .where(Upload.id == upload_id, Upload.lock_owner == owner)
-                .values(lock_owner=None, lock_expires_at=None, updated_at=Upload.updated_at)
-            )
+            lease.release(uow.session, upload_id, owner)
             uow.commit()
         return Finding(Kind.STALE_LEASE, upload_id, "released", message, True)
 
@@ -282,7 +199,7 @@ class Reconciler:
                 expired = kind == Kind.EXPIRED_UPLOAD
                 self.ingest.abandon(upload_id, ENDED_EXPIRED if expired else ENDED_ABANDONED)
                 action = "ended"
-        except tus.UploadLocked:
+        except Locked:
             return Finding(kind, upload_id, "skipped: in use", message, False)
         except ServiceError as exc:  # e.g. a digest mismatch: quarantined by ingest
             return Finding(kind, upload_id, "failed (ended by ingest)", f"{message}; {exc}", True)
@@ -515,21 +432,6 @@ class _Stream:
             return block[:size]
         self._rest = b""
         return block
-
-
-def _owner_gone(owner: str) -> bool:
-    """True when a lease owner (``host:pid:token``) is a process of this host that is gone."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another host's process: only its lease expiry tells
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def flag_missing(

@@ -11,8 +11,9 @@ runs the ``on_rollback`` callbacks (e.g. deleting a blob written before the row 
 A callback that fails is logged and the others still run; it never replaces the error
 that made the unit roll back (a blob left behind is found later by the reconciler).
 On SQLite the transaction holds the write lock from its first statement (``BEGIN
-IMMEDIATE``, see ``server.db``); on PostgreSQL services lock rows they read-then-write
-with ``SELECT … FOR UPDATE``.
+IMMEDIATE``, see ``server.db``) — unless the unit is read-only (:meth:`SqlUnitOfWork.reading`:
+a snapshot that never takes the lock, so it never makes a writer wait); on PostgreSQL
+services lock rows they read-then-write with ``SELECT … FOR UPDATE``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from types import TracebackType
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
+
+from server.db import READ_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +52,17 @@ class SqlUnitOfWork:
         self._session_factory = session_factory
         self._cleanups: list[Callable[[], None]] = []
         self._committed = False
+        self._read_only = False
+
+    def reading(self) -> SqlUnitOfWork:
+        """This unit as a read-only snapshot (use before entering it): it must not write."""
+        self._read_only = True
+        return self
 
     def __enter__(self) -> SqlUnitOfWork:
         self.session = self._session_factory()
+        if self._read_only:
+            self.session.connection(execution_options={READ_ONLY: True})
         self._cleanups = []
         self._committed = False
         return self

@@ -30,7 +30,8 @@ from sqlalchemy import select
 from core.manifest import sign_manifest
 from server.db import make_engine, make_session_factory
 from server.models import CustodyEventRow, Evidence
-from server.services.custody import note_signer, verify_log
+from server.services.custody import note_signer
+from server.services.custody_audit import verify_log
 from server.services.receipts import decode_header
 from server.settings import Settings
 from server.signing_key import load_signing_key

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from server.errors import Locked
 from server.models import Upload, utcnow
 from server.services.ingest import Ingest
-from server.tus import UploadLocked
 from tests.server.conftest import World, parts
 from tests.server.e2e_support import field_device
 from tests.server.ingest_support import (
@@ -139,18 +139,18 @@ def test_two_uploads_of_one_evidence_finishing_at_once_store_it_once(
     for tus, location in zip(clients, locations, strict=True):
         assert tus.patch(location, 0, data[:-1]).status_code == 204
 
-    mark_stored = Ingest._mark_stored
+    record_stored = Ingest._record_stored
     arrived: list[str] = []
     both_inside = threading.Event()
 
-    def overlapping(self: Ingest, *args: Any, **kwargs: Any) -> None:
+    def overlapping(self: Ingest, *args: Any, **kwargs: Any) -> Any:
         arrived.append(threading.current_thread().name)
         if len(arrived) == 2:
             both_inside.set()
         both_inside.wait(1.5)  # without a row lock the other completion gets in here too
-        mark_stored(self, *args, **kwargs)
+        return record_stored(self, *args, **kwargs)
 
-    monkeypatch.setattr(Ingest, "_mark_stored", overlapping)
+    monkeypatch.setattr(Ingest, "_record_stored", overlapping)
     answers: dict[int, Any] = {}
 
     def finish(i: int) -> None:
@@ -196,7 +196,7 @@ def test_a_request_that_lost_its_lease_cannot_overwrite_a_recorded_part(world: W
     # the client's retry takes over and records part 2
     assert tus.patch(location, 100_000, data[100_000:200_000]).status_code == 204
     # A wakes up and sends its bytes (different ones) as "the next part"
-    with pytest.raises(UploadLocked):
+    with pytest.raises(Locked):
         ingest._pump(stale, iter([b"\0" * 100_000]))
     done = tus.patch(location, 200_000, data[200_000:])
     digest = "sha256:" + hashlib.sha256(data).hexdigest()

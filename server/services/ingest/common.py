@@ -1,0 +1,290 @@
+"""Shared parts of the ingest use cases: settings, views, progress, and
+:class:`IngestBase` (what every step holds: units of work, the store, the signer)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from core.checkpoint import NoteSigner
+from server import hashstate
+from server.auth import Principal, authenticate, require_device_case_access
+from server.errors import (
+    BadRequest,
+    Invalid,
+    NotFound,
+)
+from server.models import (
+    CaptureManifest,
+    Case,
+    Evidence,
+    Upload,
+    utcnow,
+)
+from server.services.ingest import lease
+from server.services.sequencer import Sequencer
+from server.services.unit_of_work import UnitOfWork
+from storage import errors as storage_errors
+from storage.keys import upload_key
+from storage.port import BlobStore, PartInfo
+
+if TYPE_CHECKING:
+    from server.services.ingest.pump import _HashThread
+
+log = logging.getLogger(__name__)
+
+
+ACTIVE, COMPLETED, FAILED, TERMINATED = "active", "completed", "failed", "terminated"
+
+
+ENDED_TERMINATED, ENDED_EXPIRED, ENDED_ABANDONED = "terminated", "expired", "abandoned"
+"""Reasons an ``upload_ended`` custody event gives."""
+
+
+EMPTY_SHA256 = "sha256:" + hashlib.sha256(b"").hexdigest()
+
+
+MISMATCH_MESSAGE = (
+    "设备上的文件与其签名清单所述不符，已隔离；请重新采集或检查设备后再上传 "
+    "(the file on the device differs from what was signed; it was quarantined — "
+    "recapture or check the device, then upload again)"
+)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Limits and timings of the ingest path."""
+
+    max_size: int = 64 << 30
+    upload_ttl: timedelta = timedelta(days=7)
+    lock_ttl: timedelta = timedelta(seconds=60)
+    local_part_size: int = 64 << 20  # stores without a minimum part size stream straight in
+    s3_part_size: int = 16 << 20  # one in-memory part buffer per upload in flight
+    checksum_spool_memory: int = 8 << 20  # checksummed chunks above this spool to disk
+    checksum_chunk_max: int = 64 << 20  # a checksummed chunk is spooled whole: at most this
+    whole_body_max: int = 16 << 20  # a whole file up to this in one POST: one write, one commit
+    spool_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadView:
+    """What a tus response reports about an upload."""
+
+    id: str
+    evidence_id: str
+    offset: int
+    length: int
+    status: str
+    expires_at: datetime | None
+    receipt: dict[str, Any] | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A request's ``Authorization`` header, authenticated inside the use case's first
+    unit of work (not in a transaction of its own)."""
+
+    authorization: str | None
+
+
+Caller = Principal | Credentials
+
+
+def _principal(uow: UnitOfWork, who: Caller) -> Principal:
+    if isinstance(who, Principal):
+        return who
+    return authenticate(uow.session, who.authorization)
+
+
+def _keep_token_use(uow: UnitOfWork) -> None:
+    """Commit a unit that only authenticated (the token's last use may have moved)."""
+    if uow.session.dirty:
+        uow.commit()
+
+
+class ClientGone(BadRequest):
+    """The request body ended early (client disconnected); stored bytes were kept."""
+
+
+@dataclass
+class _Progress:
+    """The durable state of an upload while one PATCH holds its lease."""
+
+    upload_id: str
+    storage_key: str
+    storage_upload_id: str | None
+    length: int
+    parts_count: int
+    parts_size: int
+    tail_size: int
+    hasher: hashstate.RunningSha256 | None
+    lock: str
+    renewed_at: datetime | None = None
+    pipe: _HashThread | None = None  # feeds ``hasher`` while a PATCH streams
+    hash_state: bytes | None = None  # as last recorded
+    expected_sha256: str = ""
+    recorded: list[PartInfo] | None = None  # read with the last step's record
+    released: bool = False  # the lease ended with the completion's commit
+
+    @property
+    def offset(self) -> int:
+        return self.parts_size + self.tail_size
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """The parts an upload recorded in the database, and whether they make the whole file."""
+
+    count: int
+    length: int
+    parts: list[PartInfo]
+
+    @property
+    def complete(self) -> bool:
+        """Parts 1..count, each recorded, adding up to the upload's length."""
+        numbers = [p.number for p in self.parts]
+        return numbers == list(range(1, self.count + 1)) and (
+            sum(p.size for p in self.parts) == self.length
+        )
+
+
+def _token(upload_id: str) -> str:
+    return upload_id.replace("-", "")
+
+
+def _past_length(length: int | None) -> str:
+    if length is None:
+        return (
+            "数据超出 Upload-Length，本块末段及超出部分均未保存；请 HEAD 查询偏移量后只发送剩余字节 "
+            "(the body goes past Upload-Length; its last part and the bytes beyond were not "
+            "stored — send HEAD and send only the remaining bytes)"
+        )
+    return (
+        f"数据超出 Upload-Length ({length} 字节)，超出部分未保存 (the body goes past "
+        f"Upload-Length {length}; bytes beyond it were not stored)"
+    )
+
+
+@dataclass
+class IngestBase:
+    """What every ingest step shares: the unit-of-work factory, the store, the signer, settings."""
+
+    uow_factory: Callable[[], AbstractContextManager[UnitOfWork]]
+    store: BlobStore
+    signer: Callable[[], NoteSigner]
+    config: IngestConfig = field(default_factory=IngestConfig)
+    on_stored: Callable[[str], None] | None = None
+    lock_prefix: str = field(default_factory=lease.owner_prefix)
+    sequencer: Sequencer = field(init=False)  # completions commit in its batches
+
+    def __post_init__(self) -> None:
+        self.sequencer = Sequencer(self.uow_factory, self.signer)
+
+    def _bound_evidence(
+        self, uow: UnitOfWork, principal: Principal, metadata: dict[str, str]
+    ) -> Evidence:
+        session = uow.session
+        evidence: Evidence | None = None
+        if metadata.get("evidence_id"):
+            evidence = session.get(Evidence, metadata["evidence_id"])
+        elif metadata.get("manifest_id") and metadata.get("file_index", "").isdigit():
+            evidence = session.scalar(
+                select(Evidence)
+                .join(CaptureManifest, CaptureManifest.id == Evidence.manifest_id)
+                .where(
+                    CaptureManifest.manifest_id == metadata["manifest_id"],
+                    Evidence.file_index == int(metadata["file_index"]),
+                )
+            )
+        else:
+            raise Invalid(
+                "Upload-Metadata 须包含 evidence_id，或 manifest_id 与 file_index，用以指明"
+                "采集清单中的文件；请先登记采集清单 (Upload-Metadata must name the announced "
+                "file: evidence_id, or manifest_id + file_index; register the manifest first)",
+                {"Upload-Metadata": ["evidence_id or manifest_id + file_index required"]},
+            )
+        if evidence is None:
+            raise NotFound("所指证据不存在或您无权查看 (evidence not found or not visible to you)")
+        missing = NotFound("所指证据不存在或您无权查看 (evidence not found or not visible to you)")
+        case = session.get(Case, evidence.case_id)
+        assert case is not None
+        if case.agency_id != principal.agency_id:
+            raise missing
+        try:
+            require_device_case_access(session, principal, case)
+        except NotFound:
+            raise missing from None  # never name a case the caller may not see
+        return evidence
+
+    def _visible_upload(
+        self, uow: UnitOfWork, principal: Principal, upload_id: str
+    ) -> tuple[Upload, Evidence]:
+        missing = NotFound("上传不存在或您无权查看 (upload not found or not visible to you)")
+        try:
+            uuid.UUID(upload_id)
+        except ValueError:
+            raise missing from None
+        upload = uow.session.get(Upload, upload_id)
+        if upload is None:
+            raise missing
+        evidence = uow.session.get(Evidence, upload.evidence_id)
+        case = None if evidence is None else uow.session.get(Case, evidence.case_id)
+        if evidence is None or case is None or case.agency_id != principal.agency_id:
+            raise missing
+        try:
+            require_device_case_access(uow.session, principal, case)
+        except NotFound:
+            raise missing from None
+        return upload, evidence
+
+    def _expired(self, upload: Upload) -> bool:
+        return (
+            upload.status == ACTIVE
+            and upload.expires_at is not None
+            and upload.expires_at < utcnow()
+        )
+
+    def _view(self, upload: Upload, evidence: Evidence) -> UploadView:
+        receipt = None
+        if upload.status == COMPLETED and evidence.receipt:
+            receipt = json.loads(evidence.receipt)
+        status = TERMINATED if self._expired(upload) else upload.status
+        return UploadView(
+            id=upload.id,
+            evidence_id=evidence.id,
+            offset=upload.offset,
+            length=upload.length,
+            status=status,
+            expires_at=upload.expires_at,
+            receipt=receipt,
+            filename=upload.filename,
+        )
+
+    def _drop_tail(self, upload_id: str) -> None:
+        with contextlib.suppress(storage_errors.StorageError):
+            self.store.delete(upload_key(_token(upload_id)))
+
+    @staticmethod
+    def _quietly(action: Callable[..., Any], *args: Any) -> None:
+        try:
+            action(*args)
+        except storage_errors.StorageError:
+            log.warning("cleanup %s%r failed", getattr(action, "__name__", action), args)
+
+    def _schedule_inspection(self, evidence_id: str) -> None:
+        if self.on_stored is not None:
+            try:
+                self.on_stored(evidence_id)
+            except Exception:  # the job row is durable; a worker picks it up later
+                log.exception("could not schedule inspection of %s", evidence_id)

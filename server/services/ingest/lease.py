@@ -1,0 +1,136 @@
+"""One upload's write lease (写入租约): at most one request writes an upload at a time.
+
+``uploads.lock_owner`` / ``lock_expires_at`` form the lease, shared by every server
+process through the database (tusd's *locker*). The owner is
+``<host>:<pid>:<token>`` — unique per request, so a lease once lost is never mistaken
+for one's own again.
+
+* :func:`take` — one atomic ``UPDATE … WHERE the lease is free or expired``;
+  :class:`Locked` (423, with ``Retry-After``) while another request holds it.
+* :func:`renew` — one ``UPDATE`` that must touch exactly one row, with extra
+  conditions (the parts count and offset this request knows, before a part is put).
+* :func:`release` — the owner ends it (a lease nobody releases expires by itself).
+* :func:`owner_gone` / :func:`release_dead` — a lease whose owner is a process of this
+  host that no longer exists (``kill -9``, a crash) is provably dead: a restarted
+  server and the reconciler release it so the client resumes at once instead of
+  waiting for the expiry. Another host's lease only its expiry can end.
+
+Each function works inside the caller's unit of work, so the lease is taken, renewed
+or ended in the same transaction as the step it guards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from server.errors import Locked
+from server.models import Upload, utcnow
+
+HELD = (
+    "此上传正在由另一个请求写入，请稍后 HEAD 查询偏移量再续传 (another request is "
+    "writing this upload right now; wait, send HEAD, then resume)"
+)
+LOST = (
+    "写入租约已被另一请求接管，本请求已停止；请 HEAD 查询后续传 (this request lost its "
+    "write lease to another one and stopped; send HEAD and resume)"
+)
+
+
+def owner_prefix() -> str:
+    """``<host>:<pid>`` of this process: the first two fields of every lease it takes."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def take(
+    session: Session,
+    upload_id: str,
+    *,
+    ttl: timedelta,
+    prefix: str,
+) -> tuple[str, datetime]:
+    """Take the lease of ``upload_id``: its owner id and when it was taken."""
+    owner = f"{prefix}:{uuid.uuid4().hex[:12]}"
+    now = utcnow()
+    result = session.execute(
+        update(Upload)
+        .where(
+            Upload.id == upload_id,
+            or_(Upload.lock_owner.is_(None), Upload.lock_expires_at < now),
+        )
+        .values(
+            lock_owner=owner,
+            lock_expires_at=now + ttl,
+            updated_at=Upload.updated_at,  # a lease is not a change of the upload
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Locked(HELD)
+    return owner, now
+
+
+def renew(
+    session: Session,
+    upload_id: str,
+    owner: str,
+    *,
+    ttl: timedelta,
+    now: datetime,
+    conditions: tuple[Any, ...] = (),
+) -> None:
+    """Extend the lease to ``now + ttl``; :class:`Locked` if it is no longer ``owner``'s
+    (or a condition no longer holds)."""
+    result = session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.lock_owner == owner, *conditions)
+        .values(lock_expires_at=now + ttl, updated_at=Upload.updated_at)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Locked(LOST)
+
+
+def release(session: Session, upload_id: str, owner: str) -> None:
+    """End ``owner``'s lease of ``upload_id`` (nothing if it is not theirs any more)."""
+    session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.lock_owner == owner)
+        .values(lock_owner=None, lock_expires_at=None, updated_at=Upload.updated_at)
+    )
+
+
+def owner_gone(owner: str) -> bool:
+    """True when a lease owner (``host:pid:token``) is a process of this host that is gone."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's process: only its lease expiry tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def release_dead(session: Session, now: datetime | None = None) -> list[str]:
+    """Release every unexpired lease held by a gone process of this host; their uploads."""
+    now = now or utcnow()
+    held = session.execute(
+        select(Upload.id, Upload.lock_owner).where(
+            Upload.lock_owner.like(f"{socket.gethostname()}:%"),
+            Upload.lock_expires_at > now,
+        )
+    ).all()
+    released = []
+    for upload_id, owner in held:
+        if owner is not None and owner_gone(owner):
+            release(session, upload_id, owner)
+            released.append(upload_id)
+    return released

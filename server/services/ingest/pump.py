@@ -1,0 +1,431 @@
+"""The part pump and recorder: a PATCH body into durable storage parts, each step recorded
+under the upload's lease (:mod:`.lease`) in one short transaction."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import queue
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from server import hashstate, tus
+from server.errors import (
+    ChecksumMismatch,
+    Locked,
+    PayloadTooLarge,
+    Unavailable,
+)
+from server.faults import fault_point
+from server.models import (
+    Upload,
+    UploadPart,
+    utcnow,
+)
+from server.services.ingest import lease
+from server.services.ingest.bodies import _Blocks, _PartStream, _Peekable
+from server.services.ingest.common import ClientGone, IngestBase, _Progress, _token
+from server.services.unit_of_work import UnitOfWork
+from storage import errors as storage_errors
+from storage.keys import upload_key
+from storage.port import PartInfo
+
+log = logging.getLogger(__name__)
+
+
+class PartPump(IngestBase):
+    """Streams bodies into parts/tails and records every durable step (tusd's data store side)."""
+
+    def _check_checksum_chunk(self, body_length: int | None) -> None:
+        if body_length is not None and body_length > self.config.checksum_chunk_max:
+            raise self._chunk_too_large()
+
+    def _chunk_too_large(self) -> PayloadTooLarge:
+        cap = self.config.checksum_chunk_max
+        return PayloadTooLarge(
+            f"带 Upload-Checksum 的数据块不得超过 {cap} 字节，未保存任何字节；请以较小分块发送"
+            f"（tus 客户端的 chunk_size ≤ {cap}，见 OPTIONS 的 CaseTrail-Checksum-Chunk-Max）"
+            f" (a chunk sent with Upload-Checksum may be at most {cap} bytes; nothing was "
+            f"stored — send smaller chunks: set the tus client's chunk_size ≤ {cap}, see "
+            "CaseTrail-Checksum-Chunk-Max in OPTIONS)",
+            {"Content-Length": [f"at most {cap} with Upload-Checksum"]},
+        )
+
+    def _verified_spool(self, blocks: Iterator[bytes], checksum: tus.Checksum) -> Any:
+        """The whole chunk in a spool (memory, then disk), verified against its checksum."""
+        spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
+            max_size=self.config.checksum_spool_memory, dir=self.config.spool_dir
+        )
+        hasher = checksum.hasher()
+        try:
+            for block in blocks:
+                hasher.update(block)
+                spool.write(block)
+        except OSError as exc:  # the spool's disk is full: a clear 507, the chunk discarded
+            spool.close()
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise storage_errors.StorageFull(f"spool full: {exc}") from exc
+        except BaseException:
+            spool.close()
+            raise
+        if not checksum.matches(hasher):
+            spool.close()
+            raise ChecksumMismatch(
+                f"数据块与 Upload-Checksum ({checksum.algorithm}) 不符，已丢弃；请重发该数据块 "
+                f"(the chunk does not match Upload-Checksum ({checksum.algorithm}); it was "
+                "discarded — send it again)",
+                {"Upload-Checksum": ["mismatch"]},
+            )
+        return spool
+
+    def _pump(self, p: _Progress, blocks: Iterator[bytes]) -> None:
+        """Move ``blocks`` into durable parts/tail, recording each durable step."""
+        caps = self.store.capabilities
+        assert p.storage_upload_id is not None
+        gone: ClientGone | None = None
+        pipe = p.pipe = None if p.hasher is None else _HashThread(p.hasher)
+
+        def hashed(source: Iterator[bytes]) -> Iterator[bytes]:
+            nonlocal gone
+            try:
+                for block in self._renewing(p, source):
+                    if pipe is not None:
+                        pipe.update(block)
+                    fault_point("ingest.mid_part")
+                    yield block
+            except ClientGone as exc:
+                gone = exc
+
+        try:
+            if caps.min_part_size == 0:
+                self._pump_streaming(p, hashed(blocks))
+            else:
+                self._pump_buffered(p, hashed(blocks), caps.min_part_size)
+        finally:
+            p.pipe = None
+            if pipe is not None:
+                pipe.close()
+        if gone is not None:
+            raise gone
+
+    def _pump_streaming(self, p: _Progress, blocks: Iterator[bytes]) -> None:
+        """Stores without a part minimum (local): each part streams straight to disk."""
+        assert p.storage_upload_id is not None
+        source = _Peekable(blocks)
+        while source.peek():  # never put an empty part: it would not be recorded
+            part = _PartStream(source, self.config.local_part_size)
+            self._claim(p)
+            info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, part)
+            self._record_part(p, info, self._hash_state(p))
+
+    def _pump_buffered(self, p: _Progress, blocks: Iterator[bytes], min_part: int) -> None:
+        """Stores with a part minimum (S3): part buffers, a durable tail below the minimum.
+
+        A full part buffer goes to a :class:`_PartSender` thread, and the next part is
+        received while it is put: at most two part buffers per upload are held.
+        """
+        assert p.storage_upload_id is not None
+        part_size = max(min_part, min(self.config.s3_part_size, self._max_part()))
+        buffer: list[bytes] = list(self._tail_blocks(p)) if p.tail_size else []
+        buffered = sum(map(len, buffer))
+        new_bytes = False
+        with _PartSender(self, p) as sender:
+            for block in blocks:
+                new_bytes = True
+                buffer.append(block)
+                buffered += len(block)
+                if buffered >= part_size:
+                    sender.send(buffer, buffered)
+                    buffer, buffered = [], 0
+        if not buffer or not new_bytes:
+            return
+        if buffered >= min_part or p.offset - p.tail_size + buffered == p.length:
+            self._put_buffer(p, buffer, buffered, self._hash_state(p))
+        else:
+            self._claim(p)
+            self.store.write(upload_key(_token(p.upload_id)), _Blocks(buffer), write_once=False)
+            p.tail_size = buffered
+            self._record(p, self._hash_state(p))
+
+    def _put_buffer(
+        self, p: _Progress, buffer: list[bytes], size: int, hash_state: bytes | None
+    ) -> None:
+        """Put ``buffer`` as the next part and record it with ``hash_state`` (its end)."""
+        assert p.storage_upload_id is not None
+        self._claim(p)
+        info = self.store.put_part(
+            p.storage_key, p.storage_upload_id, p.parts_count + 1, _Blocks(buffer)
+        )
+        if info.size != size:
+            raise Unavailable(
+                "存储写入的分片大小不符，此段未记录：请稍后从服务器报告的偏移量续传 (the store kept "
+                "a part of the wrong size; it was not recorded — resume later from the offset "
+                "the server reports)"
+            )
+        self._record_part(p, info, hash_state)
+
+    def _max_part(self) -> int:
+        return self.store.capabilities.max_part_size or self.config.s3_part_size
+
+    def _tail_blocks(self, p: _Progress) -> Iterator[bytes]:
+        if p.tail_size == 0:
+            return iter(())
+        return self.store.open(upload_key(_token(p.upload_id)), 0, p.tail_size)
+
+    def _record_part(self, p: _Progress, info: PartInfo, hash_state: bytes | None) -> None:
+        p.parts_count += 1
+        p.parts_size += info.size
+        p.tail_size = 0
+        self._record(p, hash_state, info)
+
+    @staticmethod
+    def _hash_state(p: _Progress) -> bytes | None:
+        """The running hash saved now, once it has caught up with every byte received."""
+        if p.hasher is None:
+            return None
+        if p.pipe is not None:
+            p.pipe.settle()
+        return p.hasher.save()
+
+    def _record(self, p: _Progress, hash_state: bytes | None, part: PartInfo | None = None) -> None:
+        """Commit one durable step; refuse if our lease was lost meanwhile.
+
+        ``hash_state`` must cover exactly ``p.offset`` bytes (see :meth:`_hash_state`);
+        ``part``: the part just put, recorded with the size and ETag the store answered.
+        """
+        now = utcnow()
+        with self.uow_factory() as uow:
+            result = uow.session.execute(
+                update(Upload)
+                .where(Upload.id == p.upload_id, Upload.lock_owner == p.lock)
+                .values(
+                    parts_count=p.parts_count,
+                    parts_size=p.parts_size,
+                    tail_size=p.tail_size,
+                    offset=p.offset,
+                    hash_state=hash_state,
+                    lock_expires_at=now + self.config.lock_ttl,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Locked(lease.LOST)
+            if part is not None:
+                uow.session.merge(
+                    UploadPart(
+                        upload_id=p.upload_id, number=part.number, size=part.size, etag=part.etag
+                    )
+                )
+            if p.offset == p.length:  # the last step: what completion needs, read now
+                p.recorded = self._recorded_parts(uow, p.upload_id, p.parts_count)
+            uow.commit()
+        p.renewed_at = now
+        p.hash_state = hash_state
+
+    def _renewing(self, p: _Progress, blocks: Iterator[bytes]) -> Iterator[bytes]:
+        """``blocks``, renewing the lease (when due) *before* each is handed on.
+
+        A block reaches the store only within ``lock_ttl / 3`` of a successful renewal,
+        so no other request can have taken the upload over meanwhile; a request that
+        stalled past its lease and lost it stops here, before writing anything.
+        """
+        for block in blocks:
+            self._renew_if_due(p)
+            yield block
+
+    def _renew_if_due(self, p: _Progress) -> None:
+        now = utcnow()
+        if p.renewed_at is not None and now - p.renewed_at < self.config.lock_ttl / 3:
+            return
+        self._renew(p, now, Upload.lock_owner == p.lock)
+
+    def _claim(self, p: _Progress) -> None:
+        """Right before a part or tail goes to the store: the lease is still ours and the
+        database has recorded exactly what we know, so the part number we are about to
+        put is one it has NOT recorded (a stale request never replaces a recorded part).
+
+        Within ``lock_ttl / 3`` of a confirmation of the lease (taken, renewed or
+        recorded) nobody else can hold it, so nobody recorded anything: no statement."""
+        now = utcnow()
+        if p.renewed_at is not None and now - p.renewed_at < self.config.lock_ttl / 3:
+            return
+        self._renew(
+            p,
+            now,
+            Upload.lock_owner == p.lock,
+            Upload.parts_count == p.parts_count,
+            Upload.offset == p.offset,
+        )
+
+    def _renew(self, p: _Progress, now: datetime, *conditions: Any) -> None:
+        """Extend the lease by one UPDATE that must touch exactly one row."""
+        with self.uow_factory() as uow:
+            lease.renew(
+                uow.session,
+                p.upload_id,
+                p.lock,
+                ttl=self.config.lock_ttl,
+                now=now,
+                conditions=conditions,
+            )
+            uow.commit()
+        p.renewed_at = now
+
+    def _acquire(self, upload_id: str) -> str:
+        """Take the upload's lease in a unit of its own; its lock id."""
+        with self.uow_factory() as uow:
+            lock, _ = self._take_lease(uow, upload_id)
+            uow.commit()
+        return lock
+
+    def _take_lease(self, uow: UnitOfWork, upload_id: str) -> tuple[str, datetime]:
+        """Take the upload's lease inside ``uow``: its owner id and when it was taken."""
+        return lease.take(
+            uow.session,
+            upload_id,
+            ttl=self.config.lock_ttl,
+            prefix=self.lock_prefix,
+        )
+
+    def _release(self, upload_id: str, lock: str) -> None:
+        try:
+            with self.uow_factory() as uow:
+                lease.release(uow.session, upload_id, lock)
+                uow.commit()
+        except Exception:  # the lease expires by itself; never mask the real outcome
+            log.exception("could not release upload lease %s", upload_id)
+
+    def release_dead_leases(self) -> list[str]:
+        """At start-up: release the leases of this host's gone processes (a crash, kill -9)
+        so their clients resume at once; the uploads released."""
+        with self.uow_factory() as uow:
+            released = lease.release_dead(uow.session)
+            uow.commit()
+        if released:
+            log.warning("released %d upload leases of gone processes", len(released))
+        return released
+
+    def _load(self, upload_id: str, lock: str) -> _Progress:
+        with self.uow_factory() as uow:
+            upload = uow.session.get(Upload, upload_id)
+            assert upload is not None
+            return self._progress(upload, lock)
+
+    @staticmethod
+    def _progress(upload: Upload, lock: str, renewed_at: datetime | None = None) -> _Progress:
+        return _Progress(
+            upload_id=upload.id,
+            storage_key=upload.storage_key or "",
+            storage_upload_id=upload.storage_upload_id,
+            length=upload.length,
+            parts_count=upload.parts_count,
+            parts_size=upload.parts_size,
+            tail_size=upload.tail_size,
+            hasher=hashstate.restore(upload.hash_state, upload.offset),
+            lock=lock,
+            renewed_at=renewed_at,
+            hash_state=upload.hash_state,
+        )
+
+    @staticmethod
+    def _recorded_parts(uow: UnitOfWork, upload_id: str, parts_count: int) -> list[PartInfo]:
+        return [
+            PartInfo(row.number, row.size, row.etag)
+            for row in uow.session.scalars(
+                select(UploadPart)
+                .where(UploadPart.upload_id == upload_id, UploadPart.number <= parts_count)
+                .order_by(UploadPart.number)
+            )
+        ]
+
+
+class _HashThread:
+    """Feeds a running SHA-256 from a worker thread, beside the socket reads and writes.
+
+    ``rehashes`` holds the GIL while it hashes a block, but the reads and writes it runs
+    beside spend their time in system calls that release it, so the two overlap on two
+    cores. :meth:`settle` waits until every block queued so far is hashed.
+    """
+
+    def __init__(self, hasher: hashstate.RunningSha256) -> None:
+        self._hasher = hasher
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="ingest-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            block = self._queue.get()
+            try:
+                if block is None:
+                    return
+                self._hasher.update(block)
+            finally:
+                self._queue.task_done()
+
+    def update(self, block: bytes) -> None:
+        """Queue ``block`` (at most 4 blocks ahead of the hash)."""
+        self._queue.put(block)
+
+    def settle(self) -> None:
+        """Wait until every queued block is hashed."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Hash what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+
+class _PartSender:
+    """Puts full part buffers in a worker thread while the next part is being received.
+
+    :meth:`send` hands over one buffer with the hash state at its end (taken in the
+    receiving thread, so it covers exactly the bytes up to the part's end) after the
+    previous part is stored and recorded, raising that part's error if it failed:
+    ``Upload-Offset`` and the saved hash state only ever advance after a part upload
+    succeeded, and at most two part buffers (one being put, one filling) are held.
+    Leaving the ``with`` block waits for the last part, raising its error unless
+    another one is already on its way out.
+    """
+
+    def __init__(self, ingest: PartPump, p: _Progress) -> None:
+        self._ingest = ingest
+        self._p = p
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def __enter__(self) -> _PartSender:
+        return self
+
+    def send(self, buffer: list[bytes], size: int) -> None:
+        """Put ``buffer`` (``size`` bytes) as the next part, in the background."""
+        state = self._ingest._hash_state(self._p)
+        self._wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-part")
+        self._pending = self._pool.submit(self._ingest._put_buffer, self._p, buffer, size, state)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                self._wait()
+            else:
+                with contextlib.suppress(Exception):
+                    self._wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
