@@ -26,6 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from server.components import EXTENSION_KEY, build_components
 from server.errors import CaseTrailApi, register_error_handlers
 from server.settings import Settings
+from server.web.security import install as install_workspace
 
 API_PREFIX = "/api/v1"
 API_VERSION = "1"
@@ -51,7 +52,11 @@ BLUEPRINTS: list[str] = [
 
 
 # Server-rendered pages: thin views over the same services as the API (``server/web/``).
-WEB_BLUEPRINTS: list[str] = []
+WEB_BLUEPRINTS: list[str] = [
+    "server.web.signin",
+    "server.web.cases",
+    "server.web.evidence",
+]
 
 
 def create_app(
@@ -95,6 +100,7 @@ def create_app(
     for name in WEB_BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
     register_error_handlers(app, api)
+    install_workspace(app)  # /ui: security headers, Chinese error pages, Beijing-time filters
     _serve_swagger_ui_assets(app)
     app.before_request(_limit_unsized_body)
     if background:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from sqlalchemy import func, select
 
 from server.cli.common import find_agency, load_settings, print_table, service_errors, unit_of_work
 from server.models import Case, CaseOfficer, CaseStatus, Device, Role, User
+from server.services import accounts as account_service
 from server.services import devices as device_service
 from server.services import users as user_service
 from server.services.unit_of_work import SqlUnitOfWork
@@ -90,6 +93,31 @@ def users_revoke(username: str) -> None:
         user = user_service.revoke_user(uow, _user_by_name(uow, username))
         uow.commit()
     click.echo(f"已停用 {user.username}，其令牌均已吊销 (deactivated; all tokens revoked)")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", "from_stdin", is_flag=True,
+              help="从标准输入读取密码（第一行）read the password from stdin (first line)")  # fmt: skip
+@click.option("--one-time", is_flag=True,
+              help="生成随机密码并显示一次 make a random password and print it once")  # fmt: skip
+@service_errors
+def users_set_password(username: str, from_stdin: bool, one_time: bool) -> None:
+    """设置网页工作台登录密码 Set a user's sign-in password for the web workspace."""
+    if from_stdin == one_time:
+        raise click.UsageError("请二选一：--password-stdin 或 --one-time (choose one of them)")
+    password = (
+        account_service.one_time_password() if one_time else sys.stdin.readline().rstrip("\r\n")
+    )
+    with unit_of_work(load_settings()) as uow:
+        user = _user_by_name(uow, username)
+        account_service.set_password(uow, user, password)
+        uow.commit()
+    click.echo(
+        f"已为 {user.username} 设置登录密码，其已登录的会话均已退出 (password set; sessions ended)"
+    )
+    if one_time:
+        click.echo(f"一次性密码 one-time password (只显示一次 shown once): {password}")
 
 
 @click.group()
