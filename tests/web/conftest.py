@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 from server.db import make_engine, upgrade
 from server.models import User
 from server.services import accounts
+from server.settings import Settings
+from server.signing_key import create_signing_key
 from tests.server import conftest as server_fixtures
 from tests.server.conftest import parts
 from tests.support.postgres import PostgresCluster
@@ -23,7 +25,9 @@ from tests.support.postgres import PostgresCluster
 # and tests/server can run in one session in any order.
 WEB_PG_TEMPLATE = "casetrail_web_template"
 sqlite_template = server_fixtures.sqlite_template
-settings = server_fixtures.settings
+# Deadlines opened today end next year: the agency calendar file covers 2027 (the
+# bundled one stops where official schedules stop).
+CALENDAR_2027 = Path(__file__).resolve().parents[2] / "docs" / "calendar-2027.example.toml"
 app = server_fixtures.app
 engine = server_fixtures.engine
 world = server_fixtures.world
@@ -51,6 +55,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     name = cluster.create_database(template=WEB_PG_TEMPLATE)
     yield cluster.url(name)
     cluster.drop_database(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    settings = Settings.for_data_dir(
+        tmp_path / "var", database_url=db_url, max_json_body=64 * 1024, calendar_file=CALENDAR_2027
+    )
+    create_signing_key(settings.signing_key_file)
+    return settings
 
 
 PASSWORD = "correct horse battery"
