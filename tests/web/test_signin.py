@@ -12,6 +12,7 @@ from server.app import create_app
 from server.cli import main
 from server.models import SignInAttempt, WebSession
 from server.services.accounts import IDLE_TIMEOUT, MAX_USER_FAILURES
+from server.services.setup import create_first_admin
 from tests.server.conftest import World, parts
 from tests.web.conftest import PASSWORD, csrf_of, set_password, sign_in
 
@@ -132,3 +133,13 @@ def test_cli_sets_a_password_from_stdin(app: Flask, world: World, settings, monk
         main, ["users", "set-password", "b-admin", "--password-stdin"], input="short\n"
     )
     assert short.exit_code == 1 and "至少" in short.output
+
+
+def test_first_run_gives_the_admin_a_one_time_password_that_signs_in(app: Flask) -> None:
+    with parts(app).unit_of_work() as uow:
+        first = create_first_admin(uow, "测试机关")
+        uow.commit()
+    assert first is not None and len(first.password) >= 16
+    text = first.sign_in_text()
+    assert "/ui/" in text and first.password in text and "set-password admin" in text
+    assert sign_in(app.test_client(), "admin", first.password).status_code == 302
