@@ -13,6 +13,7 @@ Assessing here records no custody event (it only reads); the case page's report 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -180,6 +181,11 @@ def _working_days_between(calendar: WorkingCalendar, today: date, due: date) -> 
         return None
 
 
+def _like(text: str) -> str:
+    """A LIKE pattern containing ``text`` literally (``!`` escapes)."""
+    return "%" + text.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+
+
 def list_page(
     uow: UnitOfWork,
     principal: Principal,
@@ -194,12 +200,15 @@ def list_page(
     sql = visible_cases(principal).join(CaseSummary, CaseSummary.case_id == Case.id, isouter=True)
     if query.text.strip():
         text = query.text.strip()
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+        pattern = _like(text)
+        # parties are stored as JSON text with non-ASCII escaped (\uXXXX): match that form
+        in_json = _like(json.dumps(text)[1:-1])
         sql = sql.where(
             or_(
-                Case.case_no.ilike(pattern, escape="\\"),
-                Case.title.ilike(pattern, escape="\\"),
-                cast(Case.parties, String).like(pattern, escape="\\"),
+                Case.case_no.ilike(pattern, escape="!"),
+                Case.title.ilike(pattern, escape="!"),
+                cast(Case.parties, String).ilike(in_json, escape="!"),
+                cast(Case.parties, String).ilike(pattern, escape="!"),
             )
         )
     if query.category:
