@@ -56,6 +56,7 @@ WEB_BLUEPRINTS: list[str] = [
     "server.web.signin",
     "server.web.cases",
     "server.web.evidence",
+    "server.web.exports",
 ]
 
 

@@ -508,3 +508,25 @@ class CaseSummary(Base):
     deadline_rule: Mapped[str | None] = mapped_column(String(64))
     deadline_due: Mapped[str | None] = mapped_column(String(10), index=True)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExportJob(Base):
+    """A case-file export running in the background (导出任务): progress kept for any page."""
+
+    __tablename__ = "export_jobs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    format: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # running | done | failed
+    export_id: Mapped[str | None] = mapped_column(String(36))
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    files_total: Mapped[int] = mapped_column(Integer, default=0)
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(71))  # of the whole archive
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

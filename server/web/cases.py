@@ -121,6 +121,7 @@ def case_page(case_id: str) -> Any:
         outcomes=OUTCOMES,
         can_waive=me.role in (Role.REVIEWER.value, Role.ADMIN.value),
         can_review=me.role == Role.REVIEWER.value,
+        can_export=me.role in (Role.ARCHIVIST.value, Role.ADMIN.value),
         saved=request.args.get("saved", ""),
     )
 

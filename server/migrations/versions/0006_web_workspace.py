@@ -1,4 +1,5 @@
-"""Web workspace (执法案卷工作台): passwords, browser sessions, sign-in attempts, case summaries.
+"""Web workspace (执法案卷工作台): passwords, browser sessions, sign-in attempts, case
+summaries, background export jobs.
 
 Revision ID: 0006
 Revises: 0005
@@ -74,9 +75,40 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("case_summaries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_summaries_deadline_due"), ["deadline_due"])
+    op.create_table(
+        "export_jobs",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("case_id", sa.String(length=36), nullable=False),
+        sa.Column("requested_by", sa.String(length=36), nullable=False),
+        sa.Column("format", sa.String(length=8), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("export_id", sa.String(length=36), nullable=True),
+        sa.Column("bytes_total", sa.BigInteger(), nullable=False),
+        sa.Column("bytes_done", sa.BigInteger(), nullable=False),
+        sa.Column("files_total", sa.Integer(), nullable=False),
+        sa.Column("files_done", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=71), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_export_jobs_case_id_cases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["requested_by"], ["users.id"], name=op.f("fk_export_jobs_requested_by_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_export_jobs")),
+    )
+    with op.batch_alter_table("export_jobs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_export_jobs_case_id"), ["case_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("export_jobs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_export_jobs_case_id"))
+    op.drop_table("export_jobs")
     with op.batch_alter_table("case_summaries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_summaries_deadline_due"))
     op.drop_table("case_summaries")
