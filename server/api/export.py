@@ -62,7 +62,7 @@ def _principal() -> Principal:
     return principal
 
 
-def _disposition(filename: str) -> str:
+def disposition(filename: str) -> str:
     fallback = "".join(
         c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
     )
@@ -91,7 +91,7 @@ def _response(principal: Principal, sealed: SealedExport, case_id: str) -> Respo
     )
     response.content_length = end - start
     response.headers["Accept-Ranges"] = "bytes"
-    response.headers["Content-Disposition"] = _disposition(sealed.filename)
+    response.headers["Content-Disposition"] = disposition(sealed.filename)
     response.headers["Content-Location"] = f"/api/v1/cases/{case_id}/exports/{sealed.export_id}"
     response.headers["CaseTrail-Export-Id"] = sealed.export_id
     response.headers["Cache-Control"] = "no-store"

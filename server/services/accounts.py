@@ -30,10 +30,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
-from server.auth import Principal, hash_secret
+from server.auth import Principal, hash_secret, require_admin
 from server.errors import Invalid, Locked, Unauthorized
 from server.models import Role, SignInAttempt, User, UserPassword, WebSession, utcnow
 from server.services.unit_of_work import UnitOfWork
+from server.services.users import get_user
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 MAX_AGE = timedelta(hours=12)
@@ -221,3 +222,11 @@ def sign_out(uow: UnitOfWork, cookie: str | None) -> None:
 def csrf_matches(expected: str, given: str | None) -> bool:
     """Constant-time comparison of a session's form token with the one a request sent."""
     return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+def reset_password(uow: UnitOfWork, principal: Principal, user_id: str, password: str) -> User:
+    """An admin sets the sign-in password of a user of their agency (their sessions end)."""
+    require_admin(principal)
+    user = get_user(uow, principal, user_id)
+    set_password(uow, user, password)
+    return user

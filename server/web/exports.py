@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Response, redirect, render_template, request, url_for
 
-from server.api.export import exporter, launch
+from server.api.export import disposition, exporter, launch
 from server.archive.export import EXPORT_ROLES
 from server.components import components
 from server.services import cases, exports
@@ -60,8 +60,6 @@ def download(case_id: str, export_id: str) -> Response:
         direct_passthrough=True,
     )
     response.content_length = sealed.length
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="{sealed.export_id}.{sealed.recipe.format.value}"'
-    )
+    response.headers["Content-Disposition"] = disposition(sealed.filename)
     response.headers["Cache-Control"] = "no-store"
     return response

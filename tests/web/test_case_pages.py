@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from server.services import case_list
@@ -133,6 +134,7 @@ def test_other_inspectors_and_agencies_get_not_found(
     assert refused.status_code == 403 and "需要以下角色之一" in refused.text
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_a_post_without_the_form_token_changes_nothing(
     app: Flask, world: World, signed_in: Any
 ) -> None:

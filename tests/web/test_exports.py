@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from core.verify import verify_bag
@@ -61,6 +62,7 @@ def test_an_api_export_job_reports_progress_and_ends_with_a_verified_bag(
     assert archivist.post(f"/cases/{case_id}/export").status_code == 200
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_the_export_page_follows_a_job_to_its_download(
     app: Flask, world: World, signed_in: Any, tmp_path: Path
 ) -> None:
@@ -91,6 +93,7 @@ def test_the_export_page_follows_a_job_to_its_download(
     assert reviewer.get(f"/ui/cases/{case_id}/export").status_code == 403
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_a_job_whose_process_died_reads_as_interrupted(
     app: Flask, world: World, signed_in: Any
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import func, select
@@ -34,6 +35,7 @@ def test_a_person_signs_in_sees_the_case_list_and_signs_out(app: Flask, world: W
     assert again.status_code == 302 and again.headers["Location"].startswith("/ui/sign-in")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_the_session_cookie_is_secure_over_https(app: Flask, world: World) -> None:
     set_password(app, "a-reviewer")
     client = app.test_client()
@@ -47,6 +49,7 @@ def test_the_session_cookie_is_secure_over_https(app: Flask, world: World) -> No
     assert "Secure" in response.headers["Set-Cookie"]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_wrong_password_and_unknown_user_get_the_same_answer(app: Flask, world: World) -> None:
     set_password(app, "a-reviewer")
     wrong = sign_in(app.test_client(), "a-reviewer", "not the password")
@@ -90,6 +93,7 @@ def test_an_idle_session_ends(app: Flask, world: World) -> None:
     assert client.get("/ui/cases").headers["Location"].startswith("/ui/sign-in")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_forms_without_the_csrf_token_are_refused(app: Flask, world: World) -> None:
     set_password(app, "a-reviewer")
     client = app.test_client()
@@ -101,6 +105,7 @@ def test_forms_without_the_csrf_token_are_refused(app: Flask, world: World) -> N
     assert client.get("/ui/cases").status_code == 200  # still signed in
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_pages_carry_a_strict_csp_and_chinese_error_pages(app: Flask, world: World) -> None:
     client = app.test_client()
     page = client.get("/ui/sign-in")
@@ -116,10 +121,12 @@ def test_pages_carry_a_strict_csp_and_chinese_error_pages(app: Flask, world: Wor
     assert api.status_code == 404 and api.json["code"] == 404  # the API keeps its JSON shape
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_bearer_tokens_keep_working(app: Flask, world: World) -> None:
     assert world.as_("a_reviewer").get("/me").status_code == 200
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_cli_sets_a_password_from_stdin(app: Flask, world: World, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CASETRAIL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("CASETRAIL_DATABASE_URL", settings.database_url)
@@ -135,6 +142,7 @@ def test_cli_sets_a_password_from_stdin(app: Flask, world: World, settings, monk
     assert short.exit_code == 1 and "至少" in short.output
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_first_run_gives_the_admin_a_one_time_password_that_signs_in(app: Flask) -> None:
     with parts(app).unit_of_work() as uow:
         first = create_first_admin(uow, "测试机关")
@@ -143,3 +151,14 @@ def test_first_run_gives_the_admin_a_one_time_password_that_signs_in(app: Flask)
     text = first.sign_in_text()
     assert "/ui/" in text and first.password in text and "set-password admin" in text
     assert sign_in(app.test_client(), "admin", first.password).status_code == 302
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
+def test_an_admin_sets_a_password_over_the_api(app: Flask, world: World) -> None:
+    target = world.people["a_insp1"]
+    path = f"/users/{target.id}/password"
+    assert world.as_("a_admin").post(path, {"password": "new password 1"}).status_code == 204
+    assert sign_in(app.test_client(), "a-insp1", "new password 1").status_code == 302
+    assert world.as_("a_reviewer").post(path, {"password": "new password 2"}).status_code == 403
+    assert world.as_("b_admin").post(path, {"password": "new password 2"}).status_code == 404
+    assert world.as_("a_admin").post(path, {"password": "short"}).status_code == 422
