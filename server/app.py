@@ -48,6 +48,7 @@ BLUEPRINTS: list[str] = [
     "server.api.completeness",
     "server.api.legal_review",
     "server.api.export",
+    "server.api.agencies",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import click
 from sqlalchemy import func, select
@@ -10,8 +11,10 @@ from sqlalchemy import func, select
 from server.cli.common import find_agency, load_settings, print_table, service_errors, unit_of_work
 from server.models import Case, CaseOfficer, CaseStatus, Device, Role, User
 from server.services import accounts as account_service
+from server.services import agencies as agency_service
 from server.services import devices as device_service
 from server.services import users as user_service
+from server.services.completeness import CHINA
 from server.services.unit_of_work import SqlUnitOfWork
 
 ROLE_NAMES = {
@@ -20,6 +23,11 @@ ROLE_NAMES = {
     "archivist": "档案管理",
     "admin": "管理员",
 }
+
+
+def beijing_text(moment: datetime | None) -> str:
+    """A stored time as people read it: Beijing time (北京时间)."""
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
 def _user_by_name(uow: SqlUnitOfWork, username: str) -> User:
@@ -138,7 +146,8 @@ def devices_add(owner: str, name: str) -> None:
     click.echo(f"已登记设备 registered {device.name} id={device.id} (owner {owner})")
     click.echo(f"一次性注册码 enrolment code: {registered.enrolment_code}")
     click.echo(
-        f"有效期至 valid until: {device.enrol_code_expires_at:%Y-%m-%d %H:%M} UTC（只显示一次 shown once）"
+        f"有效期至 valid until: {beijing_text(device.enrol_code_expires_at)} 北京时间"
+        "（只显示一次 shown once）"
     )
 
 
@@ -197,7 +206,7 @@ def cases_list(status: str | None, agency_code: str | None) -> None:
                 c.current_stage or "",
                 n,
                 "办理中 open" if c.status == "open" else "已结案 closed",
-                f"{c.created_at:%Y-%m-%d}",
+                beijing_text(c.created_at)[:10],
                 c.id,
             )
             for c, n in uow.session.execute(query)
@@ -217,4 +226,33 @@ def cases_list(status: str | None, agency_code: str | None) -> None:
     )
 
 
-COMMANDS: list[click.Command] = [users, devices, cases]
+@click.group()
+def agencies() -> None:
+    """执法机关 Agencies: add, list."""
+
+
+@agencies.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="机关名称 agency name")
+@service_errors
+def agencies_add(code: str, name: str) -> None:
+    """添加执法机关 Add an agency (then add its admin: casetrail users add … --agency CODE)."""
+    with unit_of_work(load_settings()) as uow:
+        agency = agency_service.add_agency(uow, code, name)
+        uow.commit()
+    click.echo(f"已添加机关 added {agency.name} (code {agency.code}) id={agency.id}")
+
+
+@agencies.command("list")
+@service_errors
+def agencies_list() -> None:
+    """列出执法机关 List agencies."""
+    with unit_of_work(load_settings()) as uow:
+        rows = [
+            (a.code, a.name, beijing_text(a.created_at), a.id)
+            for a in agency_service.all_agencies(uow)
+        ]
+    print_table(["代码 code", "名称 name", "创建 created (北京时间)", "id"], rows)
+
+
+COMMANDS: list[click.Command] = [users, devices, cases, agencies]
