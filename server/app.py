@@ -58,6 +58,7 @@ WEB_BLUEPRINTS: list[str] = [
     "server.web.cases",
     "server.web.evidence",
     "server.web.exports",
+    "server.web.admin",
 ]
 
 

@@ -52,6 +52,7 @@ ERROR_HINTS = {
     403: "您的角色不能进行此操作，或表单已过期。请返回上一页刷新后重试。",
     404: "您要找的案件或页面不存在，或您无权查看。",
     405: "此地址不支持这种请求方式，请从页面上的按钮或链接进入。",
+    422: "请返回上一页，按上面的提示修改后重新提交。",
     500: "错误已记录。请稍后重试；如果一直出现，请联系系统管理员。",
 }
 
@@ -89,21 +90,29 @@ def _add_headers(response: Response) -> Response:
     return response
 
 
-def error_page(code: int, message: str | None = None) -> tuple[str, int]:
-    """The Chinese error page for ``code`` (a service error's message when it has one)."""
+def error_page(
+    code: int, message: str | None = None, errors: dict[str, Any] | None = None
+) -> tuple[str, int]:
+    """The Chinese error page for ``code`` (a service error's message and field errors)."""
     title = ERROR_TITLES.get(code, "出错了")
+    problems = [
+        str(text)
+        for texts in (errors or {}).values()
+        for text in (texts if isinstance(texts, list) else [texts])
+    ]
     return render_template(
         "error.html",
         code=code,
         title=title,
         message=message,
+        problems=problems,
         hint=ERROR_HINTS.get(code, ""),
     ), code
 
 
 def _page_error(error: Exception) -> Any:
     if isinstance(error, ServiceError):
-        return error_page(status_for(error), error.message)
+        return error_page(status_for(error), error.message, error.errors)
     if isinstance(error, HTTPException):
         code = error.code or 500
         response = error_page(code)
