@@ -59,6 +59,7 @@ WEB_BLUEPRINTS: list[str] = [
     "server.web.evidence",
     "server.web.exports",
     "server.web.admin",
+    "server.web.verify",
 ]
 
 

@@ -41,11 +41,18 @@ CSRF_REFUSED = (
 
 
 def workspace_blueprint(
-    name: str, import_name: str, *, public: bool = False, static: bool = False
+    name: str,
+    import_name: str,
+    *,
+    public: bool = False,
+    static: bool = False,
+    body_limit: Callable[[], int] | None = None,
 ) -> Blueprint:
     """A ``/ui`` blueprint; unless ``public``, its pages need a signed-in person.
 
     ``static`` serves ``server/web/static/`` under ``/ui/static/`` (one blueprint does).
+    ``body_limit`` raises the request body limit for this blueprint's uploads (the
+    app's default is ``Settings.max_json_body``); set before any form is parsed.
     """
     bp = Blueprint(
         name,
@@ -55,6 +62,13 @@ def workspace_blueprint(
         static_folder="static" if static else None,
         static_url_path="/static" if static else None,
     )
+    if body_limit is not None:
+        limit = body_limit
+
+        def raise_limit() -> None:
+            request.max_content_length = limit()
+
+        bp.before_request(raise_limit)
     if not public:
         bp.before_request(_require_person)
     return bp

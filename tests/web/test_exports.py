@@ -4,6 +4,7 @@ that verifies, from the API and from the workspace page."""
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import time
 from datetime import timedelta
@@ -111,3 +112,31 @@ def test_a_job_whose_process_died_reads_as_interrupted(
         uow.commit()
     shown = world.as_("a_archivist").get(f"/export-jobs/{job.id}").get_json()
     assert shown["status"] == "failed" and "中断" in shown["error"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
+def test_the_verify_page_shows_every_finding_of_an_uploaded_bag(
+    app: Flask, world: World, signed_in: Any
+) -> None:
+    ingested = ingest_case(world, CAPTURES)
+    bag = world.as_("a_archivist").post(f"/cases/{ingested.case['id']}/export").data
+    assert len(bag) > app.config["MAX_CONTENT_LENGTH"]  # bigger than any other form may be
+    archivist = signed_in("a_archivist")
+    form = archivist.get("/ui/verify")
+    token = csrf_of(form.text)
+
+    def upload(data: bytes, name: str = "case.tar") -> Any:
+        return archivist.post(
+            "/ui/verify",
+            data={"csrf_token": token, "bag": (io.BytesIO(data), name)},
+            content_type="multipart/form-data",
+        )
+
+    good = upload(bag)
+    assert good.status_code == 200 and "校验通过" in good.text, good.text[-2000:]
+    at = bag.index(b"photo-bytes")  # flip one byte of a payload file inside the tar
+    bad = upload(bag[:at] + b"P" + bag[at + 1 :])
+    assert bad.status_code == 200 and "发现" in bad.text and "个问题" in bad.text
+    assert "IMG_0001.jpg" in bad.text  # the finding names the damaged file
+    assert upload(b"not a bag", "notes.txt").status_code == 422
+    assert signed_in("a_reviewer").get("/ui/verify").status_code == 403
