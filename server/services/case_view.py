@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core.calendar import WorkingCalendar
+from core.custody import verify_case_chain
 from server.auth import Principal, get_visible_case, require_person
 from server.models import (
     Case,
@@ -57,6 +58,7 @@ class CasePageValues:
     events: list[StoredEvent]
     event_total: int
     history: list[StageChange]
+    chain_breaks: list[str]  # every break of the case's custody chain (empty: intact)
 
 
 def case_page(
@@ -130,6 +132,15 @@ def case_page(
         )
     )
     last_seq = rows[0].case_seq if rows else 0
+    whole_chain = [
+        stored_event(r).event
+        for r in session.scalars(
+            select(CustodyEventRow)
+            .where(CustodyEventRow.case_id == case.id)
+            .order_by(CustodyEventRow.case_seq)
+        )
+    ]
+    chain_breaks = [b.message for b in verify_case_chain(whole_chain, case.id)]
     summarise(uow, case, last_seq, date.fromisoformat(report["assessed_on"]), calendar)
     _ = case.officers
     return CasePageValues(
@@ -143,6 +154,7 @@ def case_page(
         events=events,
         event_total=total,
         history=history,
+        chain_breaks=chain_breaks,
     )
 
 

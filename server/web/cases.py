@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import redirect, render_template, request, url_for
+from flask import jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from core.calendar import WorkingCalendar
@@ -21,7 +21,7 @@ from server.components import components
 from server.errors import Invalid
 from server.models import Role, User, utcnow
 from server.services import case_list as case_list_service
-from server.services import case_view, legal_review
+from server.services import case_view, custody, legal_review
 from server.services import completeness as completeness_service
 from server.services.case_list import Flag, ListQuery
 from server.services.completeness import calendar_for, china_date
@@ -159,3 +159,13 @@ def add_review(case_id: str) -> Any:
         ),
     )
     return redirect(url_for("ui_cases.case_page", case_id=case_id, saved="review") + "#review")
+
+
+@bp.get("/custody/events/<event_id>/proof")
+def event_proof(event_id: str) -> Any:
+    """An event's inclusion proof against the latest signed checkpoint (JSON download)."""
+    signer = components().signer()
+    proof = run(custody.event_inclusion_proof, event_id, signer, None)
+    response = jsonify(proof.to_json())
+    response.headers["Content-Disposition"] = f'attachment; filename="proof-{event_id}.json"'
+    return response

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
+from server.models import CustodyEventRow
 from server.services import case_list
-from tests.server.conftest import World
+from tests.server.conftest import World, parts
 from tests.server.manifest_support import event_types, open_case
 from tests.web.conftest import csrf_of
 
@@ -146,3 +148,29 @@ def test_a_post_without_the_form_token_changes_nothing(
     )
     assert refused.status_code == 403 and "安全令牌" in refused.text
     assert event_types(world.as_("a_reviewer"), incomplete["id"]) == before
+
+
+def test_the_custody_chain_is_verified_on_the_page_with_proofs_per_event(
+    app: Flask, world: World, signed_in: Any
+) -> None:
+    incomplete, _ = _incomplete_and_complete(world)
+    reviewer = signed_in("a_reviewer")
+    page = reviewer.get(f"/ui/cases/{incomplete['id']}")
+    assert "监管链已在本页重新校验" in page.text
+    proofs = re.findall(r'href="(/ui/custody/events/[^"]+/proof)"', page.text)
+    assert proofs
+    proof = reviewer.get(proofs[-1]).get_json()  # the case's first event
+    assert proof["event"]["type"] == "case_opened" and proof["tree_size"] > proof["leaf_index"]
+    assert proof["checkpoint"]["note"]  # a signed checkpoint the proof leads to
+    assert signed_in("b_reviewer").get(proofs[-1]).status_code == 404
+    with parts(app).unit_of_work() as uow:  # someone edits an event behind our back
+        row = uow.session.scalars(
+            select(CustodyEventRow)
+            .where(CustodyEventRow.case_id == incomplete["id"])
+            .order_by(CustodyEventRow.case_seq)
+        ).first()
+        assert row is not None
+        row.canonical_json = row.canonical_json.replace("case_opened", "case_closed")
+        uow.commit()
+    tampered = reviewer.get(f"/ui/cases/{incomplete['id']}")
+    assert "监管链校验发现" in tampered.text and "断裂" in tampered.text
