@@ -7,6 +7,7 @@ is); the case's summary for the list is refreshed from the same assessment.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,8 +18,10 @@ from core.calendar import WorkingCalendar
 from core.custody import verify_case_chain
 from server.auth import Principal, get_visible_case, require_person
 from server.models import (
+    CaptureManifest,
     Case,
     CustodyEventRow,
+    Device,
     Evidence,
     LegalReview,
     StageChange,
@@ -45,6 +48,17 @@ class StageLine:
 
 
 @dataclass(frozen=True)
+class CaptureFacts:
+    """What the signed capture manifest says about a capture: device, time, place, officers."""
+
+    device_name: str
+    device_time: str | None
+    location: str | None
+    officers: str
+    record_type: str | None
+
+
+@dataclass(frozen=True)
 class CasePageValues:
     """What the case page draws."""
 
@@ -59,6 +73,7 @@ class CasePageValues:
     event_total: int
     history: list[StageChange]
     chain_breaks: list[str]  # every break of the case's custody chain (empty: intact)
+    captures: dict[str, CaptureFacts]  # by capture manifest row id
 
 
 def case_page(
@@ -155,9 +170,34 @@ def case_page(
         event_total=total,
         history=history,
         chain_breaks=chain_breaks,
+        captures=_captures(session, case.id),
     )
 
 
 def _name(session: Any, user_id: str) -> str:
     user = session.get(User, user_id)
     return user.display_name if user is not None else user_id
+
+
+def _captures(session: Any, case_id: str) -> dict[str, CaptureFacts]:
+    found: dict[str, CaptureFacts] = {}
+    rows = session.execute(
+        select(CaptureManifest, Device)
+        .join(Device, Device.id == CaptureManifest.device_id)
+        .where(CaptureManifest.case_id == case_id)
+    )
+    for manifest, device in rows:
+        try:
+            body = json.loads(manifest.signed_json).get("manifest") or {}
+        except ValueError:
+            body = {}
+        loc = body.get("location") or {}
+        where = f"{loc.get('lat')}, {loc.get('lon')}" if loc.get("lat") else None
+        found[manifest.id] = CaptureFacts(
+            device_name=device.name,
+            device_time=body.get("device_time"),
+            location=where,
+            officers="、".join(body.get("officers") or []),
+            record_type=body.get("record_type"),
+        )
+    return found
