@@ -10,12 +10,14 @@ the table when htmx is there (``HX-Request``) and works as a plain GET form with
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from core.calendar import WorkingCalendar
+from core.legal_review import DecisionFacts, PartyKind
 from core.standards import list_standards
 from server.components import components
 from server.errors import Invalid
@@ -122,6 +124,8 @@ def case_page(case_id: str) -> Any:
         can_waive=me.role in (Role.REVIEWER.value, Role.ADMIN.value),
         can_review=me.role == Role.REVIEWER.value,
         can_export=me.role in (Role.ARCHIVIST.value, Role.ADMIN.value),
+        can_decide=me.role in (Role.INSPECTOR.value, Role.ADMIN.value),
+        flags_58=FLAGS_58,
         saved=request.args.get("saved", ""),
     )
 
@@ -169,3 +173,39 @@ def event_proof(event_id: str) -> Any:
     response = jsonify(proof.to_json())
     response.headers["Content-Disposition"] = f'attachment; filename="proof-{event_id}.json"'
     return response
+
+
+FLAGS_58 = (
+    ("major_public_interest", "涉及重大公共利益"),
+    ("major_social_impact", "可能造成重大社会影响或引发社会风险"),
+    ("affects_major_rights", "直接关系当事人或第三人重大权益，经过听证程序"),
+    ("complex_case", "案件情况疑难复杂，涉及多个法律关系"),
+    ("required_by_law", "法律、法规规定应当进行法制审核的其他情形"),
+)
+
+
+@bp.post("/cases/<case_id>/decisions")
+def add_decision(case_id: str) -> Any:
+    """Record an intended decision; the 法制审核 gate's reasons show when it is blocked."""
+    form = request.form
+    try:
+        fine = Decimal(form.get("fine_yuan") or "0")
+        value = Decimal(form.get("property_value_yuan") or "0")
+    except InvalidOperation as exc:
+        raise Invalid(errors={"fine_yuan": ["金额须为数字 (amounts are numbers)"]}) from exc
+    if fine < 0 or value < 0:
+        raise Invalid(errors={"fine_yuan": ["金额不能为负 (amounts cannot be negative)"]})
+    party = form.get("party", PartyKind.INDIVIDUAL.value)
+    facts = DecisionFacts(
+        category="",  # the service takes the case's own category
+        party=PartyKind(party) if party in ("individual", "organisation") else PartyKind.INDIVIDUAL,
+        fine_yuan=fine,
+        property_value_yuan=value,
+        hearing_held=bool(form.get("hearing_held")),
+        **{name: bool(form.get(name)) for name, _ in FLAGS_58},  # type: ignore[arg-type]
+    )
+    draft = legal_review.NewDecision(
+        form.get("decision_type", "").strip() or "penalty", facts, summary=form.get("summary", "")
+    )
+    run(legal_review.record_decision, case_id, draft)
+    return redirect(url_for("ui_cases.case_page", case_id=case_id, saved="decision") + "#review")

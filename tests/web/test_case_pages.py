@@ -174,3 +174,30 @@ def test_the_custody_chain_is_verified_on_the_page_with_proofs_per_event(
         uow.commit()
     tampered = reviewer.get(f"/ui/cases/{incomplete['id']}")
     assert "监管链校验发现" in tampered.text and "断裂" in tampered.text
+
+
+def test_a_blocked_decision_shows_the_legal_review_gates_reasons(
+    app: Flask, world: World, signed_in: Any
+) -> None:
+    incomplete, _ = _incomplete_and_complete(world)
+    inspector = signed_in("a_insp1")
+    page = inspector.get(f"/ui/cases/{incomplete['id']}")
+    assert "记录拟作出的决定" in page.text
+    decision = {
+        "csrf_token": csrf_of(page.text),
+        "decision_type": "penalty",
+        "party": "organisation",
+        "fine_yuan": "5000",
+        "complex_case": "1",
+        "summary": "拟罚款",
+    }
+    blocked = inspector.post(f"/ui/cases/{incomplete['id']}/decisions", data=decision)
+    assert blocked.status_code == 409 and "法制审核" in blocked.text
+    assert "疑难复杂" in blocked.text  # the gate says why this decision is major
+    passed = world.as_("a_reviewer").post(
+        f"/cases/{incomplete['id']}/legal-reviews", {"result": "passed", "opinion": "同意"}
+    )
+    assert passed.status_code == 201, passed.get_json()
+    recorded = inspector.post(f"/ui/cases/{incomplete['id']}/decisions", data=decision)
+    assert recorded.status_code == 302
+    assert "已记录决定" in inspector.get(recorded.headers["Location"]).text
