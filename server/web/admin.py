@@ -35,7 +35,13 @@ def enrolment_qr(text: str) -> Markup:
     """An inline SVG QR code of ``text`` (no script, no style attribute)."""
     out = io.BytesIO()
     segno.make(text, error="m").save(
-        out, kind="svg", scale=6, border=2, xmldecl=False, svgclass="qr", title="设备注册二维码"
+        out,
+        kind="svg",
+        border=2,
+        omitsize=True,
+        xmldecl=False,
+        svgclass="qr",
+        title="设备注册二维码",
     )
     return Markup(out.getvalue().decode("utf-8"))  # segno's own SVG; the text is escaped
 

@@ -52,6 +52,18 @@ def _person(server: ServerProcess, username: str, role: str, **extra: Any) -> No
         assert password.status_code == 204, password.text
 
 
+def _cli(server: ServerProcess, args: list[str], stdin: str = "") -> None:
+    done = subprocess.run(
+        [str(BIN / "casetrail"), *args],
+        input=stdin,
+        env=server._env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _sign_in(page: Any, server: ServerProcess, username: str) -> None:
     page.goto(server.url + "/ui/")
     page.get_by_label("用户名").fill(username)
@@ -168,12 +180,46 @@ def test_a_reviewer_works_a_case_in_the_browser(browser: Any, tmp_path: Path) ->
         archivist_page.screenshot(path=artefact("workspace-export-tablet.png"), full_page=True)
         archive.close()
 
-        outsider = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
-        other_page = outsider.new_page()
-        _sign_in(other_page, server, "outsider")
-        response = other_page.goto(f"{server.url}/ui/cases/{device.case_id}")
-        assert response is not None and response.status == 404
-        assert "页面不存在" in other_page.content()
-        outsider.close()
+        # An inspector of another case, and a reviewer of another agency: not found.
+        with server.admin() as admin:
+            made = admin.post("/agencies", json={"code": "OTHER-AG", "name": "外机关"})
+            assert made.status_code == 201, made.text
+        _cli(server, ["users", "add", "other-rev", "--name", "外机关审核", "--role", "reviewer",
+                      "--agency", "OTHER-AG"])  # fmt: skip
+        _cli(server, ["users", "set-password", "other-rev", "--password-stdin"], PASSWORD + "\n")
+        for username in ("outsider", "other-rev"):
+            outsider = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+            other_page = outsider.new_page()
+            _sign_in(other_page, server, username)
+            for path in (f"/ui/cases/{device.case_id}", f"/ui/cases/{device.case_id}/export"):
+                response = other_page.goto(server.url + path)
+                assert response is not None and response.status in (404, 403), (username, path)
+            response = other_page.goto(f"{server.url}/ui/cases/{device.case_id}")
+            assert response is not None and response.status == 404
+            assert (
+                "页面不存在" in other_page.content() and device.case_no not in other_page.content()
+            )
+            outsider.close()
+
+        # The admin registers a device: its enrolment code shows once, as text and QR code.
+        with server.admin() as admin:
+            me = admin.get("/me").json()["user"]
+            assert (
+                admin.post(f"/users/{me['id']}/password", json={"password": PASSWORD}).status_code
+                == 204
+            )
+        admin_context = browser.new_context(
+            locale="zh-CN", timezone_id="Asia/Shanghai", viewport=LAPTOP
+        )
+        admin_page = admin_context.new_page()
+        _sign_in(admin_page, server, "admin")
+        admin_page.get_by_role("link", name="系统管理").click()
+        admin_page.get_by_role("link", name="采集设备").click()
+        admin_page.get_by_label("设备名称").fill("执法记录仪 08")
+        admin_page.get_by_role("button", name="登记并生成注册码").click()
+        admin_page.locator(".qr-box svg").wait_for()
+        assert admin_page.locator("#enrolment-code").inner_text().strip()
+        admin_page.screenshot(path=artefact("workspace-admin-device-laptop.png"), full_page=True)
+        admin_context.close()
     finally:
         server.stop()
