@@ -120,8 +120,10 @@ def summarise(
             (d for d in report.deadlines if d.due is not None and d.done_on is None),
             key=lambda d: d.due or today,
         )
+        # a deadline no calendar covers yet: named, without a date ("无法计算")
+        unknown = [d for d in report.deadlines if d.due is None and d.done_on is None]
     except CoreError:
-        status, defects, running = "not_assessable", 0, []
+        status, defects, running, unknown = "not_assessable", 0, [], []
     row = uow.session.get(CaseSummary, case.id)
     if row is None:
         row = CaseSummary(case_id=case.id)
@@ -129,7 +131,7 @@ def summarise(
     row.custody_seq = seq
     row.status = status
     row.defects = defects
-    row.deadline_rule = running[0].rule_id if running else None
+    row.deadline_rule = running[0].rule_id if running else unknown[0].rule_id if unknown else None
     row.deadline_due = running[0].due.isoformat() if running and running[0].due else None
     row.computed_at = utcnow()
     return row

@@ -201,3 +201,18 @@ def test_a_blocked_decision_shows_the_legal_review_gates_reasons(
     recorded = inspector.post(f"/ui/cases/{incomplete['id']}/decisions", data=decision)
     assert recorded.status_code == 302
     assert "已记录决定" in inspector.get(recorded.headers["Location"]).text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
+def test_a_deadline_no_calendar_covers_says_so(
+    app: Flask, world: World, signed_in: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import server.web.cases as pages
+    from core.calendar import WorkingCalendar
+
+    # a calendar covering no year: every deadline is "not computable"
+    monkeypatch.setattr(pages, "calendar", lambda: WorkingCalendar(bundled=False))
+    incomplete, _ = _incomplete_and_complete(world)
+    listed = signed_in("a_reviewer").get("/ui/cases?flag=missing").text
+    assert rows(listed) == [incomplete["case_no"]]
+    assert "无法计算（缺少工作日历）" in listed
