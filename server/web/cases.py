@@ -17,15 +17,17 @@ from flask import jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from core.calendar import WorkingCalendar
+from core.errors import CoreError
 from core.legal_review import DecisionFacts, PartyKind
 from core.standards import list_standards
 from server.components import components
 from server.errors import Invalid
-from server.models import Role, User, utcnow
+from server.models import Case, Role, User, utcnow
 from server.services import case_list as case_list_service
 from server.services import case_view, custody, legal_review
 from server.services import completeness as completeness_service
 from server.services.case_list import Flag, ListQuery
+from server.services.cases import pinned_standard
 from server.services.completeness import calendar_for, china_date
 from server.web.common import person, run, workspace_blueprint
 
@@ -88,6 +90,17 @@ def _inspectors() -> list[User]:
     return found
 
 
+def stage_name(case: Case) -> str:
+    """The Chinese name of the case's current stage under its pinned standard."""
+    if not case.current_stage:
+        return "未开始"
+    try:
+        found = pinned_standard(case).stage(case.current_stage)
+    except CoreError:
+        found = None
+    return found.name_zh if found is not None else case.current_stage
+
+
 @bp.get("/cases")
 def case_list() -> Any:
     """The case list (案件列表) with search, filters, sorting and pages."""
@@ -102,6 +115,7 @@ def case_list() -> Any:
         "status_names": STATUS_NAMES,
         "case_status": CASE_STATUS,
         "args": request.args,
+        "stage_name": stage_name,
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "case-table":
         return render_template("cases/_table.html", **values)

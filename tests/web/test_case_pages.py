@@ -45,6 +45,7 @@ def test_the_missing_filter_finds_incomplete_cases_with_deadline_days(
     missing = reviewer.get("/ui/cases?flag=missing")
     assert rows(missing.text) == [incomplete["case_no"]]
     assert "缺 " in missing.text and "个工作日" in missing.text  # the 行政处罚 decision deadline
+    assert "<td>立案</td>" in missing.text  # the stage by its Chinese name
     searched = reviewer.get("/ui/cases?q=" + "监查")
     assert rows(searched.text) == [quiet["case_no"]]
     # htmx asks for the table only
