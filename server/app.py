@@ -28,6 +28,7 @@ from server import cross_origin, logs, metrics
 from server.api.errors import CaseTrailApi, register_error_handlers
 from server.components import EXTENSION_KEY, build_components
 from server.settings import Settings
+from server.web.security import install as install_workspace
 
 API_PREFIX = "/api/v1"
 API_VERSION = "1"
@@ -52,6 +53,7 @@ BLUEPRINTS: list[str] = [
     "server.api.publication",
     "server.api.registries",
     "server.api.draws",
+    "server.api.agencies",
 ]
 
 
@@ -59,6 +61,12 @@ BLUEPRINTS: list[str] = [
 WEB_BLUEPRINTS: list[str] = [
     "server.web.public",
     "server.web.capture",
+    "server.web.signin",
+    "server.web.cases",
+    "server.web.evidence",
+    "server.web.exports",
+    "server.web.admin",
+    "server.web.verify",
 ]
 
 
@@ -103,6 +111,7 @@ def create_app(
     for name in WEB_BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
     register_error_handlers(app, api)
+    install_workspace(app)  # /ui: security headers, Chinese error pages, Beijing-time filters
     _serve_swagger_ui_assets(app)
     cross_origin.install(app, settings, API_PREFIX)
     logs.install(app)

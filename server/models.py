@@ -562,3 +562,82 @@ class Draw(Base):
     committed_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     committed_at: Mapped[datetime] = mapped_column(default=utcnow)
     drawn_at: Mapped[datetime | None]
+
+
+class UserPassword(Base):
+    """A person's sign-in password for the web workspace (argon2id hash only)."""
+
+    __tablename__ = "user_passwords"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser (登录会话): the cookie holds a secret, the row only its SHA-256.
+
+    ``csrf_token`` is the form token of this session (synchroniser pattern).
+    """
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(71), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    client_ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class SignInAttempt(Base):
+    """One sign-in attempt, kept so failures are throttled per user and per address."""
+
+    __tablename__ = "sign_in_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    client_ip: Mapped[str] = mapped_column(String(64), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CaseSummary(Base):
+    """What the case list shows per case, kept so a page never assesses every case.
+
+    Written when the case's completeness is assessed; ``custody_seq`` is the case's last
+    custody sequence number then — a newer event (new evidence, stage, waiver) makes the
+    row stale and the next list request assesses that case again. ``deadline_due`` is the
+    nearest running legal deadline (ISO date, China time); its working days left are
+    counted when the page is drawn, so the row does not age with the calendar.
+    """
+
+    __tablename__ = "case_summaries"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    custody_seq: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))
+    defects: Mapped[int] = mapped_column(Integer)  # defects other than deadlines (缺项)
+    deadline_rule: Mapped[str | None] = mapped_column(String(64))
+    deadline_due: Mapped[str | None] = mapped_column(String(10), index=True)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExportJob(Base):
+    """A case-file export running in the background (导出任务): progress kept for any page."""
+
+    __tablename__ = "export_jobs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    format: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # running | done | failed
+    export_id: Mapped[str | None] = mapped_column(String(36))
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    files_total: Mapped[int] = mapped_column(Integer, default=0)
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(71))  # of the whole archive
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

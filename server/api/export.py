@@ -2,8 +2,17 @@
 # (flask-smorest ships without type hints; its decorators keep the view signatures.)
 """Case-file export (案卷导出): seal and download a case as a BagIt bag; resume with ``Range``.
 
-``GET /cases/{id}/export?format=tar|zip`` seals a new export and streams it (archivist
-or admin; another agency's case → 404, a device token → 403). The response carries
+Creating an export is a ``POST``:
+
+* ``POST /cases/{id}/exports`` ``{"format": "tar"}`` starts a background export job
+  (202, ``Location: /api/v1/export-jobs/{job_id}``); ``GET /export-jobs/{job_id}``
+  reports its progress (bytes, files, seconds left) and, when done, the export id, the
+  archive's SHA-256 and its download URL. Jobs live in the database.
+* ``POST /cases/{id}/export?format=tar|zip`` seals a new export and streams it at once.
+  ``GET`` on the same URL still does so for existing clients but is deprecated
+  (``Deprecation`` header; see ``docs/export-jobs.md``).
+
+Both need an archivist or admin (another agency's case → 404, a device token → 403). The response carries
 ``Content-Length``, ``ETag`` (the export id) and ``Content-Location`` — the sealed
 export's own URL, ``/cases/{id}/exports/{export_id}``, which streams the very same
 bytes again and honours ``Range`` / ``If-Range`` for resumed downloads.
@@ -22,11 +31,13 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
-from server.api.common import QuerySchema
+from server.api.common import BaseSchema, QuerySchema, call
 from server.archive.bag import BagFormat
 from server.archive.export import CaseExporter, SealedExport
 from server.auth import Principal, authenticate
 from server.components import components
+from server.services import exports
+from server.services.completeness import calendar_for
 
 blp = Blueprint("export", __name__, url_prefix="", description="案卷导出 Case-file export")
 
@@ -51,7 +62,7 @@ def _principal() -> Principal:
     return principal
 
 
-def _disposition(filename: str) -> str:
+def disposition(filename: str) -> str:
     fallback = "".join(
         c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
     )
@@ -80,7 +91,7 @@ def _response(principal: Principal, sealed: SealedExport, case_id: str) -> Respo
     )
     response.content_length = end - start
     response.headers["Accept-Ranges"] = "bytes"
-    response.headers["Content-Disposition"] = _disposition(sealed.filename)
+    response.headers["Content-Disposition"] = disposition(sealed.filename)
     response.headers["Content-Location"] = f"/api/v1/cases/{case_id}/exports/{sealed.export_id}"
     response.headers["CaseTrail-Export-Id"] = sealed.export_id
     response.headers["Cache-Control"] = "no-store"
@@ -99,14 +110,92 @@ _ARCHIVE = {
 }
 
 
-@blp.route("/cases/<case_id>/export")
+@blp.route("/cases/<case_id>/export", methods=["GET", "POST"])
 @blp.arguments(ExportQuerySchema, location="query")
 @blp.doc(responses={"200": _ARCHIVE})
 def export_case(query: dict[str, Any], case_id: str) -> Response:
-    """Seal the case file and download it as a BagIt bag (archivist or admin)."""
+    """Seal the case file and download it as a BagIt bag (archivist or admin; GET deprecated)."""
     principal = _principal()
     sealed = exporter().seal(principal, case_id, BagFormat(query["format"]))
-    return _response(principal, sealed, case_id)
+    response = _response(principal, sealed, case_id)
+    if request.method == "GET":
+        response.headers["Deprecation"] = "true"
+        response.headers["Link"] = f'</api/v1/cases/{case_id}/exports>; rel="successor-version"'
+    return response
+
+
+class ExportJobRequestSchema(BaseSchema):
+    format = fields.String(
+        load_default="tar",
+        validate=validate.OneOf([f.value for f in BagFormat]),
+        metadata={"description": "tar (default) or zip"},
+    )
+
+
+class ExportJobSchema(BaseSchema):
+    id = fields.Function(lambda v: v.job.id)
+    case_id = fields.Function(lambda v: v.job.case_id)
+    status = fields.Function(
+        lambda v: v.job.status, metadata={"description": "queued | running | done | failed"}
+    )
+    state_zh = fields.String()
+    format = fields.Function(lambda v: v.job.format)
+    percent = fields.Integer()
+    seconds_left = fields.Integer(allow_none=True)
+    bytes_done = fields.Function(lambda v: v.job.bytes_done)
+    bytes_total = fields.Function(lambda v: v.job.bytes_total)
+    files_done = fields.Function(lambda v: v.job.files_done)
+    files_total = fields.Function(lambda v: v.job.files_total)
+    export_id = fields.Function(lambda v: v.job.export_id)
+    sha256 = fields.Function(
+        lambda v: v.job.sha256, metadata={"description": "SHA-256 of the whole archive"}
+    )
+    error = fields.Function(lambda v: v.job.error)
+    download_url = fields.Function(
+        lambda v: (
+            f"/api/v1/cases/{v.job.case_id}/exports/{v.job.export_id}"
+            if v.job.status == "done"
+            else None
+        )
+    )
+    created_at = fields.Function(lambda v: v.job.created_at.isoformat())
+    finished_at = fields.Function(
+        lambda v: v.job.finished_at.isoformat() if v.job.finished_at else None
+    )
+
+
+def launch(job_id: str) -> None:
+    """Run a queued export job in a background thread of this server process."""
+    parts = components()
+    sealing = parts.require_exporter()
+    settings = parts.settings
+    exports.run_in_background(
+        job_id,
+        uow_factory=parts.unit_of_work,
+        exporter=sealing,
+        streaming_exporter=lambda store: CaseExporter(
+            parts.unit_of_work, store, parts.signer(), calendar=calendar_for(settings.calendar_file)
+        ),
+        store=parts.store,
+    )
+
+
+@blp.route("/cases/<case_id>/exports", methods=["POST"])
+@blp.arguments(ExportJobRequestSchema)
+@blp.response(202, ExportJobSchema)
+def start_export_job(body: dict[str, Any], case_id: str) -> Any:
+    """Start exporting the case file in the background (archivist or admin)."""
+    components().require_exporter()  # 503 before a job that could never run
+    job = call(exports.start_export, case_id, body["format"])
+    launch(job.id)
+    return exports.view(job), 202, {"Location": f"/api/v1/export-jobs/{job.id}"}
+
+
+@blp.route("/export-jobs/<job_id>")
+@blp.response(200, ExportJobSchema)
+def get_export_job(job_id: str) -> Any:
+    """Progress of an export job; when done, the export id, digest and download URL."""
+    return call(exports.get_job, job_id)
 
 
 @blp.route("/cases/<case_id>/exports/<export_id>")

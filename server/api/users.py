@@ -11,7 +11,7 @@ from marshmallow import fields, validate
 
 from server.api.common import BaseSchema, QuerySchema, call, created
 from server.models import Role
-from server.services import users
+from server.services import accounts, users
 from server.services.users import NewUser
 
 blp = Blueprint("users", __name__, url_prefix="/users", description="用户与令牌 Users and tokens")
@@ -121,3 +121,20 @@ def create_token(body: dict[str, Any], user_id: str) -> Any:
 def revoke_token(user_id: str, token_id: str) -> Any:
     """Revoke a token; it stops working at once."""
     return call(users.revoke_token, user_id, token_id)
+
+
+class PasswordSchema(BaseSchema):
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=accounts.MIN_PASSWORD, max=200),
+        metadata={"description": "新的网页工作台登录密码 (new workspace sign-in password)"},
+    )
+
+
+@blp.route("/<user_id>/password", methods=["POST"])
+@blp.arguments(PasswordSchema)
+@blp.response(204)
+def set_password(body: dict[str, Any], user_id: str) -> None:
+    """Set a user's workspace sign-in password (admin); their open sessions end."""
+    call(accounts.reset_password, user_id, body["password"])

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from datetime import datetime
+
 import click
 from sqlalchemy import func, select
 
 from server.cli.common import find_agency, load_settings, print_table, service_errors, unit_of_work
 from server.models import Case, CaseOfficer, CaseStatus, Device, Role, User
+from server.services import accounts as account_service
+from server.services import agencies as agency_service
 from server.services import devices as device_service
 from server.services import users as user_service
+from server.services.completeness import CHINA
 from server.services.unit_of_work import SqlUnitOfWork
 
 ROLE_NAMES = {
@@ -17,6 +23,11 @@ ROLE_NAMES = {
     "archivist": "档案管理",
     "admin": "管理员",
 }
+
+
+def beijing_text(moment: datetime | None) -> str:
+    """A stored time as people read it: Beijing time (北京时间)."""
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
 def _user_by_name(uow: SqlUnitOfWork, username: str) -> User:
@@ -92,6 +103,31 @@ def users_revoke(username: str) -> None:
     click.echo(f"已停用 {user.username}，其令牌均已吊销 (deactivated; all tokens revoked)")
 
 
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", "from_stdin", is_flag=True,
+              help="从标准输入读取密码（第一行）read the password from stdin (first line)")  # fmt: skip
+@click.option("--one-time", is_flag=True,
+              help="生成随机密码并显示一次 make a random password and print it once")  # fmt: skip
+@service_errors
+def users_set_password(username: str, from_stdin: bool, one_time: bool) -> None:
+    """设置网页工作台登录密码 Set a user's sign-in password for the web workspace."""
+    if from_stdin == one_time:
+        raise click.UsageError("请二选一：--password-stdin 或 --one-time (choose one of them)")
+    password = (
+        account_service.one_time_password() if one_time else sys.stdin.readline().rstrip("\r\n")
+    )
+    with unit_of_work(load_settings()) as uow:
+        user = _user_by_name(uow, username)
+        account_service.set_password(uow, user, password)
+        uow.commit()
+    click.echo(
+        f"已为 {user.username} 设置登录密码，其已登录的会话均已退出 (password set; sessions ended)"
+    )
+    if one_time:
+        click.echo(f"一次性密码 one-time password (只显示一次 shown once): {password}")
+
+
 @click.group()
 def devices() -> None:
     """采集设备管理 Devices: add, list, revoke."""
@@ -110,7 +146,8 @@ def devices_add(owner: str, name: str) -> None:
     click.echo(f"已登记设备 registered {device.name} id={device.id} (owner {owner})")
     click.echo(f"一次性注册码 enrolment code: {registered.enrolment_code}")
     click.echo(
-        f"有效期至 valid until: {device.enrol_code_expires_at:%Y-%m-%d %H:%M} UTC（只显示一次 shown once）"
+        f"有效期至 valid until: {beijing_text(device.enrol_code_expires_at)} 北京时间"
+        "（只显示一次 shown once）"
     )
 
 
@@ -169,7 +206,7 @@ def cases_list(status: str | None, agency_code: str | None) -> None:
                 c.current_stage or "",
                 n,
                 "办理中 open" if c.status == "open" else "已结案 closed",
-                f"{c.created_at:%Y-%m-%d}",
+                beijing_text(c.created_at)[:10],
                 c.id,
             )
             for c, n in uow.session.execute(query)
@@ -189,4 +226,33 @@ def cases_list(status: str | None, agency_code: str | None) -> None:
     )
 
 
-COMMANDS: list[click.Command] = [users, devices, cases]
+@click.group()
+def agencies() -> None:
+    """执法机关 Agencies: add, list."""
+
+
+@agencies.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="机关名称 agency name")
+@service_errors
+def agencies_add(code: str, name: str) -> None:
+    """添加执法机关 Add an agency (then add its admin: casetrail users add … --agency CODE)."""
+    with unit_of_work(load_settings()) as uow:
+        agency = agency_service.add_agency(uow, code, name)
+        uow.commit()
+    click.echo(f"已添加机关 added {agency.name} (code {agency.code}) id={agency.id}")
+
+
+@agencies.command("list")
+@service_errors
+def agencies_list() -> None:
+    """列出执法机关 List agencies."""
+    with unit_of_work(load_settings()) as uow:
+        rows = [
+            (a.code, a.name, beijing_text(a.created_at), a.id)
+            for a in agency_service.all_agencies(uow)
+        ]
+    print_table(["代码 code", "名称 name", "创建 created (北京时间)", "id"], rows)
+
+
+COMMANDS: list[click.Command] = [users, devices, cases, agencies]

@@ -1,9 +1,9 @@
-"""The capture app's vendored scripts match VENDORED.toml, and the app is served as a PWA
-under a strict Content-Security-Policy (Flask test client; no browser needed)."""
+"""The capture app caches its vendored scripts and is served as a PWA under a strict
+Content-Security-Policy (Flask test client; no browser needed). The vendored files
+themselves are checked against VENDORED.toml by ``test_vendored.py``."""
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from pathlib import Path
 
@@ -21,26 +21,17 @@ def _packages() -> list[dict[str, object]]:
     return packages
 
 
-@pytest.mark.parametrize("package", _packages(), ids=lambda p: str(p["name"]))
-def test_vendored_files_match_their_recorded_checksums(package: dict[str, object]) -> None:
-    folder = VENDOR_DIR / f"{package['name']}@{package['version']}"
-    assert (folder / "LICENSE").is_file()
-    assert str(package["integrity"]).startswith("sha512-")
-    files = package["files"]
-    assert isinstance(files, dict) and files
-    for name, digest in files.items():
-        actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-        assert digest == f"sha256:{actual}", name
-
-
 def test_service_worker_caches_every_app_and_vendored_file() -> None:
     sw = (APP_DIR / "sw.js").read_text("utf-8")
     for name in SHELL_FILES:
         if name != "sw.js":
             assert f'"/capture/{"" if name == "index.html" else name}"' in sw, name
-    for package in _packages():
+    used = [p for p in _packages() if f"/capture/vendor/{p['name']}@{p['version']}/" in sw]
+    assert {p["name"] for p in used} >= {"tus-js-client", "hash-wasm", "jsqr"}
+    for package in used:  # every script file of a package the app loads (licences stay out)
         for name in package["files"]:  # type: ignore[attr-defined]
-            assert f"/capture/vendor/{package['name']}@{package['version']}/{name}" in sw
+            if not name.startswith("LICENSE"):
+                assert f"/capture/vendor/{package['name']}@{package['version']}/{name}" in sw
 
 
 @pytest.fixture

@@ -1,0 +1,225 @@
+"""Case pages: the list (``/ui/cases``), a case (``/ui/cases/<id>``), waivers and 法制审核.
+
+Thin views: values come from :mod:`server.services.case_list` and
+:mod:`server.services.case_view`; waivers and reviews go through the legal engineer's
+services (:func:`server.services.completeness.add_waiver`,
+:func:`server.services.legal_review.record_review`). The list's filter form swaps only
+the table when htmx is there (``HX-Request``) and works as a plain GET form without it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from core.calendar import WorkingCalendar
+from core.errors import CoreError
+from core.legal_review import DecisionFacts, PartyKind
+from core.standards import list_standards
+from server.components import components
+from server.errors import Invalid
+from server.models import Case, Role, User, utcnow
+from server.services import case_list as case_list_service
+from server.services import case_view, custody, legal_review
+from server.services import completeness as completeness_service
+from server.services.case_list import Flag, ListQuery
+from server.services.cases import pinned_standard
+from server.services.completeness import calendar_for, china_date
+from server.web.common import person, run, workspace_blueprint
+
+bp = workspace_blueprint("ui_cases", __name__)
+
+FLAG_NAMES = {
+    Flag.MISSING.value: "缺项",
+    Flag.DUE_SOON.value: "即将到期",
+    Flag.OVERDUE.value: "已逾期",
+}
+STATUS_NAMES = {
+    "complete": "完整",
+    "incomplete": "不完整",
+    "complete_with_waivers": "完整（含豁免）",
+    "not_assessable": "无法评估",
+}
+CASE_STATUS = {"open": "办理中", "closed": "已结案"}
+OUTCOMES = {"passed": "通过", "returned": "退回"}
+
+
+def calendar() -> WorkingCalendar:
+    """The working-day calendar the server is configured with."""
+    return calendar_for(components().settings.calendar_file)
+
+
+def _today() -> date:
+    return china_date(utcnow())
+
+
+def _query() -> ListQuery:
+    args = request.args
+    try:
+        page = int(args.get("page", "1"))
+    except ValueError:
+        page = 1
+    return ListQuery(
+        text=args.get("q", "")[:200],
+        category=args.get("category", ""),
+        stage=args.get("stage", ""),
+        status=args.get("status", ""),
+        officer_id=args.get("officer", ""),
+        flag=args.get("flag", ""),
+        sort=args.get("sort", "created"),
+        descending=args.get("order", "desc") != "asc",
+        page=page,
+    )
+
+
+def _inspectors() -> list[User]:
+    principal = person().principal
+    with components().unit_of_work() as uow:
+        found = list(
+            uow.session.scalars(
+                select(User)
+                .where(User.agency_id == principal.agency_id, User.role == Role.INSPECTOR.value)
+                .order_by(User.display_name)
+            )
+        )
+        uow.session.expunge_all()  # keep them readable after the unit rolls back
+    return found
+
+
+def stage_name(case: Case) -> str:
+    """The Chinese name of the case's current stage under its pinned standard."""
+    if not case.current_stage:
+        return "未开始"
+    try:
+        found = pinned_standard(case).stage(case.current_stage)
+    except CoreError:
+        found = None
+    return found.name_zh if found is not None else case.current_stage
+
+
+@bp.get("/cases")
+def case_list() -> Any:
+    """The case list (案件列表) with search, filters, sorting and pages."""
+    query = _query()
+    found = run(case_list_service.list_page, query, today=_today(), calendar=calendar())
+    standards = {s.id: s.name_zh for s in list_standards()}
+    values = {
+        "query": query,
+        "page": found,
+        "standards": standards,
+        "flags": FLAG_NAMES,
+        "status_names": STATUS_NAMES,
+        "case_status": CASE_STATUS,
+        "args": request.args,
+        "stage_name": stage_name,
+    }
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "case-table":
+        return render_template("cases/_table.html", **values)
+    return render_template("cases/list.html", inspectors=_inspectors(), **values)
+
+
+@bp.get("/cases/<case_id>")
+def case_page(case_id: str) -> Any:
+    """One case: header, stages, findings with waivers, evidence, custody, 法制审核."""
+    values = run(case_view.case_page, case_id, calendar=calendar())
+    me = person().user
+    return render_template(
+        "cases/case.html",
+        v=values,
+        case=values.case,
+        report=values.report,
+        status_names=STATUS_NAMES,
+        case_status=CASE_STATUS,
+        outcomes=OUTCOMES,
+        can_waive=me.role in (Role.REVIEWER.value, Role.ADMIN.value),
+        can_review=me.role == Role.REVIEWER.value,
+        can_export=me.role in (Role.ARCHIVIST.value, Role.ADMIN.value),
+        can_decide=me.role in (Role.INSPECTOR.value, Role.ADMIN.value),
+        flags_58=FLAGS_58,
+        saved=request.args.get("saved", ""),
+    )
+
+
+@bp.post("/cases/<case_id>/waivers")
+def add_waiver(case_id: str) -> Any:
+    """A reviewer waives one finding (豁免) with a reason."""
+    form = request.form
+    run(
+        completeness_service.add_waiver,
+        case_id,
+        completeness_service.NewWaiver(
+            stage=form.get("stage") or None,
+            item=form.get("item", ""),
+            reason=form.get("reason", ""),
+        ),
+    )
+    return redirect(url_for("ui_cases.case_page", case_id=case_id, saved="waiver") + "#findings")
+
+
+@bp.post("/cases/<case_id>/reviews")
+def add_review(case_id: str) -> Any:
+    """A reviewer records a 法制审核 opinion: 通过 or 退回."""
+    form = request.form
+    outcome = form.get("outcome", "")
+    if outcome not in legal_review.OUTCOMES:
+        raise Invalid("请选择审核结论：通过或退回 (choose an outcome: passed or returned)")
+    run(
+        legal_review.record_review,
+        case_id,
+        legal_review.NewReview(
+            outcome=outcome,
+            opinion=form.get("opinion", ""),
+            opinion_ref=form.get("opinion_ref", ""),
+        ),
+    )
+    return redirect(url_for("ui_cases.case_page", case_id=case_id, saved="review") + "#review")
+
+
+@bp.get("/custody/events/<event_id>/proof")
+def event_proof(event_id: str) -> Any:
+    """An event's inclusion proof against the latest signed checkpoint (JSON download)."""
+    signer = components().signer()
+    proof = run(custody.event_inclusion_proof, event_id, signer, None)
+    response = jsonify(proof.to_json())
+    response.headers["Content-Disposition"] = f'attachment; filename="proof-{event_id}.json"'
+    return response
+
+
+FLAGS_58 = (
+    ("major_public_interest", "涉及重大公共利益"),
+    ("major_social_impact", "可能造成重大社会影响或引发社会风险"),
+    ("affects_major_rights", "直接关系当事人或第三人重大权益，经过听证程序"),
+    ("complex_case", "案件情况疑难复杂，涉及多个法律关系"),
+    ("required_by_law", "法律、法规规定应当进行法制审核的其他情形"),
+)
+
+
+@bp.post("/cases/<case_id>/decisions")
+def add_decision(case_id: str) -> Any:
+    """Record an intended decision; the 法制审核 gate's reasons show when it is blocked."""
+    form = request.form
+    try:
+        fine = Decimal(form.get("fine_yuan") or "0")
+        value = Decimal(form.get("property_value_yuan") or "0")
+    except InvalidOperation as exc:
+        raise Invalid(errors={"fine_yuan": ["金额须为数字 (amounts are numbers)"]}) from exc
+    if fine < 0 or value < 0:
+        raise Invalid(errors={"fine_yuan": ["金额不能为负 (amounts cannot be negative)"]})
+    party = form.get("party", PartyKind.INDIVIDUAL.value)
+    facts = DecisionFacts(
+        category="",  # the service takes the case's own category
+        party=PartyKind(party) if party in ("individual", "organisation") else PartyKind.INDIVIDUAL,
+        fine_yuan=fine,
+        property_value_yuan=value,
+        hearing_held=bool(form.get("hearing_held")),
+        **{name: bool(form.get(name)) for name, _ in FLAGS_58},  # type: ignore[arg-type]
+    )
+    draft = legal_review.NewDecision(
+        form.get("decision_type", "").strip() or "penalty", facts, summary=form.get("summary", "")
+    )
+    run(legal_review.record_decision, case_id, draft)
+    return redirect(url_for("ui_cases.case_page", case_id=case_id, saved="decision") + "#review")

@@ -1,0 +1,112 @@
+"""Workspace fixtures: the server package's database/app/world fixtures, plus signing in."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server.db import make_engine, upgrade
+from server.models import User
+from server.services import accounts
+from server.settings import Settings
+from server.signing_key import create_signing_key
+from tests.server import conftest as server_fixtures
+from tests.server.conftest import parts
+from tests.support.postgres import PostgresCluster
+
+# The server package's fixtures, by name: an app on a migrated database and two agencies
+# of people with tokens. The PostgreSQL template gets its own name here, so this package
+# and tests/server can run in one session in any order.
+WEB_PG_TEMPLATE = "casetrail_web_template"
+sqlite_template = server_fixtures.sqlite_template
+# Deadlines opened today end next year: the agency calendar file covers 2027 (the
+# bundled one stops where official schedules stop).
+CALENDAR_2027 = Path(__file__).resolve().parents[2] / "docs" / "calendar-2027.example.toml"
+app = server_fixtures.app
+engine = server_fixtures.engine
+world = server_fixtures.world
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres: PostgresCluster) -> PostgresCluster:
+    postgres.create_database(WEB_PG_TEMPLATE)
+    engine_ = make_engine(postgres.url(WEB_PG_TEMPLATE))
+    upgrade(engine_)
+    engine_.dispose()
+    return postgres
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh, migrated database: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        target = tmp_path / "db" / "casetrail.db"
+        target.parent.mkdir()
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("pg_template")
+    name = cluster.create_database(template=WEB_PG_TEMPLATE)
+    yield cluster.url(name)
+    cluster.drop_database(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    settings = Settings.for_data_dir(
+        tmp_path / "var", database_url=db_url, max_json_body=64 * 1024, calendar_file=CALENDAR_2027
+    )
+    create_signing_key(settings.signing_key_file)
+    return settings
+
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def set_password(app: Flask, username: str, password: str = PASSWORD) -> None:
+    """Give ``username`` a sign-in password."""
+    from sqlalchemy import select
+
+    with parts(app).unit_of_work() as uow:
+        user = uow.session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        accounts.set_password(uow, user, password)
+        uow.commit()
+
+
+def csrf_of(html: str) -> str:
+    """The first form token on a page."""
+    found = CSRF.search(html)
+    assert found, "no csrf_token field on the page"
+    return found.group(1)
+
+
+def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> object:
+    """Post the sign-in form the way a browser does; returns the response."""
+    form = client.get("/ui/sign-in")
+    return client.post(
+        "/ui/sign-in",
+        data={"username": username, "password": password, "csrf_token": csrf_of(form.text)},
+    )
+
+
+@pytest.fixture
+def signed_in(app: Flask, world: object):  # type: ignore[no-untyped-def]
+    """``signed_in("a_reviewer")`` → a test client with that person signed in."""
+
+    def make(name: str) -> FlaskClient:
+        person = world.people[name]  # type: ignore[attr-defined]
+        set_password(app, person.username)
+        client = app.test_client()
+        response = sign_in(client, person.username)
+        assert response.status_code == 302, response.text  # type: ignore[attr-defined]
+        return client
+
+    return make
