@@ -54,8 +54,12 @@ class CaseTrailServer(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def initialise(settings: Settings, agency_name: str) -> None:
-    """Migrate, create the signing key and the first admin; print what was done."""
+def initialise(settings: Settings, agency_name: str, served_at: str | None = None) -> None:
+    """Migrate, create the signing key and the first admin; print what was done.
+
+    ``served_at`` is where this process will answer (``http://HOST:PORT``); the sign-in
+    line names ``CASETRAIL_PUBLIC_URL`` instead when one is configured.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
@@ -87,9 +91,16 @@ def initialise(settings: Settings, agency_name: str) -> None:
         f"  管理员令牌 (admin token):\n\n      {first.token}\n\n"
         "  此令牌只显示这一次，请立即妥善保存。\n"
         "  This token is shown ONCE. Store it safely now; it cannot be shown again.\n"
-        f"  用法 usage: curl -H 'Authorization: Bearer {first.token[:10]}…' …/api/v1/me\n"
+        f"  用法 usage: curl -H 'Authorization: Bearer {first.token[:10]}…' …/api/v1/me\n\n"
+        f"{first.sign_in_text(_workspace_base(settings, served_at))}\n"
         f"{bar}\n"
     )
+
+
+def _workspace_base(settings: Settings, served_at: str | None) -> str:
+    default = Settings.__dataclass_fields__["public_url"].default
+    configured = settings.public_url != default or served_at is None
+    return (settings.public_url if configured else served_at).rstrip("/")
 
 
 @click.command()
@@ -114,7 +125,7 @@ def serve(
     os.umask(0o077)
     settings = load_settings()
     if init:
-        initialise(settings, agency_name)
+        initialise(settings, agency_name, served_at=f"http://{host}:{port}")
     else:
         engine = make_engine(settings.database_url)
         try:

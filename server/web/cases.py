@@ -24,11 +24,12 @@ from server.components import components
 from server.errors import Invalid
 from server.models import Case, Role, User, utcnow
 from server.services import case_list as case_list_service
-from server.services import case_view, custody, legal_review
+from server.services import case_view, custody_proofs, legal_review
 from server.services import completeness as completeness_service
 from server.services.case_list import Flag, ListQuery
 from server.services.cases import pinned_standard
-from server.services.completeness import calendar_for, china_date
+from server.services.clocks import china_date
+from server.services.completeness import calendar_for
 from server.web.common import person, run, workspace_blueprint
 
 bp = workspace_blueprint("ui_cases", __name__)
@@ -183,7 +184,7 @@ def add_review(case_id: str) -> Any:
 def event_proof(event_id: str) -> Any:
     """An event's inclusion proof against the latest signed checkpoint (JSON download)."""
     signer = components().signer()
-    proof = run(custody.event_inclusion_proof, event_id, signer, None)
+    proof = run(custody_proofs.event_inclusion_proof, event_id, signer, None)
     response = jsonify(proof.to_json())
     response.headers["Content-Disposition"] = f'attachment; filename="proof-{event_id}.json"'
     return response

@@ -18,7 +18,8 @@ from typing import Any
 from flask import Flask, Response, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from server.errors import ServiceError, status_for
+from server.api.errors import status_for
+from server.errors import ServiceError
 from server.services.completeness import CHINA
 
 log = logging.getLogger(__name__)

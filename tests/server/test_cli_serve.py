@@ -75,6 +75,9 @@ def test_serve_init_on_a_fresh_data_dir_serves_and_prints_a_working_admin_token(
         output = log.read_text()
         token = re.search(r"(ct_[A-Za-z0-9_-]{40})", output).group(1)
         assert output.count(token) == 1 and "只显示这一次" in output
+        # … and how the admin signs in to the web workspace, at the port actually served
+        assert f"http://127.0.0.1:{port}/ui/" in output
+        assert re.search(r"一次性密码 one-time password: \S{12,}", output)
         key = data_dir / "keys" / "log-signing.pem"
         assert key.stat().st_mode & 0o777 == 0o600
         auth = {"Authorization": f"Bearer {token}"}
