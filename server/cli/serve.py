@@ -99,8 +99,9 @@ def initialise(settings: Settings, agency_name: str, served_at: str | None = Non
 
 def _workspace_base(settings: Settings, served_at: str | None) -> str:
     default = Settings.__dataclass_fields__["public_url"].default
-    configured = settings.public_url != default or served_at is None
-    return (settings.public_url if configured else served_at).rstrip("/")
+    if served_at is None or settings.public_url != default:
+        return settings.public_url.rstrip("/")
+    return served_at
 
 
 @click.command()
