@@ -25,8 +25,8 @@ from tests.support.systemd_units import DEPLOY
 
 RENDER = DEPLOY / "nginx" / "render.sh"
 _LINE = re.compile(
-    r'"(?P<method>[A-Z]+) (?P<uri>\S+) [^"]*" (?P<status>\d{3}) \d+ req=\d+ '
-    r"upstream=(?P<upstream>\S+) "
+    r'"(?P<method>[A-Z]+) (?P<uri>\S+) [^"]*" (?P<status>\d{3}) \d+ req=(?P<length>\d+) '
+    r"upstream=(?P<upstream>.+?) ustatus="
 )
 
 
@@ -54,7 +54,13 @@ class Request:
     method: str
     uri: str
     status: int
+    length: int  # request line, headers and body, bytes
     upstream: str  # "127.0.0.1:PORT" (several, comma-separated, when nginx tried more)
+
+    @property
+    def answered_by(self) -> str:
+        """The upstream whose answer the client got (the last one nginx tried)."""
+        return self.upstream.split(",")[-1].strip()
 
 
 class Nginx:
@@ -169,7 +175,11 @@ class Nginx:
         for line in lines:
             m = _LINE.search(line)
             if m:
-                out.append(Request(m["method"], m["uri"], int(m["status"]), m["upstream"]))
+                out.append(
+                    Request(
+                        m["method"], m["uri"], int(m["status"]), int(m["length"]), m["upstream"]
+                    )
+                )
         return out
 
     def stop(self) -> None:
