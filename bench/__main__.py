@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
         with SeaweedFS() as weed:
             fixity.bench_b8(results, profile, weed)
+    if selected("B10"):
+        from bench import scaleout
+
+        scaleout.bench_b10(results, profile)
     print(results.summary())
     log(f"total {time.monotonic() - begun:.0f}s")
     return 0
