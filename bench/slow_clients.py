@@ -27,6 +27,7 @@ import statistics
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,7 +304,10 @@ def run_slow_clients(profile: SlowProfile, tmp: Path, log: Any = print) -> SlowR
             return await asyncio.gather(*jobs, return_exceptions=True)
 
         begun = time.monotonic()
-        outcomes = asyncio.run(everything())
+        # A loop of its own in a thread of its own: the calling thread may already run one
+        # (Playwright's sync API keeps a loop in pytest's thread once a browser test ran).
+        with ThreadPoolExecutor(1) as pool:
+            outcomes = pool.submit(asyncio.run, everything()).result()
         log(f"B6b load over in {time.monotonic() - begun:.1f}s")
         probe.stop.set()
         probe.join()
