@@ -67,6 +67,7 @@ WEB_BLUEPRINTS: list[str] = [
     "server.web.exports",
     "server.web.admin",
     "server.web.verify",
+    "server.web.publication",
 ]
 
 
