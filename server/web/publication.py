@@ -21,6 +21,7 @@ from server.components import components
 from server.errors import Invalid
 from server.models import Role, utcnow
 from server.services import publication
+from server.services.annual_report_xlsx import VALUES_ZH
 from server.services.case_list import publication_badges
 from server.services.clocks import china_date
 from server.services.completeness import calendar_for
@@ -32,6 +33,8 @@ bp = workspace_blueprint("ui_publication", __name__)
 STATES = {s.value: s.label_zh for s in PublicationState}
 PLACEHOLDER_DOC_NO = "（文书号待填写）"
 EDITOR_ROLES = (Role.REVIEWER.value, Role.ADMIN.value)
+FIELD_ZH = {"parties": "执法对象", "conclusion": "执法结论", "doc_no": "文书号"}
+"""Where redaction found something, as the preview names it (other labels as given)."""
 
 
 def _calendar() -> WorkingCalendar:
@@ -107,6 +110,8 @@ def _page(publication_id: str, *, proposal: dict[str, Any] | None = None, **extr
         can_edit=can_edit,
         form=request.form,
         placeholder=PLACEHOLDER_DOC_NO,
+        field_zh=FIELD_ZH,
+        decision_zh=VALUES_ZH,
         saved=request.args.get("saved", ""),
         **extra,
     )
