@@ -68,6 +68,7 @@ WEB_BLUEPRINTS: list[str] = [
     "server.web.admin",
     "server.web.verify",
     "server.web.publication",
+    "server.web.registries",
 ]
 
 
