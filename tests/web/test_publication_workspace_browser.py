@@ -104,6 +104,12 @@ def test_a_reviewer_publishes_and_withdraws_a_decision_in_the_browser(
         assert (
             "已撤回" in page.locator("tr", has=page.get_by_role("link", name=CASE_NO)).inner_text()
         )
+        page.get_by_role("link", name="决定公示", exact=True).click()
+        page.wait_for_url("**/ui/publications")
+        assert (
+            "已撤回" in page.locator("tr", has=page.get_by_role("link", name=CASE_NO)).inner_text()
+        )
+        page.screenshot(path=artefact("publication-list.png"), full_page=True)
         assert errors == []  # no CSP violation, no failed script
         context.close()
         assert ok(httpx.get(f"{server.url}/public/decisions.json", timeout=30))["total"] == 1
