@@ -37,7 +37,9 @@ def test_an_admin_keeps_the_registries_and_runs_a_draw(world: World, signed_in: 
     draw_url = committed.headers["Location"]
     draw_id = draw_url.rsplit("/", 1)[-1]
     page = admin.get(draw_url).text
-    assert "已承诺，待抽取" in page and re.search(r"<code>sha256:[0-9a-f]{64}</code>", page)
+    assert "已承诺，待抽取" in page and re.search(
+        r"<code class=\"hash\">sha256:[0-9a-f]{64}</code>", page
+    )
 
     assert admin.post(draw_url + "/perform", data={"csrf_token": token}).status_code == 302
     page = admin.get(draw_url).text
