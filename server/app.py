@@ -67,6 +67,8 @@ WEB_BLUEPRINTS: list[str] = [
     "server.web.exports",
     "server.web.admin",
     "server.web.verify",
+    "server.web.publication",
+    "server.web.registries",
 ]
 
 

@@ -9,6 +9,11 @@ at since they changed — then filters, sorts and pages in SQL. Working days lef
 counted for the page's rows only.
 
 Assessing here records no custody event (it only reads); the case page's report does.
+
+Each decision's publication (执法决定信息公开) is read from its stored
+:class:`~server.models.Publication` (status and due date): the 公示 filter is one SQL
+condition per state, drawn from :func:`core.publication.publication_state`'s rule, and
+the state shown is computed for the page's rows only.
 """
 
 from __future__ import annotations
@@ -18,16 +23,25 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from sqlalchemy import String, Subquery, cast, func, or_, select
+from sqlalchemy import ColumnElement, String, Subquery, and_, cast, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from core.calendar import WorkingCalendar
 from core.completeness import Severity, assess
 from core.errors import CoreError
+from core.publication import (
+    DUE_SOON_WORKING_DAYS as PUBLICATION_SOON,
+)
+from core.publication import (
+    PublicationState,
+    PublicationStatus,
+    publication_state,
+)
 from server.auth import Principal, require_person, visible_cases
-from server.models import Case, CaseOfficer, CaseSummary, CustodyEventRow, utcnow
+from server.models import Case, CaseOfficer, CaseSummary, CustodyEventRow, Publication, utcnow
 from server.services.cases import pinned_standard
 from server.services.completeness import case_facts
+from server.services.publication import sync_publications
 from server.services.unit_of_work import UnitOfWork
 
 PAGE_SIZE = 25
@@ -67,9 +81,28 @@ class ListQuery:
     status: str = ""
     officer_id: str = ""
     flag: str = ""
+    publication: str = ""  # a core.publication.PublicationState value
     sort: str = Sort.CREATED.value
     descending: bool = True
     page: int = 1
+
+
+@dataclass(frozen=True)
+class PublicationBadge:
+    """One decision's publication as a row shows it: today's state, due date, days left."""
+
+    publication_id: str
+    state: PublicationState
+    due_on: date
+    working_days_left: int | None  # pending ones only; negative: overdue
+    version: int  # 2 and up: corrected (已更正)
+
+    @property
+    def label_zh(self) -> str:
+        """待公开 / 即将到期 / 已逾期 / 已公开 / 已更正 / 已撤回 / 不予公开."""
+        if self.state is PublicationState.PUBLISHED and self.version > 1:
+            return "已更正"
+        return self.state.label_zh
 
 
 @dataclass(frozen=True)
@@ -80,6 +113,7 @@ class CaseRow:
     summary: CaseSummary | None
     working_days_left: int | None  # negative: overdue by that many working days
     deadline_tone: str  # overdue | soon | ok | none
+    publications: tuple[PublicationBadge, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,6 +222,51 @@ def _like(text: str) -> str:
     return "%" + text.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
 
 
+def publication_condition(
+    state: str, today: date, calendar: WorkingCalendar
+) -> ColumnElement[bool] | None:
+    """SQL for "a publication in ``state`` today" (:func:`publication_state` as a query)."""
+    pending = Publication.status == PublicationStatus.PENDING.value
+    try:
+        horizon = calendar.add_working_days(today, PUBLICATION_SOON)
+    except CoreError:
+        horizon = today
+    match state:
+        case PublicationState.OVERDUE:
+            return and_(pending, Publication.due_on < today)
+        case PublicationState.DUE_SOON:
+            return and_(pending, Publication.due_on >= today, Publication.due_on <= horizon)
+        case PublicationState.PENDING:
+            return and_(pending, Publication.due_on > horizon)
+        case PublicationState.PUBLISHED | PublicationState.WITHDRAWN | PublicationState.EXEMPT:
+            return Publication.status == state
+    return None
+
+
+def publication_badges(
+    uow: UnitOfWork, case_ids: list[str], today: date, calendar: WorkingCalendar
+) -> dict[str, tuple[PublicationBadge, ...]]:
+    """The publications of ``case_ids`` as the list shows them, by case id (one query)."""
+    found: dict[str, list[PublicationBadge]] = {}
+    rows = uow.session.scalars(
+        select(Publication)
+        .where(Publication.case_id.in_(case_ids))
+        .order_by(Publication.due_on, Publication.id)
+    )
+    for p in rows:
+        status = PublicationStatus(p.status)
+        try:
+            state = publication_state(status, p.due_on, today, calendar)
+        except CoreError:
+            state = PublicationState.OVERDUE if today > p.due_on else PublicationState.PENDING
+        left = None
+        if status is PublicationStatus.PENDING:
+            left = _working_days_between(calendar, today, p.due_on)
+        badge = PublicationBadge(p.id, state, p.due_on, left, p.version)
+        found.setdefault(p.case_id, []).append(badge)
+    return {case_id: tuple(badges) for case_id, badges in found.items()}
+
+
 def list_page(
     uow: UnitOfWork,
     principal: Principal,
@@ -199,6 +278,7 @@ def list_page(
     """The page of cases ``principal`` may see that match ``query``."""
     require_person(principal)
     refreshed, stale_left = refresh_stale(uow, principal, today, calendar)
+    sync_publications(uow.session, calendar, principal.agency_id)
     sql = visible_cases(principal).join(CaseSummary, CaseSummary.case_id == Case.id, isouter=True)
     if query.text.strip():
         text = query.text.strip()
@@ -234,6 +314,12 @@ def list_page(
             CaseSummary.deadline_due >= today.isoformat(),
             CaseSummary.deadline_due <= horizon.isoformat(),
         )
+    if query.publication:
+        condition = publication_condition(query.publication, today, calendar)
+        if condition is not None:
+            sql = sql.where(
+                select(Publication.id).where(Publication.case_id == Case.id, condition).exists()
+            )
     total = uow.session.scalar(select(func.count()).select_from(sql.subquery())) or 0
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, query.page), pages)
@@ -251,6 +337,7 @@ def list_page(
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
     ).all()
+    badges = publication_badges(uow, [case.id for case, _ in found], today, calendar)
     rows = []
     for case, summary in found:
         left = None
@@ -259,5 +346,5 @@ def list_page(
             left = _working_days_between(calendar, today, date.fromisoformat(summary.deadline_due))
             if left is not None:
                 tone = "overdue" if left < 0 else "soon" if left <= DUE_SOON_WORKING_DAYS else "ok"
-        rows.append(CaseRow(case, summary, left, tone))
+        rows.append(CaseRow(case, summary, left, tone, badges.get(case.id, ())))
     return CaseListPage(rows, total, page, pages, refreshed, stale_left)

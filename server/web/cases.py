@@ -19,6 +19,7 @@ from sqlalchemy import select
 from core.calendar import WorkingCalendar
 from core.errors import CoreError
 from core.legal_review import DecisionFacts, PartyKind
+from core.publication import PublicationState, annual_report_reminder
 from core.standards import list_standards
 from server.components import components
 from server.errors import Invalid
@@ -45,6 +46,7 @@ STATUS_NAMES = {
     "complete_with_waivers": "完整（含豁免）",
     "not_assessable": "无法评估",
 }
+PUBLICATION_STATES = {s.value: s.label_zh for s in PublicationState}
 CASE_STATUS = {"open": "办理中", "closed": "已结案"}
 OUTCOMES = {"passed": "通过", "returned": "退回"}
 
@@ -71,6 +73,7 @@ def _query() -> ListQuery:
         status=args.get("status", ""),
         officer_id=args.get("officer", ""),
         flag=args.get("flag", ""),
+        publication=args.get("publication", ""),
         sort=args.get("sort", "created"),
         descending=args.get("order", "desc") != "asc",
         page=page,
@@ -113,6 +116,7 @@ def case_list() -> Any:
         "page": found,
         "standards": standards,
         "flags": FLAG_NAMES,
+        "publication_states": PUBLICATION_STATES,
         "status_names": STATUS_NAMES,
         "case_status": CASE_STATUS,
         "args": request.args,
@@ -120,13 +124,16 @@ def case_list() -> Any:
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "case-table":
         return render_template("cases/_table.html", **values)
-    return render_template("cases/list.html", inspectors=_inspectors(), **values)
+    admin = person().user.role == Role.ADMIN.value
+    reminder = annual_report_reminder(_today()) if admin else None
+    return render_template("cases/list.html", inspectors=_inspectors(), reminder=reminder, **values)
 
 
 @bp.get("/cases/<case_id>")
 def case_page(case_id: str) -> Any:
     """One case: header, stages, findings with waivers, evidence, custody, 法制审核."""
     values = run(case_view.case_page, case_id, calendar=calendar())
+    publications = run(_publications, case_id)
     me = person().user
     return render_template(
         "cases/case.html",
@@ -142,7 +149,16 @@ def case_page(case_id: str) -> Any:
         can_decide=me.role in (Role.INSPECTOR.value, Role.ADMIN.value),
         flags_58=FLAGS_58,
         saved=request.args.get("saved", ""),
+        publications=publications,
     )
+
+
+def _publications(
+    uow: Any, principal: Any, case_id: str
+) -> tuple[case_list_service.PublicationBadge, ...]:
+    """The case's decisions' publications as the list shows them (after the case page)."""
+    found = case_list_service.publication_badges(uow, [case_id], _today(), calendar())
+    return found.get(case_id, ())
 
 
 @bp.post("/cases/<case_id>/waivers")
