@@ -91,7 +91,7 @@ def test_each_tag_file_edit_is_caught_by_all_three_verifiers(world: World, tmp_p
     ingested = ingest_case(world, [Capture("site-inspection", "site-inspection-record", FILES)])
     archivist = world.as_("a_archivist")
     pristine = extract_tar(
-        archivist.get(f"/cases/{ingested.case['id']}/export").data, tmp_path / "pristine"
+        archivist.post(f"/cases/{ingested.case['id']}/export").data, tmp_path / "pristine"
     )
     log_key = archivist.get("/log/public-key").get_json()["verifier_key"]
     bagit.Bag(str(pristine)).validate()  # the LoC tool, in full (every payload re-hashed)
