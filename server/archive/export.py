@@ -75,7 +75,7 @@ from server.archive.bag import (
 )
 from server.archive.guide import GuideFacts, render_guide
 from server.archive.layout import FileToPlace, StageName, payload_paths, safe_name
-from server.archive.recompute import facts_json
+from server.archive.recompute import calendar_json, facts_json
 from server.auth import Principal, get_visible_case, require_role
 from server.errors import Conflict, NotFound
 from server.models import (
@@ -567,6 +567,7 @@ class CaseExporter:
         return {
             "schema": "casetrail.case-file/1",
             "completeness_facts": facts_json(case_facts(uow, case).facts),
+            "agency_calendar": calendar_json(self._calendar),
             "case_id": case.id,
             "case_no": case.case_no,
             "title": case.title,
