@@ -181,7 +181,6 @@ def test_zip_ranges_that_need_crcs_re_read_and_match(world: World) -> None:
     assert tail.status_code == 206 and tail.data == full[-300:]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_get_creates_no_export_it_only_reads_them(world: World) -> None:
     ingested = ingest_case(world, CAPTURES[:1])
     case_id = ingested.case["id"]
