@@ -1717,9 +1717,10 @@ def _check_case_file(
         "`casetrail verify` recomputes it."
     )
     notes.append(
-        "案卷封存事件 bag_sealed（记录标签清单摘要）在导出之后写入日志，不在包内；可向服务器索取其包含证明 / "
-        "the bag_sealed event (tag-manifest digests) was logged after this bag was made: ask the "
-        "server for its inclusion proof to confirm the tag manifests"
+        "标签清单已与日志密钥的封签 casetrail/seal.txt 核对；记录该封签的 bag_sealed 事件在导出之后写入日志，"
+        "不在包内，可向服务器索取其包含证明 / the tag manifests were checked against the log key's "
+        "seal (casetrail/seal.txt); the bag_sealed event recording that seal was logged after this "
+        "bag was made: ask the server for its inclusion proof to see the log recorded it"
     )
 
 
@@ -1830,8 +1831,8 @@ _GUIDE_TEMPLATE = """\
 已签名日志中、检查点签名。发现任何问题都会逐条列出，并以非零状态退出。也可用
 `casetrail verify 本包目录或 .tar/.zip`，或美国国会图书馆的 `bagit.py --validate`（仅 BagIt 部分）。
 
-注意：`bag_sealed`（封存）事件记录了本包标签清单的摘要，它在本包生成之后写入日志，因此不在包内；
-可向服务器索取该事件的包含证明，以确认标签清单未被替换。日志公钥请与本机关公布的公钥核对。
+注意：标签清单由日志密钥签名封存（`casetrail/seal.txt`）；`bag_sealed`（封存）事件也记录了它们与封签的
+摘要，它在本包生成之后写入日志，因此不在包内，可向服务器索取该事件的包含证明。日志公钥请与本机关公布的公钥核对。
 
 ---
 
@@ -1866,9 +1867,9 @@ case's custody chain, every event's inclusion in the signed log and the checkpoi
 every problem and exits non-zero on any. `casetrail verify <bag dir, .tar or .zip>` does the same;
 the Library of Congress `bagit.py --validate` checks the BagIt part.
 
-Note: the `bag_sealed` event, which records the digests of this bag's tag manifests, was logged after
-the bag was made and so is not inside it; ask the server for its inclusion proof to confirm the tag
-manifests. Compare the log key with the one your agency publishes.
+Note: the tag manifests are sealed by the log key's signature in `casetrail/seal.txt`; the `bag_sealed`
+event, which records their digests and the seal's, was logged after the bag was made and so is not
+inside it; ask the server for its inclusion proof. Compare the log key with the one your agency publishes.
 """
 GUIDE_PATH = "casetrail/README.zh-en.md"
 
