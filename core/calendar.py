@@ -87,6 +87,11 @@ class WorkingCalendar:
         return cls(years)
 
     @property
+    def agency_years(self) -> tuple[CalendarYear, ...]:
+        """The years from agency files (those replacing or extending the bundled data), by year."""
+        return tuple(self._agency[y] for y in sorted(self._agency))
+
+    @property
     def covered_years(self) -> tuple[int, ...]:
         """Every year this calendar can answer for."""
         return tuple(sorted(set(self._bundled) | set(self._agency)))

@@ -91,6 +91,8 @@ __all__ = [
     "Problem",
     "ProofInvalid",
     "PublicKey",
+    "SEALED_MANIFESTS",
+    "SEAL_PATH",
     "SignatureInvalid",
     "canonical_json",
     "check_case_chain",
@@ -107,6 +109,7 @@ __all__ = [
     "open_note",
     "parse_json",
     "render_case_file_guide",
+    "seal_body",
     "sha256_digest",
     "verify_bag",
     "verify_case_file",
@@ -1595,6 +1598,7 @@ def _check_tags(src: BagFiles, problems: list[Problem]) -> None:
         if (
             not path.startswith("data/")
             and not path.startswith("tagmanifest-")
+            and path != SEAL_PATH  # it signs the tag manifests, so they cannot list it
             and path not in listed
         ):
             problems.append(
@@ -1704,6 +1708,7 @@ def _check_case_file(
     )
     _check_export_record(src, info, events, checkpoint, log_key, problems)
     _check_bound_tags(src, info, case_doc, events, checkpoint, log_key, problems)
+    _check_seal(src, case_doc, events, checkpoint, log_key, problems)
     _check_files_tsv(src, manifests, signed_manifests, problems)
     notes.append(
         "完整性报告未在此重新计算（需要 CaseTrail 的记录标准），已核对其摘要与签名的导出记录一致；"
@@ -1712,9 +1717,10 @@ def _check_case_file(
         "`casetrail verify` recomputes it."
     )
     notes.append(
-        "案卷封存事件 bag_sealed（记录标签清单摘要）在导出之后写入日志，不在包内；可向服务器索取其包含证明 / "
-        "the bag_sealed event (tag-manifest digests) was logged after this bag was made: ask the "
-        "server for its inclusion proof to confirm the tag manifests"
+        "标签清单已与日志密钥的封签 casetrail/seal.txt 核对；记录该封签的 bag_sealed 事件在导出之后写入日志，"
+        "不在包内，可向服务器索取其包含证明 / the tag manifests were checked against the log key's "
+        "seal (casetrail/seal.txt); the bag_sealed event recording that seal was logged after this "
+        "bag was made: ask the server for its inclusion proof to see the log recorded it"
     )
 
 
@@ -1812,6 +1818,7 @@ _GUIDE_TEMPLATE = """\
 - `casetrail/custody/`：本案全部监管链事件（至本次「导出」事件为止）、每个事件的包含证明、已签名检查点。
 - `casetrail/keys/log-key.txt`、`log-key.pem`：服务器日志公钥。
 - `casetrail/completeness.json`：导出时的完整性检查报告。
+- `casetrail/seal.txt`：封签——服务器日志密钥对两份标签清单摘要与本案身份的签名，封签后任何标签文件的改动都会被发现。
 
 ## 如何核验（离线）
 
@@ -1824,8 +1831,8 @@ _GUIDE_TEMPLATE = """\
 已签名日志中、检查点签名。发现任何问题都会逐条列出，并以非零状态退出。也可用
 `casetrail verify 本包目录或 .tar/.zip`，或美国国会图书馆的 `bagit.py --validate`（仅 BagIt 部分）。
 
-注意：`bag_sealed`（封存）事件记录了本包标签清单的摘要，它在本包生成之后写入日志，因此不在包内；
-可向服务器索取该事件的包含证明，以确认标签清单未被替换。日志公钥请与本机关公布的公钥核对。
+注意：标签清单由日志密钥签名封存（`casetrail/seal.txt`）；`bag_sealed`（封存）事件也记录了它们与封签的
+摘要，它在本包生成之后写入日志，因此不在包内，可向服务器索取该事件的包含证明。日志公钥请与本机关公布的公钥核对。
 
 ---
 
@@ -1845,6 +1852,8 @@ file re-hashed (SHA-256 and SHA-512) on the way.
   proof per event, and the signed checkpoint they lead to.
 - `casetrail/keys/log-key.txt`, `log-key.pem`: the server's log key.
 - `casetrail/completeness.json`: the completeness report at export time.
+- `casetrail/seal.txt`: the seal — the log key's signature over both tag manifests' digests and the
+  case's identity, so any tag file changed after sealing is found.
 
 ## How to verify (offline)
 
@@ -1858,9 +1867,9 @@ case's custody chain, every event's inclusion in the signed log and the checkpoi
 every problem and exits non-zero on any. `casetrail verify <bag dir, .tar or .zip>` does the same;
 the Library of Congress `bagit.py --validate` checks the BagIt part.
 
-Note: the `bag_sealed` event, which records the digests of this bag's tag manifests, was logged after
-the bag was made and so is not inside it; ask the server for its inclusion proof to confirm the tag
-manifests. Compare the log key with the one your agency publishes.
+Note: the tag manifests are sealed by the log key's signature in `casetrail/seal.txt`; the `bag_sealed`
+event, which records their digests and the seal's, was logged after the bag was made and so is not
+inside it; ask the server for its inclusion proof. Compare the log key with the one your agency publishes.
 """
 GUIDE_PATH = "casetrail/README.zh-en.md"
 
@@ -2022,6 +2031,112 @@ def _check_bound_tags(
         )
 
 
+SEAL_PATH = "casetrail/seal.txt"
+"""The bag's seal: a signed note, by the log key, over the tag manifests' digests."""
+SEAL_FORMAT = "casetrail-bag-seal/1"
+SEALED_MANIFESTS = ("tagmanifest-sha256.txt", "tagmanifest-sha512.txt")
+
+
+def seal_body(
+    *, origin: str, export_id: str, case_id: str, case_no: str, tag_manifests: Mapping[str, bytes]
+) -> str:
+    """The text the log key signs as ``casetrail/seal.txt`` (a C2SP signed note)::
+
+        casetrail.example.gov.cn/log
+        casetrail-bag-seal/1
+        export 0b6c…
+        case 7d1e…
+        case-no 黔市监罚〔2026〕8号
+        tagmanifest-sha256.txt sha256:…
+        tagmanifest-sha512.txt sha512:…
+
+    The tag manifests list every other tag file (the payload manifests included), so
+    this one signature binds the whole bag to its identity. ``tag_manifests`` maps each
+    of :data:`SEALED_MANIFESTS` to its bytes (an absent one is sealed as ``missing``).
+    """
+    lines = [
+        origin,
+        SEAL_FORMAT,
+        f"export {export_id}",
+        f"case {case_id}",
+        f"case-no {_flat(case_no)}",
+    ]
+    for name in SEALED_MANIFESTS:
+        data = tag_manifests.get(name)
+        alg = name.removeprefix("tagmanifest-").removesuffix(".txt")
+        lines.append(
+            f"{name} "
+            + ("missing" if data is None else f"{alg}:{hashlib.new(alg, data).hexdigest()}")
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _check_seal(
+    src: BagFiles,
+    case_doc: object,
+    events: Sequence[Mapping[str, Any]],
+    checkpoint: str,
+    log_key: str,
+    problems: list[Problem],
+) -> None:
+    """``casetrail/seal.txt`` is signed by the log key and seals these tag manifests.
+
+    Any tag file edited after sealing changes a tag manifest (or no longer matches it),
+    so a forger who fixes the tag manifests up leaves a stale seal; only the log key
+    can sign a new one.
+    """
+    raw = src.read(SEAL_PATH)
+    if raw is None:
+        problems.append(
+            Problem(
+                "seal_missing",
+                SEAL_PATH,
+                "缺少封签（日志密钥对标签清单的签名）/ the seal (the log key's signature over the "
+                "tag manifests) is missing",
+            )
+        )
+        return
+    try:
+        verifier = NoteVerifier.from_key_string(log_key)
+        body, _ = open_note(raw.decode("utf-8", "replace"), [verifier])
+    except CheckpointInvalid as e:
+        problems.append(
+            Problem(
+                "seal_invalid",
+                SEAL_PATH,
+                f"封签签名无效 / the seal's signature does not verify with the log key: {e.message}",
+            )
+        )
+        return
+    last = events[-1] if events else {}
+    details = last.get("details") if last.get("type") == "exported" else None
+    if not isinstance(case_doc, Mapping) or not isinstance(details, Mapping):
+        return  # reported as a missing or malformed case file / export record
+    try:
+        origin = open_checkpoint(checkpoint, log_key).origin
+    except CheckpointInvalid:
+        origin = verifier.name  # the checkpoint is reported on its own
+    expected = seal_body(
+        origin=origin,
+        export_id=str(details.get("export_id", "")),
+        case_id=str(case_doc.get("case_id", "")),
+        case_no=str(case_doc.get("case_no", "")),
+        tag_manifests={n: d for n in SEALED_MANIFESTS if (d := src.read(n)) is not None},
+    )
+    if body != expected:
+        stale = [line for line in body.splitlines() if line not in expected.splitlines()]
+        problems.append(
+            Problem(
+                "seal_stale",
+                SEAL_PATH,
+                "封签与本包不符：封签后标签文件被改动（标签清单已重算）或封签来自另一个包 / the seal "
+                "does not match this bag: a tag file was changed after sealing (and the tag "
+                "manifests fixed up) or the seal belongs to another bag; sealed lines not found: "
+                + "; ".join(stale),
+            )
+        )
+
+
 def _check_files_tsv(
     src: BagFiles,
     manifests: Mapping[str, Mapping[str, str]],
@@ -2099,7 +2214,8 @@ def verify_bag(path: str | Path, *, log_key: str | None = None) -> BagReport:
     :func:`verify_case_file` checks, the ``exported`` event against the bag (payload
     manifests and tag files it names, export id, oxum), ``CaseTrail-Checkpoint``, and
     that every original in ``files.tsv`` matches its payload entry and a file (sha256 +
-    size) of its signed capture manifest. ``log_key`` pins the trusted log key (else
+    size) of its signed capture manifest; the seal (``casetrail/seal.txt``) verifies with
+    the log key and seals these tag manifests. ``log_key`` pins the trusted log key (else
     the bag's own key is used and a note says so).
     """
     problems: list[Problem] = []

@@ -9,8 +9,10 @@ Creating an export is a ``POST``:
   reports its progress (bytes, files, seconds left) and, when done, the export id, the
   archive's SHA-256 and its download URL. Jobs live in the database.
 * ``POST /cases/{id}/export?format=tar|zip`` seals a new export and streams it at once.
-  ``GET`` on the same URL still does so for existing clients but is deprecated
-  (``Deprecation`` header; see ``docs/export-jobs.md``).
+  ``GET`` on that URL creates nothing: it answers 405 (``Allow: POST``) saying to POST
+  (see ``docs/export-jobs.md``).
+* ``GET /cases/{id}/exports`` lists the case's recent export jobs (newest first), each
+  with its export id, digest and download URL once done.
 
 Both need an archivist or admin (another agency's case → 404, a device token → 403). The response carries
 ``Content-Length``, ``ETag`` (the export id) and ``Content-Location`` — the sealed
@@ -23,13 +25,14 @@ A fixity failure mid-stream aborts the connection: the client sees fewer bytes t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 from flask import Response, request
+from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
-from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.exceptions import MethodNotAllowed, RequestedRangeNotSatisfiable
 
 from server.api.common import BaseSchema, QuerySchema, call
 from server.archive.bag import BagFormat
@@ -110,18 +113,36 @@ _ARCHIVE = {
 }
 
 
-@blp.route("/cases/<case_id>/export", methods=["GET", "POST"])
-@blp.arguments(ExportQuerySchema, location="query")
-@blp.doc(responses={"200": _ARCHIVE})
-def export_case(query: dict[str, Any], case_id: str) -> Response:
-    """Seal the case file and download it as a BagIt bag (archivist or admin; GET deprecated)."""
-    principal = _principal()
-    sealed = exporter().seal(principal, case_id, BagFormat(query["format"]))
-    response = _response(principal, sealed, case_id)
-    if request.method == "GET":
-        response.headers["Deprecation"] = "true"
-        response.headers["Link"] = f'</api/v1/cases/{case_id}/exports>; rel="successor-version"'
-    return response
+CREATE_WITH_POST = (
+    "创建导出须用 POST（POST /api/v1/cases/{case_id}/export 立即封存并下载，或 POST "
+    "/api/v1/cases/{case_id}/exports 启动后台导出任务）；GET 只读取已有导出：GET "
+    "/api/v1/cases/{case_id}/exports 列出，GET /api/v1/cases/{case_id}/exports/<导出编号> 下载 "
+    "(creating an export is a POST: POST this URL to seal and download at once, or POST "
+    "/api/v1/cases/{case_id}/exports to start a job; GET only reads existing exports)"
+)
+
+
+@blp.route("/cases/<case_id>/export")
+class CaseExport(MethodView):
+    """Seal and download at once: ``POST``; ``GET`` creates nothing (405)."""
+
+    @blp.arguments(ExportQuerySchema, location="query")
+    @blp.doc(responses={"200": _ARCHIVE})
+    def post(self, query: dict[str, Any], case_id: str) -> Response:
+        """Seal the case file and download it as a BagIt bag (archivist or admin)."""
+        principal = _principal()
+        sealed = exporter().seal(principal, case_id, BagFormat(query["format"]))
+        return _response(principal, sealed, case_id)
+
+    @blp.doc(
+        deprecated=True,
+        responses={"405": {"description": "creating an export is a POST (Allow: POST)"}},
+    )
+    def get(self, case_id: str) -> NoReturn:
+        """Creates nothing: 405 saying to POST (GET once created an export; it reads only now)."""
+        refused = MethodNotAllowed(valid_methods=["POST"])
+        refused.data = {"message": CREATE_WITH_POST.format(case_id=case_id)}  # type: ignore[attr-defined]
+        raise refused
 
 
 class ExportJobRequestSchema(BaseSchema):
@@ -180,15 +201,23 @@ def launch(job_id: str) -> None:
     )
 
 
-@blp.route("/cases/<case_id>/exports", methods=["POST"])
-@blp.arguments(ExportJobRequestSchema)
-@blp.response(202, ExportJobSchema)
-def start_export_job(body: dict[str, Any], case_id: str) -> Any:
-    """Start exporting the case file in the background (archivist or admin)."""
-    components().require_exporter()  # 503 before a job that could never run
-    job = call(exports.start_export, case_id, body["format"])
-    launch(job.id)
-    return exports.view(job), 202, {"Location": f"/api/v1/export-jobs/{job.id}"}
+@blp.route("/cases/<case_id>/exports")
+class CaseExports(MethodView):
+    """A case's export jobs: start one (``POST``), list them (``GET``)."""
+
+    @blp.arguments(ExportJobRequestSchema)
+    @blp.response(202, ExportJobSchema)
+    def post(self, body: dict[str, Any], case_id: str) -> Any:
+        """Start exporting the case file in the background (archivist or admin)."""
+        components().require_exporter()  # 503 before a job that could never run
+        job = call(exports.start_export, case_id, body["format"])
+        launch(job.id)
+        return exports.view(job), 202, {"Location": f"/api/v1/export-jobs/{job.id}"}
+
+    @blp.response(200, ExportJobSchema(many=True))
+    def get(self, case_id: str) -> Any:
+        """The case's recent export jobs, newest first (archivist or admin); creates nothing."""
+        return call(exports.case_jobs, case_id)
 
 
 @blp.route("/export-jobs/<job_id>")

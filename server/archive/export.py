@@ -19,10 +19,12 @@ Order of a seal (one transaction, holding the custody log's lock throughout):
 5. a checkpoint is signed; the case's events (through ``exported``), one inclusion
    proof per event against that checkpoint, the checkpoint and ``bag-info.txt``
    (``CaseTrail-Checkpoint: <size> <root>``) are written, then the tag manifests;
-6. the recipe (:class:`~server.archive.bag.BagRecipe`) is stored in the blob store at
+6. the seal (``casetrail/seal.txt``) is signed by the log key over the tag
+   manifests' digests and the bag's identity (export id, case id, 案号);
+7. the recipe (:class:`~server.archive.bag.BagRecipe`) is stored in the blob store at
    ``exports/<export id>/recipe.json``;
-7. ``bag_sealed`` is appended with the tag manifests' digests and a checkpoint is
-   signed after it; commit.
+8. ``bag_sealed`` is appended with the tag manifests' and the seal's digests and a
+   checkpoint is signed after it; commit.
 
 Only then does the first byte go out. An offline verifier checks everything through
 ``exported``; ``bag_sealed`` is checked against the server's log (inclusion proof of
@@ -53,7 +55,8 @@ from sqlalchemy import select
 
 import core.verify
 from core.calendar import WorkingCalendar
-from core.checkpoint import NoteSigner
+from core.case_file import SEAL_PATH, seal_body
+from core.checkpoint import NoteSigner, sign_note
 from core.custody import EventType
 from core.merkle import inclusion_proof
 from core.verify import FILES_TSV_COLUMNS, canonical_json, parse_json, sha256_digest
@@ -72,7 +75,7 @@ from server.archive.bag import (
 )
 from server.archive.guide import GuideFacts, render_guide
 from server.archive.layout import FileToPlace, StageName, payload_paths, safe_name
-from server.archive.recompute import facts_json
+from server.archive.recompute import calendar_json, facts_json
 from server.auth import Principal, get_visible_case, require_role
 from server.errors import Conflict, NotFound
 from server.models import (
@@ -491,8 +494,21 @@ class CaseExporter:
             TagEntry(f"tagmanifest-{alg}.txt", tag_manifest(tags, alg))
             for alg in ("sha256", "sha512")
         ]
+        seal = TagEntry(
+            SEAL_PATH,
+            sign_note(
+                seal_body(
+                    origin=self._signer.name,
+                    export_id=export_id,
+                    case_id=case.id,
+                    case_no=case.case_no,
+                    tag_manifests={t.path: t.content for t in tag_manifests},
+                ),
+                self._signer,
+            ).encode("utf-8"),
+        )
         base = safe_name(f"{case.case_no}_{now:%Y%m%d}_{export_id[:8]}", fallback=export_id)
-        recipe = BagRecipe(fmt, base, int(now.timestamp()), (*tags, *tag_manifests), payload)
+        recipe = BagRecipe(fmt, base, int(now.timestamp()), (*tags, *tag_manifests, seal), payload)
         key = recipe_key(export_id)
         self._store.write(
             key,
@@ -522,6 +538,7 @@ class CaseExporter:
                 "tag_manifest_sha512": {
                     t.path: "sha512:" + hashlib.sha512(t.content).hexdigest() for t in tag_manifests
                 },
+                "seal": sha256_digest(seal.content),
             },
         )
         custody.sign_checkpoint(uow, self._signer)
@@ -550,6 +567,7 @@ class CaseExporter:
         return {
             "schema": "casetrail.case-file/1",
             "completeness_facts": facts_json(case_facts(uow, case).facts),
+            "agency_calendar": calendar_json(self._calendar),
             "case_id": case.id,
             "case_no": case.case_no,
             "title": case.title,

@@ -2,7 +2,8 @@
 
 The stand-alone ``verify.py`` cannot do this (it ships without the recording standards
 and the working-day calendar); ``casetrail verify`` can. The export writes the exact
-assessment input into ``casetrail/case.json`` (``completeness_facts``) — itself bound to
+assessment input into ``casetrail/case.json`` (``completeness_facts``, and in
+``agency_calendar`` the agency calendar years the server assessed with) — itself bound to
 the signed log by the ``exported`` event. Here each fact record is checked against the
 bag (every stored original is one record, with the stage, record type, officers and
 ``av_reason`` of its signed capture manifest), the report is assessed again under the
@@ -12,13 +13,13 @@ pinned standard on the day it was first assessed, and compared with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from core.calendar import WorkingCalendar
+from core.calendar import CalendarYear, WorkingCalendar
 from core.completeness import (
     CaseFacts,
     DeadlineCheck,
@@ -83,6 +84,37 @@ def facts_json(facts: CaseFacts) -> dict[str, Any]:
             for d in facts.deadlines
         ],
     }
+
+
+def calendar_json(calendar: WorkingCalendar) -> list[dict[str, Any]]:
+    """The agency years of ``calendar`` as the bag carries them (``case.json``).
+
+    The bundled years come with ``chinese_calendar``; the agency years (from
+    ``CASETRAIL_CALENDAR_FILE``) exist only on the server that assessed the case, so the
+    bag carries them for ``casetrail verify`` to assess it again with the same calendar.
+    """
+    return [
+        {
+            "year": y.year,
+            "source": y.source,
+            "holidays": sorted(d.isoformat() for d in y.holidays),
+            "working_days": sorted(d.isoformat() for d in y.working_days),
+        }
+        for y in calendar.agency_years
+    ]
+
+
+def calendar_from_json(years: Sequence[Mapping[str, Any]]) -> WorkingCalendar:
+    """Inverse of :func:`calendar_json` (the bundled calendar plus those years)."""
+    return WorkingCalendar(
+        CalendarYear(
+            int(y["year"]),
+            frozenset(date.fromisoformat(d) for d in y["holidays"]),
+            frozenset(date.fromisoformat(d) for d in y["working_days"]),
+            str(y["source"]),
+        )
+        for y in years
+    )
 
 
 def facts_from_json(d: Mapping[str, Any]) -> CaseFacts:
@@ -189,7 +221,12 @@ def _records_match_bag(files: BagFiles, facts: CaseFacts, out: Recomputed) -> No
 
 
 def recompute_completeness(bag: Path, calendar: WorkingCalendar | None = None) -> Recomputed:
-    """Assess the bag's case again and compare with its stored completeness report."""
+    """Assess the bag's case again and compare with its stored completeness report.
+
+    The working-day calendar is the one the bag carries (``case.json``
+    ``agency_calendar``: the bundled years plus the exporting server's agency years)
+    unless ``calendar`` is given.
+    """
     out = Recomputed()
     files = BagFiles(bag, [])
     try:
@@ -205,6 +242,8 @@ def recompute_completeness(bag: Path, calendar: WorkingCalendar | None = None) -
             facts = facts_from_json(case["completeness_facts"])
             standard = load_standard(case["standard"]["id"], case["standard"]["version"])
             assessed_on = date.fromisoformat(stored["assessed_on"])
+            if calendar is None:
+                calendar = calendar_from_json(case.get("agency_calendar", []))
         except (
             CanonicalJSONError,
             CoreError,
@@ -222,7 +261,7 @@ def recompute_completeness(bag: Path, calendar: WorkingCalendar | None = None) -
             )
             return out
         _records_match_bag(files, facts, out)
-        report = assess(standard, facts, today=assessed_on, calendar=calendar or WorkingCalendar())
+        report = assess(standard, facts, today=assessed_on, calendar=calendar)
         fresh = report.to_json()
         for key in ("status", "stages", "findings", "waived", "deadlines"):
             if fresh[key] != stored.get(key):

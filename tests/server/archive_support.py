@@ -53,7 +53,11 @@ class IngestedCase:
 
 
 def ingest_case(
-    world: Any, captures: list[Capture], *, case_no: str = "黔市监罚〔2026〕8号"
+    world: Any,
+    captures: list[Capture],
+    *,
+    case_no: str = "黔市监罚〔2026〕8号",
+    device_time: str | None = None,
 ) -> IngestedCase:
     """Open a case, enrol a device, register each capture's signed manifest and upload its files."""
     from tests.server.ingest_support import Tus, metadata, sync_runtime
@@ -70,6 +74,7 @@ def ingest_case(
             stage=capture.stage,
             record_type=capture.record_type,
             files=tuple(file_entry(n, d, t) for n, d, t in capture.files),
+            **({"device_time": device_time} if device_time else {}),
         )
         registered = device.api.post("/manifests", wire)
         assert registered.status_code == 201, registered.get_json()

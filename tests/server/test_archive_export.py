@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def ranged(api: Any, path: str, headers: dict[str, str]) -> Any:
 
 
 def _export(world: World, case_id: str, who: str = "a_archivist", fmt: str = "tar") -> Any:
-    return world.as_(who).get(f"/cases/{case_id}/export?format={fmt}")
+    return world.as_(who).post(f"/cases/{case_id}/export?format={fmt}")
 
 
 def test_a_real_case_exports_as_a_bag_that_bagit_and_casetrail_verify(
@@ -180,17 +181,44 @@ def test_zip_ranges_that_need_crcs_re_read_and_match(world: World) -> None:
     assert tail.status_code == 206 and tail.data == full[-300:]
 
 
+def test_get_creates_no_export_it_only_reads_them(world: World) -> None:
+    ingested = ingest_case(world, CAPTURES[:1])
+    case_id = ingested.case["id"]
+    archivist = world.as_("a_archivist")
+    before = _types(world, case_id)
+    refused = archivist.get(f"/cases/{case_id}/export?format=tar")
+    assert refused.status_code == 405 and refused.headers["Allow"] == "POST"
+    error = refused.get_json()
+    assert (error["code"], error["status"]) == (405, "Method Not Allowed")
+    assert (
+        error["message"].startswith("创建导出须用 POST")
+        and f"/cases/{case_id}/exports" in (error["message"])
+    )
+    assert _types(world, case_id) == before  # nothing sealed, nothing logged
+    assert archivist.get(f"/cases/{case_id}/exports").get_json() == []
+
+    started = archivist.post(f"/cases/{case_id}/exports", {"format": "zip"}).get_json()
+    listed = archivist.get(f"/cases/{case_id}/exports").get_json()
+    assert [(j["id"], j["format"]) for j in listed] == [(started["id"], "zip")]
+    assert world.as_("b_archivist").get(f"/cases/{case_id}/exports").status_code == 404
+    assert world.as_("a_insp1").get(f"/cases/{case_id}/exports").status_code == 403
+    deadline = time.monotonic() + 30  # let the job's thread finish before the world goes
+    while archivist.get(f"/export-jobs/{started['id']}").get_json()["status"] != "done":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_only_archivists_and_admins_of_the_agency_may_export(world: World) -> None:
     ingested = ingest_case(world, CAPTURES[:1])
     case_id = ingested.case["id"]
     assert _export(world, case_id, "a_insp1").status_code == 403
     assert _export(world, case_id, "a_reviewer").status_code == 403
-    device = world.token_api(ingested.device.token).get(f"/cases/{case_id}/export")
+    device = world.token_api(ingested.device.token).post(f"/cases/{case_id}/export")
     assert device.status_code == 403
     assert _export(world, case_id, "b_archivist").status_code == 404
     assert _export(world, case_id, "b_admin").status_code == 404
-    assert world.as_(None).get(f"/cases/{case_id}/export").status_code == 401
-    bad = world.as_("a_archivist").get(f"/cases/{case_id}/export?format=rar")
+    assert world.as_(None).post(f"/cases/{case_id}/export").status_code == 401
+    bad = world.as_("a_archivist").post(f"/cases/{case_id}/export?format=rar")
     assert bad.status_code == 422
     admin = _export(world, case_id, "a_admin")
     assert admin.status_code == 200

@@ -89,7 +89,7 @@ def test_hostile_names_from_a_device_stay_inside_data_and_the_bag_validates(
 ) -> None:
     files = [(name, f"content {i}".encode(), "image/jpeg") for i, name in enumerate(HOSTILE)]
     ingested = ingest_case(world, [Capture("site-inspection", "site-inspection-record", files)])
-    response = world.as_("a_archivist").get(f"/cases/{ingested.case['id']}/export")
+    response = world.as_("a_archivist").post(f"/cases/{ingested.case['id']}/export")
     assert response.status_code == 200
     bag = extract_tar(response.data, tmp_path / "h")
     bagit.Bag(str(bag)).validate()

@@ -34,7 +34,7 @@ def test_an_export_reads_no_merkle_nodes_while_it_holds_the_log_lock(
     ingested = ingest_case(world, [Capture("site-inspection", "site-inspection-record", photos)])
     case_id = ingested.case["id"]
     counter.reset()
-    response = world.as_("a_archivist").get(f"/cases/{case_id}/export?format=tar")
+    response = world.as_("a_archivist").post(f"/cases/{case_id}/export?format=tar")
     assert response.status_code == 200, response.get_json()
     assert len(response.data) > PHOTOS * 2_000
     seen = counter.mine().under_log_lock_seen

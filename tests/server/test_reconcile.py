@@ -57,7 +57,7 @@ def test_a_clean_store_has_no_findings(world: World) -> None:
 
 def test_a_sealed_export_recipe_is_known_not_an_unknown_object(world: World) -> None:
     case_id = ingest_case(world, [Capture("site-inspection", "site-inspection-record", [PDF])])
-    exported = world.as_("a_archivist").get(f"/cases/{case_id.case['id']}/export?format=tar")
+    exported = world.as_("a_archivist").post(f"/cases/{case_id.case['id']}/export?format=tar")
     assert exported.status_code == 200, exported.get_json()
     recipe = export_recipe_key(exported.headers["CaseTrail-Export-Id"])
     assert recipe in store_listing(world)

@@ -57,9 +57,10 @@ def test_an_api_export_job_reports_progress_and_ends_with_a_verified_bag(
     assert world.as_("a_insp1").post(f"/cases/{case_id}/exports", {}).status_code == 403
     assert world.as_("b_archivist").post(f"/cases/{case_id}/exports", {}).status_code == 404
     assert world.as_("b_archivist").get(location.removeprefix("/api/v1")).status_code == 404
-    # the old GET still works, marked deprecated; POST is the way to create
+    # GET creates nothing (405 saying to POST) and lists the jobs; POST is the way to create
     old = archivist.get(f"/cases/{case_id}/export")
-    assert old.status_code == 200 and old.headers["Deprecation"] == "true"
+    assert old.status_code == 405 and "POST" in old.get_json()["message"]
+    assert [j["id"] for j in archivist.get(f"/cases/{case_id}/exports").get_json()] == [job["id"]]
     assert archivist.post(f"/cases/{case_id}/export").status_code == 200
 
 

@@ -73,8 +73,8 @@ def _sign_in(page: Any, server: ServerProcess, username: str) -> None:
 
 
 def test_a_reviewer_works_a_case_in_the_browser(browser: Any, tmp_path: Path) -> None:
-    # No agency calendar here: `casetrail verify` recomputes the completeness report with
-    # the bundled calendar only, so a bag assessed with an agency file would not match.
+    # No agency calendar here (a bag carries the one it was assessed with, and `casetrail
+    # verify` recomputes with it: tests/server/test_archive_calendar.py).
     env = {"CASETRAIL_INSPECTION": "sync"}
     server = ServerProcess(tmp_path / "var", env=env).start(init=True)
     try:
