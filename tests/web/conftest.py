@@ -18,6 +18,7 @@ from server.settings import Settings
 from server.signing_key import create_signing_key
 from tests.server import conftest as server_fixtures
 from tests.server.conftest import parts
+from tests.support.calendars import calendar_2027
 from tests.support.postgres import PostgresCluster
 
 # The server package's fixtures, by name: an app on a migrated database and two agencies
@@ -27,7 +28,6 @@ WEB_PG_TEMPLATE = "casetrail_web_template"
 sqlite_template = server_fixtures.sqlite_template
 # Deadlines opened today end next year: the agency calendar file covers 2027 (the
 # bundled one stops where official schedules stop).
-CALENDAR_2027 = Path(__file__).resolve().parents[2] / "docs" / "calendar-2027.example.toml"
 app = server_fixtures.app
 engine = server_fixtures.engine
 world = server_fixtures.world
@@ -60,7 +60,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     settings = Settings.for_data_dir(
-        tmp_path / "var", database_url=db_url, max_json_body=64 * 1024, calendar_file=CALENDAR_2027
+        tmp_path / "var",
+        database_url=db_url,
+        max_json_body=64 * 1024,
+        calendar_file=calendar_2027(tmp_path),
     )
     create_signing_key(settings.signing_key_file)
     return settings
