@@ -50,7 +50,11 @@ def enrolment_qr(text: str) -> Markup:
 def user_list() -> Any:
     """Users of the agency: add, deactivate, reset password."""
     return render_template(
-        "admin/users.html", people=run(users.list_users), roles=ROLE_NAMES, shown=None
+        "admin/users.html",
+        people=run(users.list_users),
+        roles=ROLE_NAMES,
+        shown=None,
+        changed=request.args.get("saved"),
     )
 
 
@@ -98,7 +102,7 @@ def change_role(user_id: str) -> Any:
         role=Role(role) if role in ROLE_NAMES else None, cert_no=request.form.get("cert_no", "")
     )
     run(users.update_user, user_id, change)
-    return redirect(url_for("ui_admin.user_list"))
+    return redirect(url_for("ui_admin.user_list", saved=user_id))
 
 
 @bp.post("/admin/users/<user_id>/deactivate")

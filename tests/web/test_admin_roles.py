@@ -28,7 +28,8 @@ def test_an_admin_makes_a_reviewer_head_and_their_session_ends(
         data={"csrf_token": csrf_of(page.text), "role": "head", "cert_no": "A-HEAD-7"},
     )
     assert changed.status_code == 302
-    listed = admin.get("/ui/admin/users").text
+    listed = admin.get(changed.headers["Location"]).text
+    assert "已保存 A-Reviewer（a-reviewer）的角色和执法证号：负责人，A-HEAD-7" in listed
     row = listed.split(f'id="role-{user_id}"')[1].split("</tr>")[0]
     assert '<option value="head" selected>负责人</option>' in row and 'value="A-HEAD-7"' in row
     # the reviewer's page was made for the old role: they must sign in again
