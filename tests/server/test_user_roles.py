@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from server.cli import main
@@ -18,12 +20,18 @@ def _patch(world: World, who: str, user: str, body: dict[str, Any]) -> Any:
     )
 
 
-def test_an_admin_changes_role_and_cert_no_and_the_token_follows_at_once(world: World) -> None:
+def test_an_admin_changes_role_and_cert_no_and_the_token_follows_at_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="casetrail.security")
     reviewer_api = world.as_("a_reviewer")
     assert reviewer_api.get("/users").status_code == 403  # not an admin yet
     changed = _patch(world, "a_admin", "a_reviewer", {"role": "head", "cert_no": "A-HEAD-01"})
     assert changed.status_code == 200, changed.get_json()
     assert changed.get_json()["role"] == "head" and changed.get_json()["cert_no"] == "A-HEAD-01"
+    [audit] = [r.getMessage() for r in caplog.records if "changed by" in r.getMessage()]
+    admin_id = world.people["a_admin"].id
+    assert f"a-reviewer changed by user:{admin_id}: role reviewer -> head" in audit
     made_admin = _patch(world, "a_admin", "a_reviewer", {"role": "admin"})
     assert made_admin.get_json()["cert_no"] == "A-HEAD-01"  # a field left out stays
     assert reviewer_api.get("/users").status_code == 200  # the same token, the new role
