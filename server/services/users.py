@@ -6,7 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from server.auth import Principal, new_token, require_admin, require_person, token_expiry
@@ -171,16 +171,18 @@ def change_user(uow: UnitOfWork, user: User, change: UserChange, by: str = "cli"
         raise Invalid(errors=errors)
     session = uow.session
     if user.role == Role.ADMIN and role != Role.ADMIN and user.active:
-        admins = session.scalar(
-            select(func.count())
-            .select_from(User)
+        # Lock the agency's admin rows (PostgreSQL): two admins demoting each other at
+        # once are taken one after the other, and the second sees the first's change.
+        admins = session.scalars(
+            select(User.id)
             .where(
                 User.agency_id == user.agency_id,
                 User.role == Role.ADMIN.value,
                 User.active.is_(True),
             )
-        )
-        if (admins or 0) <= 1:
+            .with_for_update()
+        ).all()
+        if len(admins) <= 1:
             raise Conflict(LAST_ADMIN)
     if (
         cert_no

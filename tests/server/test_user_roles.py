@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from server.cli import main
-from tests.server.conftest import World
+from server.errors import Conflict
+from server.models import Role, User
+from server.services import users
+from tests.server.conftest import World, parts
 from tests.server.manifest_support import cli_env
 
 
@@ -81,3 +85,35 @@ def test_cli_set_role(world: World) -> None:
     assert last.exit_code == 1 and "最后一位在用管理员" in last.output
     nothing = runner.invoke(main, ["users", "set-role", "a-insp3"], env=env)
     assert nothing.exit_code == 2 and "--role" in nothing.output
+
+
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(world: World) -> None:
+    assert _patch(world, "a_admin", "a_archivist", {"role": "admin"}).status_code == 200
+    factory = parts(world.app).unit_of_work
+    outcome: list[str] = []
+
+    def demote_the_other() -> None:
+        with factory() as uow:
+            other = uow.session.get(User, world.people["a_archivist"].id)
+            try:
+                users.change_user(uow, other, users.UserChange(role=Role.ARCHIVIST))
+                uow.commit()
+                outcome.append("demoted")
+            except Conflict:
+                outcome.append("refused")
+
+    with factory() as uow:
+        first = uow.session.get(User, world.people["a_admin"].id)
+        users.change_user(uow, first, users.UserChange(role=Role.REVIEWER))
+        racing = threading.Thread(target=demote_the_other)
+        racing.start()
+        racing.join(timeout=1.0)
+        assert racing.is_alive()  # waits for the first change's row locks
+        uow.commit()
+    racing.join(timeout=10)
+    assert outcome == ["refused"]
+    roles = {u["username"]: u["role"] for u in world.as_("a_archivist").get("/users").get_json()}
+    assert (roles["a-admin"], roles["a-archivist"]) == ("reviewer", "admin")
