@@ -52,7 +52,6 @@ def _case_with_photo_and_pdf(world: World) -> tuple[str, str, str, bytes]:
     return case["id"], ids[0], ids[1], png
 
 
-@SQLITE_ONLY
 def test_a_photo_shows_its_facts_and_reads_are_custody_events(
     app: Flask, world: World, signed_in: Any
 ) -> None:
