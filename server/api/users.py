@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 from server.api.common import BaseSchema, QuerySchema, call, created
 from server.models import Role
 from server.services import accounts, users
-from server.services.users import NewUser
+from server.services.users import NewUser, UserChange
 
 blp = Blueprint("users", __name__, url_prefix="/users", description="用户与令牌 Users and tokens")
 
@@ -28,7 +28,8 @@ class UserSchema(BaseSchema):
         required=True,
         validate=validate.OneOf(ROLES),
         metadata={
-            "description": "inspector 执法人员 | reviewer 法制审核 | archivist 档案管理 | admin"
+            "description": "inspector 执法人员 | reviewer 法制审核 | archivist 档案管理 | "
+            "head 负责人 | admin"
         },
     )
     cert_no = fields.String(
@@ -36,6 +37,21 @@ class UserSchema(BaseSchema):
     )
     active = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
+
+
+class UserChangeSchema(BaseSchema):
+    """Only the role and the 执法证号 can be changed; any other field is refused (422)."""
+
+    role = fields.String(
+        validate=validate.OneOf(ROLES),
+        metadata={"description": "inspector 执法人员 | reviewer 法制审核 | archivist 档案管理 | "
+                  "head 负责人 | admin"},
+    )  # fmt: skip
+    cert_no = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=64),
+        metadata={"description": "执法证号; null or empty removes it (not for inspectors)"},
+    )
 
 
 class UserQuerySchema(QuerySchema):
@@ -91,6 +107,18 @@ def create_user(body: dict[str, Any]) -> Any:
 def get_user(user_id: str) -> Any:
     """Read a user (admin, or the user themselves)."""
     return call(users.get_user, user_id)
+
+
+@blp.route("/<user_id>", methods=["PATCH"])
+@blp.arguments(UserChangeSchema)
+@blp.response(200, UserSchema)
+def update_user(body: dict[str, Any], user_id: str) -> Any:
+    """Change a user's role or 执法证号 (admin); a new role ends their web sessions."""
+    change = UserChange(
+        role=Role(body["role"]) if "role" in body else None,
+        cert_no=(body["cert_no"] or "") if "cert_no" in body else None,
+    )
+    return call(users.update_user, user_id, change)
 
 
 @blp.route("/<user_id>/deactivate", methods=["POST"])

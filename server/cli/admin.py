@@ -17,12 +17,7 @@ from server.services import users as user_service
 from server.services.completeness import CHINA
 from server.services.unit_of_work import SqlUnitOfWork
 
-ROLE_NAMES = {
-    "inspector": "执法人员",
-    "reviewer": "法制审核",
-    "archivist": "档案管理",
-    "admin": "管理员",
-}
+ROLE_NAMES = {role.value: name for role, name in user_service.ROLE_NAMES.items()}
 
 
 def beijing_text(moment: datetime | None) -> str:
@@ -126,6 +121,26 @@ def users_set_password(username: str, from_stdin: bool, one_time: bool) -> None:
     )
     if one_time:
         click.echo(f"一次性密码 one-time password (只显示一次 shown once): {password}")
+
+
+@users.command("set-role")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]),
+              help="新角色 new role (head = 负责人)")  # fmt: skip
+@click.option("--cert-no", help="执法证号；空字符串删除 (empty removes it; inspectors need one)")
+@service_errors
+def users_set_role(username: str, role: str | None, cert_no: str | None) -> None:
+    """更改用户角色或执法证号 Change a user's role and/or 执法证号 (their web sessions end)."""
+    if role is None and cert_no is None:
+        raise click.UsageError("请给出 --role 或 --cert-no (give --role and/or --cert-no)")
+    change = user_service.UserChange(role=Role(role) if role else None, cert_no=cert_no)
+    with unit_of_work(load_settings()) as uow:
+        user = user_service.change_user(uow, _user_by_name(uow, username), change)
+        uow.commit()
+    click.echo(
+        f"已更新 {user.username}：{ROLE_NAMES[user.role]} {user.role}，"
+        f"执法证号 {user.cert_no or '—'} (updated)"
+    )
 
 
 @click.group()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import time
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -21,10 +20,11 @@ from sqlalchemy import select
 from core.draw import verify_published_draw
 from server.auth import Principal
 from server.cli.common import find_agency, load_settings, print_table, service_errors, unit_of_work
-from server.models import Role, User
+from server.models import Role, User, utcnow
 from server.services import registries
-from server.services.annual_report import CHINA, build_annual_report
+from server.services.annual_report import build_annual_report
 from server.services.annual_report_xlsx import SECTION_ZH, write_xlsx
+from server.services.clocks import china_date
 from server.services.completeness import calendar_for
 from server.services.registries import NewItem, NewTarget
 from server.services.unit_of_work import SqlUnitOfWork
@@ -165,7 +165,7 @@ def report_annual(year: int, agency_code: str | None, out_dir: Path) -> None:
             agency.id,
             year,
             calendar_for(settings.calendar_file),
-            today=datetime.now(CHINA).date(),
+            today=china_date(utcnow()),
             progress=progress,
         )
         uow.commit()  # publication records of decisions that had none

@@ -34,6 +34,7 @@ from server.auth import Principal, hash_secret, require_admin
 from server.errors import Invalid, Locked, Unauthorized
 from server.models import Role, SignInAttempt, User, UserPassword, WebSession, utcnow
 from server.services.unit_of_work import UnitOfWork
+from server.services.users import end_sessions as end_sessions  # re-exported
 from server.services.users import get_user
 
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -107,18 +108,6 @@ def set_password(uow: UnitOfWork, user: User, password: str) -> None:
 def one_time_password() -> str:
     """A random password to hand over once (16 URL-safe characters)."""
     return secrets.token_urlsafe(12)
-
-
-def end_sessions(uow: UnitOfWork, user_id: str) -> int:
-    """End every open session of a user (password change, deactivation); returns how many."""
-    now = utcnow()
-    ended = 0
-    for row in uow.session.scalars(
-        select(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
-    ):
-        row.ended_at = now
-        ended += 1
-    return ended
 
 
 def _failures(uow: UnitOfWork, since: datetime, **where: str) -> int:

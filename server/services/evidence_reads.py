@@ -43,6 +43,7 @@ class Readable:
     start: int
     end: int  # exclusive
     evidence_id: str
+    sniffed_type: str | None = None  # from the leading bytes (inspection), when inspected
 
 
 def _stored_evidence(uow: UnitOfWork, principal: Principal, evidence_id: str) -> Evidence:
@@ -107,6 +108,7 @@ def open_content(
         start,
         end,
         evidence.id,
+        (evidence.inspection or {}).get("media_type"),
     )
 
 

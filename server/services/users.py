@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -10,12 +11,25 @@ from sqlalchemy.exc import IntegrityError
 
 from server.auth import Principal, new_token, require_admin, require_person, token_expiry
 from server.errors import Conflict, Invalid, NotFound
-from server.models import Agency, ApiToken, Role, User, utcnow
+from server.models import Agency, ApiToken, Role, User, WebSession, utcnow
 from server.services.unit_of_work import UnitOfWork
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 CERT_NO = re.compile(r"^[0-9A-Za-z-]{4,64}$")
 MAX_TOKEN_DAYS = 3650
+ROLE_NAMES = {
+    Role.INSPECTOR: "执法人员",
+    Role.REVIEWER: "法制审核",
+    Role.ARCHIVIST: "档案管理",
+    Role.HEAD: "负责人",
+    Role.ADMIN: "管理员",
+}
+LAST_ADMIN = (
+    "不能更改本机关最后一位在用管理员的角色 "
+    "(the agency's last active admin cannot be given another role)"
+)
+
+log = logging.getLogger("casetrail.security")
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,17 @@ class NewUser:
     username: str
     display_name: str
     role: Role
+    cert_no: str | None = None
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """What an admin may change on a user: the role and the 执法证号, nothing else.
+
+    ``None`` leaves a field as it is; an empty ``cert_no`` removes the 执法证号.
+    """
+
+    role: Role | None = None
     cert_no: str | None = None
 
 
@@ -125,6 +150,84 @@ def deactivate_user(uow: UnitOfWork, principal: Principal, user_id: str) -> User
     if user.id == principal.user_id:
         raise Conflict("不能停用自己的账户 (you cannot deactivate your own account)")
     return revoke_user(uow, user)
+
+
+def change_user(uow: UnitOfWork, user: User, change: UserChange, by: str = "cli") -> User:
+    """Change ``user``'s role and/or 执法证号 (no permission check; CLI and API).
+
+    The agency keeps at least one active admin; an inspector keeps a 执法证号. A new
+    role ends the user's web sessions (the pages they hold were made for the old
+    role); API tokens follow the role at once, as each request reads it. Every change
+    is written to the ``casetrail.security`` log with who made it (``by``).
+    """
+    role = change.role or Role(user.role)
+    cert_no = user.cert_no if change.cert_no is None else change.cert_no.strip() or None
+    errors: dict[str, list[str]] = {}
+    if role == Role.INSPECTOR and not cert_no:
+        errors["cert_no"] = ["执法人员必须填写执法证号 (an inspector needs a 执法证号 cert_no)"]
+    elif cert_no and not CERT_NO.match(cert_no):
+        errors["cert_no"] = ["执法证号格式不正确 (cert_no: 4–64 letters, digits or '-')"]
+    if errors:
+        raise Invalid(errors=errors)
+    session = uow.session
+    if user.role == Role.ADMIN and role != Role.ADMIN and user.active:
+        # Lock the agency's admin rows (PostgreSQL): two admins demoting each other at
+        # once are taken one after the other, and the second sees the first's change.
+        admins = session.scalars(
+            select(User.id)
+            .where(
+                User.agency_id == user.agency_id,
+                User.role == Role.ADMIN.value,
+                User.active.is_(True),
+            )
+            .with_for_update()
+        ).all()
+        if len(admins) <= 1:
+            raise Conflict(LAST_ADMIN)
+    if (
+        cert_no
+        and cert_no != user.cert_no
+        and session.scalar(
+            select(User.id).where(User.agency_id == user.agency_id, User.cert_no == cert_no)
+        )
+    ):
+        raise Conflict(
+            f"本机关已有此执法证号 (cert_no {cert_no!r} already belongs to a user)",
+            errors={"cert_no": ["已被使用 (taken)"]},
+        )
+    before = (user.role, user.cert_no)
+    user.role, user.cert_no = role.value, cert_no
+    if before[0] != role.value:
+        end_sessions(uow, user.id)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent request took the 执法证号 first
+        raise Conflict("执法证号已被使用 (cert_no taken)") from exc
+    if before != (user.role, user.cert_no):
+        log.info(
+            "user %s changed by %s: role %s -> %s, cert_no %s -> %s",
+            user.username, by, before[0], user.role, before[1], user.cert_no,
+        )  # fmt: skip
+    return user
+
+
+def update_user(uow: UnitOfWork, principal: Principal, user_id: str, change: UserChange) -> User:
+    """An admin changes the role or 执法证号 of a user of their agency."""
+    require_admin(principal)
+    user = get_user(uow, principal, user_id)
+    return change_user(uow, user, change, by=f"user:{principal.user_id}")
+
+
+def end_sessions(uow: UnitOfWork, user_id: str) -> int:
+    """End every open session of a user (password or role change); returns how many."""
+    now = utcnow()
+    ended = 0
+    for row in uow.session.scalars(
+        select(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
+    ):
+        row.ended_at = now
+        ended += 1
+    return ended
 
 
 def revoke_user(uow: UnitOfWork, user: User) -> User:

@@ -18,7 +18,7 @@ from server.components import components
 from server.errors import Forbidden
 from server.models import Role
 from server.services import accounts, agencies, devices, users
-from server.services.users import NewUser
+from server.services.users import NewUser, UserChange
 from server.web.common import ROLE_NAMES, person, run, workspace_blueprint
 
 bp = workspace_blueprint("ui_admin", __name__)
@@ -50,7 +50,11 @@ def enrolment_qr(text: str) -> Markup:
 def user_list() -> Any:
     """Users of the agency: add, deactivate, reset password."""
     return render_template(
-        "admin/users.html", people=run(users.list_users), roles=ROLE_NAMES, shown=None
+        "admin/users.html",
+        people=run(users.list_users),
+        roles=ROLE_NAMES,
+        shown=None,
+        changed=request.args.get("saved"),
     )
 
 
@@ -88,6 +92,17 @@ def reset_password(user_id: str) -> Any:
         roles=ROLE_NAMES,
         shown={"user": user, "password": password},
     )
+
+
+@bp.post("/admin/users/<user_id>/role")
+def change_role(user_id: str) -> Any:
+    """Change a user's role and 执法证号 (a new role ends their sessions)."""
+    role = request.form.get("role", "")
+    change = UserChange(
+        role=Role(role) if role in ROLE_NAMES else None, cert_no=request.form.get("cert_no", "")
+    )
+    run(users.update_user, user_id, change)
+    return redirect(url_for("ui_admin.user_list", saved=user_id))
 
 
 @bp.post("/admin/users/<user_id>/deactivate")

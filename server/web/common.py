@@ -31,6 +31,7 @@ ROLE_NAMES = {
     "inspector": "执法人员",
     "reviewer": "法制审核",
     "archivist": "档案管理",
+    "head": "负责人",
     "admin": "管理员",
 }
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

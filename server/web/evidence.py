@@ -11,13 +11,15 @@ CSP, so no active content ever runs from our origin.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
 
-from flask import Response, request, stream_with_context
+from flask import Response, render_template, request, stream_with_context
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import quote_etag
 
 from server.components import components
-from server.services import evidence_reads
+from server.services import evidence_reads, evidence_view
 from server.services.evidence_reads import Readable
 from server.web.common import run, workspace_blueprint
 from storage.errors import NotFound as BlobNotFound
@@ -39,6 +41,19 @@ INLINE_TYPES = (
     "image/gif",
 )
 SANDBOX = "sandbox; default-src 'none'; media-src 'self'; img-src 'self'"
+
+
+def attachment(name: str) -> str:
+    """``Content-Disposition`` for a download under its (client-given) file name."""
+    plain = "".join(c for c in name if c.isascii() and c.isalnum() or c in "._-") or "evidence"
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@bp.get("/evidence/<evidence_id>")
+def detail(evidence_id: str) -> Any:
+    """An evidence item: facts, flags, derivatives, custody events; plays or offers it."""
+    v = run(evidence_view.evidence_page, evidence_id)
+    return render_template("evidence/detail.html", v=v, e=v.evidence, case=v.case)
 
 
 def _stream(
@@ -67,11 +82,15 @@ def content(evidence_id: str) -> Response:
 
     readable = run(evidence_reads.open_content, evidence_id, pick)
     inline = readable.media_type in INLINE_TYPES and not request.args.get("download")
-    media_type = readable.media_type if inline else "application/octet-stream"
+    # A download carries the type read from its bytes (never the device's claim alone);
+    # attachment + nosniff + the sandbox keep it from running in our origin.
+    media_type = (
+        readable.media_type if inline else readable.sniffed_type or "application/octet-stream"
+    )
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": quote_etag(readable.sha256.partition(":")[2]),
-        "Content-Disposition": "inline" if inline else "attachment",
+        "Content-Disposition": "inline" if inline else attachment(readable.name),
         "Cache-Control": "private, no-store",
         "Content-Length": str(readable.end - readable.start),
         "Content-Security-Policy": SANDBOX,
