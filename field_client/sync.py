@@ -284,7 +284,7 @@ class Syncer:
         except ServerRejected as e:
             if e.status != 404 or item.upload_url is None:
                 raise
-        self.tus.head(item.upload_url)  # completes it; 423 (deferred) while another request is
+        self.tus.head(item.upload_url)  # the server completes it (423 while another holds it)
         try:
             return self.api.receipt(item.evidence_id)
         except ServerRejected as e:
