@@ -255,10 +255,6 @@ class CompletenessReport:
         """Findings that make the case incomplete."""
         return tuple(f for f in self.findings if f.severity is Severity.DEFECT)
 
-    def findings_for(self, stage_id: str | None) -> tuple[Finding, ...]:
-        """Findings of one stage (None: case-wide findings such as deadlines)."""
-        return tuple(f for f in self.findings if f.stage == stage_id)
-
     def to_json(self) -> dict[str, Any]:
         """The stable JSON form (``docs/completeness-report.md``)."""
         return {

@@ -102,11 +102,6 @@ class DeadlineRule:
     note: str = ""
     obligor: Obligor = Obligor.AGENCY
 
-    @property
-    def extensible(self) -> bool:
-        """Whether an approved extension (延期) exists."""
-        return self.extension_days is not None
-
     def describe_zh(self) -> str:
         """E.g. ``作出决定之日起 7 个工作日内`` or ``听证举行之日前 7 个工作日``."""
         if self.count is DayCount.FIXED_DATE:

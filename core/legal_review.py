@@ -29,7 +29,6 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from importlib import resources
-from pathlib import Path
 
 from core.canonical import canonical_json, sha256_digest
 from core.errors import LegalReviewRequired, StandardInvalid
@@ -319,18 +318,6 @@ def default_catalogue() -> ReviewCatalogue:
     """The shipped catalogue (``core/standards/review-catalogue.toml``)."""
     text = resources.files("core.standards").joinpath("review-catalogue.toml").read_text("utf-8")
     return validate_catalogue_text(text, "review-catalogue.toml")
-
-
-def load_catalogue_file(path: str | Path) -> ReviewCatalogue:
-    """An agency's catalogue file, validated; ``StandardInvalid`` lists every problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StandardInvalid(
-            f"无法读取目录清单文件 cannot read {path}", [f"{path}: {exc}"]
-        ) from None
-    return validate_catalogue_text(text, str(path))
 
 
 def validate_catalogue_text(text: str, source: str) -> ReviewCatalogue:

@@ -9,7 +9,11 @@ capture first:
    offset the server reports (``uploading``); the server compares size and SHA-256 with
    the signed manifest and answers the last chunk with a signed receipt (``uploaded``);
 3. **verify** the receipt (:func:`field_client.receipts.verify_receipt`) with the log key
-   pinned at enrolment; only then is the item ``done`` and the receipt saved.
+   pinned at enrolment; only then is the item ``done`` and the receipt saved. A file
+   the server holds whole but has not stored yet (a server process died between its last
+   byte and its completion: ``GET …/receipt`` answers 404) is not given up: its upload
+   is asked again (``HEAD``, which makes the server complete it) and, still without a
+   receipt, deferred like a locked upload.
 
 No network or a busy server defers the item (backoff with jitter) and ends the pass —
 nothing is lost, the next pass resumes. A refusal (e.g. the bytes differ from the signed
@@ -33,6 +37,7 @@ from field_client.config import DeviceConfig, FieldHome, write_private
 from field_client.errors import (
     FieldClientError,
     ReceiptInvalid,
+    ServerBusy,
     ServerError,
     ServerRejected,
     VaultError,
@@ -98,6 +103,10 @@ class _Offline(Exception):
     """Ends a pass: the server cannot be used right now."""
 
 
+class _NotStoredYet(ServerBusy):
+    """The server holds every byte of the file but has not completed storing it yet."""
+
+
 class Syncer:
     """Moves queued captures to the server. ``http`` carries the base URL and device token."""
 
@@ -139,7 +148,9 @@ class Syncer:
 
     def _defer(self, items: list[QueueItem], error: FieldClientError, report: SyncReport) -> None:
         """Back off ``items``; end the pass unless only this upload is locked (423)."""
-        locked = isinstance(error, ServerError) and error.status == 423
+        locked = isinstance(error, _NotStoredYet) or (
+            isinstance(error, ServerError) and error.status == 423
+        )
         cap = LOCKED_RETRY_CAP if locked else BACKOFF_CAP
         self.queue.defer([i.key for i in items], str(error), rand=self.rand, cap=cap)
         for i in items:
@@ -248,8 +259,7 @@ class Syncer:
         if receipt is None:
             receipt = self.queue.receipt(item.key)
         if receipt is None:
-            assert item.evidence_id is not None
-            receipt = self.api.receipt(item.evidence_id)
+            receipt = self._fetch_receipt(item)
         expected = Expected(
             evidence_id=item.evidence_id or "",
             manifest_id=item.manifest_id,
@@ -265,6 +275,26 @@ class Syncer:
         self.queue.mark_done(item.key, receipt)
         report.done.append(item.key)
         self.observer.item_finished(item, ItemState.DONE, None)
+
+    def _fetch_receipt(self, item: QueueItem) -> dict[str, Any]:
+        """The stored file's receipt; see the module docstring for a file not stored yet."""
+        assert item.evidence_id is not None
+        try:
+            return self.api.receipt(item.evidence_id)
+        except ServerRejected as e:
+            if e.status != 404 or item.upload_url is None:
+                raise
+        self.tus.head(item.upload_url)  # the server completes it (423 while another holds it)
+        try:
+            return self.api.receipt(item.evidence_id)
+        except ServerRejected as e:
+            if e.status != 404:
+                raise
+            raise _NotStoredYet(
+                f"{e}\n  服务器已收到全部数据但尚未完成入库，稍后自动重试 (the server holds every "
+                "byte but has not finished storing the file; will retry)",
+                status=404,
+            ) from None
 
     # ----------------------------------------------------------------- loop
 

@@ -39,7 +39,6 @@ import logging
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -102,17 +101,6 @@ class InspectionJobs:
         error = None if future.cancelled() else future.exception()
         if error is not None:  # the row stays pending/running; run_pending retries it
             log.error("inspection job failed; it will be retried", exc_info=error)
-
-    def wait_idle(self, timeout: float = 60.0) -> None:
-        """Block until every submitted job has ended (tests)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                pending = list(self._futures)
-            if not pending:
-                return
-            for future in pending:
-                future.result(timeout=max(0.0, deadline - time.monotonic()))
 
     def claim(self, evidence_id: str, now: datetime | None = None) -> bool:
         """Take the job of ``evidence_id`` if pending or abandoned; True when ours."""

@@ -13,6 +13,13 @@ The only module that imports boto3/botocore. Vendor errors stop here: every
   via ``capabilities.write_once_native = False``.
 - Object Lock: when the bucket has Object Lock enabled and ``retention_days`` is set,
   originals are created with a retention lock (``retention_mode``, default COMPLIANCE).
+- Versioned buckets (every Object Lock bucket is one): a plain DeleteObject only adds a
+  delete marker and keeps the bytes, so ``delete`` removes every version of the key
+  (scratch tails are rewritten, one version per write) and ``quarantine`` removes the
+  version it copied. A version under a retention lock cannot be removed: ``delete``
+  raises ``DeleteRefused``; ``quarantine`` then hides it behind a delete marker (it
+  leaves ``originals/`` listings) and the locked bytes stay, as a noncurrent version,
+  until the retention ends — a locked original is never deleted.
 - Checksums: the client is made with ``request_checksum_calculation="when_required"``
   (boto3 ≥ 1.36 otherwise sends CRC trailers some S3 servers reject); single-request
   writes carry ``x-amz-checksum-sha256`` of the body, which we compute anyway, and so
@@ -164,6 +171,21 @@ def _s3_errors(key: str | None) -> Iterator[None]:
         ) from exc
 
 
+@contextlib.contextmanager
+def _refused_while_locked(key: str) -> Iterator[None]:
+    """``AccessDenied`` on a delete means a retention lock: ``DeleteRefused``."""
+    try:
+        yield
+    except Unavailable as exc:
+        if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) == "AccessDenied":
+            raise DeleteRefused(
+                f"对象仍在保留期内，存储拒绝删除 / the object store refused: retention "
+                f"lock still active on {key!r}",
+                key=key,
+            ) from exc
+        raise
+
+
 def _b64_sha256(digest: str) -> str:
     return base64.b64encode(bytes.fromhex(digest.partition(":")[2])).decode("ascii")
 
@@ -200,6 +222,7 @@ class S3BlobStore:
         self.retention_mode = retention_mode
         self._write_once_native = write_once_native
         self._object_lock: bool | None = None
+        self._versioned: bool | None = None
         self._replaced: dict[str, dict[int, str]] = {}  # upload id -> part number -> ETag
         self._put: dict[str, int] = {}  # upload id -> last part number this process put
 
@@ -244,6 +267,15 @@ class S3BlobStore:
             return False  # "ObjectLockConfigurationNotFoundError" and friends: no lock
         enabled = config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
         return bool(enabled == "Enabled")
+
+    @property
+    def versioned(self) -> bool:
+        """True when the bucket keeps versions (enabled or suspended): detected once."""
+        if self._versioned is None:
+            with _s3_errors(None):
+                answer = self._client.get_bucket_versioning(Bucket=self.bucket)
+            self._versioned = answer.get("Status") in ("Enabled", "Suspended")
+        return self._versioned
 
     def ping(self) -> None:
         """HEAD the bucket; ``Unavailable`` if unreachable, missing or forbidden."""
@@ -418,30 +450,47 @@ class S3BlobStore:
                 key=key,
             )
         self.stat(key)
-        try:
-            with _s3_errors(key):
-                self._client.delete_object(Bucket=self.bucket, Key=self._k(key))
-        except Unavailable as exc:
-            if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) == "AccessDenied":
-                raise DeleteRefused(
-                    f"对象仍在保留期内，存储拒绝删除 / the object store refused: retention "
-                    f"lock still active on {key!r}",
-                    key=key,
-                ) from exc
-            raise
+        with _refused_while_locked(key):
+            for version in self._versions(key) if self.versioned else [None]:
+                self._delete_version(key, version)
+
+    def _versions(self, key: str) -> builtins.list[str]:
+        """Every version id of ``key``, delete markers included."""
+        full = self._k(key)
+        found: list[str] = []
+        paginator = self._client.get_paginator("list_object_versions")
+        with _s3_errors(key):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    if item["Key"] == full:  # "null": written before versioning was on
+                        found.append(str(item.get("VersionId") or "null"))
+        return found
+
+    def _delete_version(self, key: str, version: str | None) -> None:
+        """DeleteObject of one version (for good), or of the key (``None``: unversioned)."""
+        args = {} if version is None else {"VersionId": version}
+        with _s3_errors(key):
+            self._client.delete_object(Bucket=self.bucket, Key=self._k(key), **args)
 
     def quarantine(self, key: str, reason: str) -> str:
         """Copy ``key`` under ``quarantine/<token>/`` with a note, then remove the original."""
         token = new_quarantine_token()
         new_key = quarantine_key(key, token)
-        self.stat(key)
+        with _s3_errors(key):
+            head = self._client.head_object(Bucket=self.bucket, Key=self._k(key))
+        version = head.get("VersionId") if self.versioned else None
         note = quarantine_note(key, reason, bytes_kept=True, object=new_key)
         self.write(quarantine_note_key(token), io.BytesIO(note))
+        source = {"Bucket": self.bucket, "Key": self._k(key)}
+        if version is not None:
+            source["VersionId"] = version
         with _s3_errors(key):
-            self._client.copy(
-                {"Bucket": self.bucket, "Key": self._k(key)}, self.bucket, self._k(new_key)
-            )
-            self._client.delete_object(Bucket=self.bucket, Key=self._k(key))
+            self._client.copy(source, self.bucket, self._k(new_key))
+        try:
+            with _refused_while_locked(key):
+                self._delete_version(key, version)
+        except DeleteRefused:
+            self._delete_version(key, None)  # locked: a delete marker hides it, bytes stay
         return new_key
 
     def list(self, prefix: str = "") -> Iterator[str]:

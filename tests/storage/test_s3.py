@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from storage import Unavailable
+from storage.keys import original_key, upload_key
 from storage.s3 import S3BlobStore, make_s3_client
 from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all
 from tests.support.seaweedfs import SeaweedFS
@@ -80,6 +81,45 @@ def test_object_lock_on_originals_where_enabled(seaweedfs: SeaweedFS) -> None:
     store.write("derivatives/x/t", io.BytesIO(b"not locked"))
     with pytest.raises(Exception, match="ObjectLockConfigurationNotFound|NoSuchObjectLock"):
         client.get_object_retention(Bucket=name, Key="derivatives/x/t")
+
+
+def _versions(client: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    """Every version and delete marker SeaweedFS keeps of ``key``."""
+    answer = client.list_object_versions(Bucket=bucket, Prefix=key)
+    found = [*answer.get("Versions", []), *answer.get("DeleteMarkers", [])]
+    return [v for v in found if v["Key"] == key]
+
+
+def test_deletes_on_a_versioned_bucket_remove_the_bytes(seaweedfs: SeaweedFS) -> None:
+    """On an Object Lock (so versioned) bucket a plain DeleteObject only adds a delete
+    marker: a deleted scratch tail and a quarantined temporary object must leave no
+    version behind; a quarantined locked original keeps its bytes under lock, hidden."""
+    client = client_for(seaweedfs)
+    name = "versioned-" + uuid.uuid4().hex[:8]
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    store = S3BlobStore(client, name, retention_days=1)
+    assert store.versioned
+
+    tail = upload_key(uuid.uuid4().hex)
+    store.write(tail, io.BytesIO(b"first bytes"), write_once=False)
+    store.write(tail, io.BytesIO(b"first bytes, then more"), write_once=False)  # 2 versions
+    store.delete(tail)
+    assert not store.exists(tail)
+    assert _versions(client, name, tail) == []
+
+    scratch = upload_key(uuid.uuid4().hex)
+    store.write(scratch, io.BytesIO(b"differs from the manifest"), write_once=False)
+    moved = store.quarantine(scratch, "digest mismatch")
+    assert read_all(store, moved) == b"differs from the manifest"
+    assert _versions(client, name, scratch) == []
+
+    original = original_key("sha256:" + "ab" * 32)
+    store.write(original, io.BytesIO(b"locked evidence"))
+    kept = store.quarantine(original, "orphan")
+    assert read_all(store, kept) == b"locked evidence"
+    assert not store.exists(original) and list(store.list("originals/")) == []
+    locked = [v for v in _versions(client, name, original) if "Size" in v]
+    assert len(locked) == 1  # never deleted: retained until its lock ends
 
 
 class _KillMidway:

@@ -11,9 +11,11 @@ for one's own again.
   conditions (the parts count and offset this request knows, before a part is put).
 * :func:`release` — the owner ends it (a lease nobody releases expires by itself).
 * :func:`owner_gone` / :func:`release_dead` — a lease whose owner is a process of this
-  host that no longer exists (``kill -9``, a crash) is provably dead: a restarted
-  server and the reconciler release it so the client resumes at once instead of
-  waiting for the expiry. Another host's lease only its expiry can end.
+  host that no longer exists (``kill -9``, a crash; a zombie not yet reaped counts as
+  gone) is provably dead: :func:`take` takes it over at once, and a restarted server
+  and the reconciler release it, so the client resumes (or its finished upload
+  completes) without waiting for the expiry. Another host's lease only its expiry can
+  end.
 
 Each function works inside the caller's unit of work, so the lease is taken, renewed
 or ended in the same transaction as the step it guards.
@@ -55,24 +57,49 @@ def take(
     ttl: timedelta,
     prefix: str,
 ) -> tuple[str, datetime]:
-    """Take the lease of ``upload_id``: its owner id and when it was taken."""
+    """Take the lease of ``upload_id``: its owner id and when it was taken.
+
+    A lease held by a gone process of this host (:func:`owner_gone`) is taken over: a
+    server process killed after storing an upload's last byte must not leave the next
+    HEAD or PATCH, on another process, waiting for the expiry.
+    """
     owner = f"{prefix}:{uuid.uuid4().hex[:12]}"
     now = utcnow()
+    if _claim(session, upload_id, owner, now, ttl):
+        return owner, now
+    held = session.scalar(select(Upload.lock_owner).where(Upload.id == upload_id))
+    if (
+        held is None
+        or not owner_gone(held)
+        or not _claim(session, upload_id, owner, now, ttl, held)
+    ):
+        raise Locked(HELD)
+    return owner, now
+
+
+def _claim(
+    session: Session,
+    upload_id: str,
+    owner: str,
+    now: datetime,
+    ttl: timedelta,
+    dead: str | None = None,
+) -> bool:
+    """One atomic ``UPDATE``: the lease becomes ``owner``'s if it was free, expired or held
+    by the gone ``dead``."""
+    free = or_(Upload.lock_owner.is_(None), Upload.lock_expires_at < now)
+    if dead is not None:
+        free = or_(free, Upload.lock_owner == dead)
     result = session.execute(
         update(Upload)
-        .where(
-            Upload.id == upload_id,
-            or_(Upload.lock_owner.is_(None), Upload.lock_expires_at < now),
-        )
+        .where(Upload.id == upload_id, free)
         .values(
             lock_owner=owner,
             lock_expires_at=now + ttl,
             updated_at=Upload.updated_at,  # a lease is not a change of the upload
         )
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Locked(HELD)
-    return owner, now
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def renew(
@@ -116,7 +143,17 @@ def owner_gone(owner: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """True when ``pid`` has exited but is not reaped yet (its parent hung or stopped)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return False  # no /proc (not Linux): kill() alone decides
+    return state in (b"Z", b"X")
 
 
 def release_dead(session: Session, now: datetime | None = None) -> list[str]:

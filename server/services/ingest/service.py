@@ -16,7 +16,6 @@ from server.errors import (
     Conflict,
     Gone,
     Invalid,
-    Locked,
     PayloadTooLarge,
 )
 from server.faults import fault_point
@@ -288,15 +287,22 @@ class Ingest(Ending):
         return self._mismatch(upload_id, principal, "", None, 0, actual, moved=moved)
 
     def status(self, who: Caller, upload_id: str) -> UploadView:
-        """tus HEAD: the durable offset; converges an upload whose last step crashed."""
+        """tus HEAD: the durable offset; converges an upload whose last step crashed.
+
+        Every byte durable but not completed (a process died between its last part and
+        its completion): this request completes it and answers with the receipt. While
+        another live request holds the upload (it is completing it, or a dead process of
+        another host holds a lease not yet expired) the answer is ``Locked`` (423, retry
+        after a while), never ``Upload-Offset`` = ``Upload-Length`` without a receipt: a
+        tus client takes that for "done" and would give the file up.
+        """
         with self.uow_factory() as uow:
             principal = _principal(uow, who)
             upload, evidence = self._visible_upload(uow, principal, upload_id)
             view = self._view(upload, evidence)
             _keep_token_use(uow)
         if view.status == ACTIVE and view.offset == view.length:
-            with contextlib.suppress(Locked):
-                return self._finish_locked(upload_id, principal)
+            return self._finish_locked(upload_id, principal)
         return view
 
     def append(
