@@ -93,6 +93,7 @@ from server.models import (
 )
 from server.services import custody, custody_proofs
 from server.services.cases import pinned_standard
+from server.services.clocks import china_date
 from server.services.completeness import case_facts, completeness_report
 from server.services.fixity import record_fixity_failure
 from server.services.unit_of_work import SqlUnitOfWork, UnitOfWork
@@ -449,7 +450,7 @@ class CaseExporter:
                 ("External-Description", case.title),
                 ("Internal-Sender-Identifier", case.id),
                 ("Internal-Sender-Description", f"{standard.name_zh} {standard.name_en}"),
-                ("Bagging-Date", now.date().isoformat()),
+                ("Bagging-Date", china_date(now).isoformat()),  # Beijing, as people read it
                 ("Payload-Oxum", oxum),
                 ("Bag-Software-Agent", _software_agent()),
                 ("CaseTrail-Export-Id", export_id),
@@ -507,7 +508,9 @@ class CaseExporter:
                 self._signer,
             ).encode("utf-8"),
         )
-        base = safe_name(f"{case.case_no}_{now:%Y%m%d}_{export_id[:8]}", fallback=export_id)
+        base = safe_name(
+            f"{case.case_no}_{china_date(now):%Y%m%d}_{export_id[:8]}", fallback=export_id
+        )
         recipe = BagRecipe(fmt, base, int(now.timestamp()), (*tags, *tag_manifests, seal), payload)
         key = recipe_key(export_id)
         self._store.write(

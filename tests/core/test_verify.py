@@ -242,3 +242,12 @@ def test_the_copied_file_runs_alone(tmp_path: Path, case: dict[str, Any]) -> Non
 
 def test_custody_events_from_a_case_file_parse_back(pristine: dict[str, Any]) -> None:
     assert [CustodyEvent.from_json(e).to_json() for e in pristine["events"]] == pristine["events"]
+
+
+def test_bagging_date_is_read_in_beijing_time() -> None:
+    """A bag sealed at 23:30 UTC is dated the next day, as people in Beijing read it."""
+    from core.verify import _beijing_date
+
+    assert _beijing_date("2026-03-02T23:30:00+00:00") == "2026-03-03"
+    assert _beijing_date("2026-03-02T15:59:59Z") == "2026-03-02"
+    assert _beijing_date("not a time") is None
