@@ -196,6 +196,8 @@ def test_a_blocked_decision_shows_the_legal_review_gates_reasons(
         "complex_case": "1",
         "summary": "拟罚款",
     }
+    bad = inspector.post(f"/ui/cases/{case_id}/decisions", data={**decision, "fine_yuan": "-5"})
+    assert bad.status_code == 422 and "罚款金额（fine_yuan）" in bad.text
     blocked = inspector.post(f"/ui/cases/{case_id}/decisions", data=decision)
     assert blocked.status_code == 409
     text = blocked.text
