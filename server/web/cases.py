@@ -5,6 +5,12 @@ Thin views: values come from :mod:`server.services.case_list` and
 services (:func:`server.services.completeness.add_waiver`,
 :func:`server.services.legal_review.record_review`). The list's filter form swaps only
 the table when htmx is there (``HX-Request``) and works as a plain GET form without it.
+
+The decision form and the 法制审核 form share one draft: the gates' refusal of a draft is
+logged, the case page shows the latest refused draft (:func:`legal_review.refused_draft`)
+with its digest and each article's reasons, the review form carries exactly that draft,
+and the decision form is filled with it. Both forms are read by the API's
+``DraftSchema`` (:func:`server.api.legal_review.draft_from_form`).
 """
 
 from __future__ import annotations
