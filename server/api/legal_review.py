@@ -8,11 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from flask_smorest import Blueprint
-from marshmallow import fields, validate
+from marshmallow import EXCLUDE, ValidationError, fields, validate
+from werkzeug.datastructures import MultiDict
 
 from core.legal_review import MEASURES, DecisionFacts, PartyKind
 from core.procedure import CONDITIONS
 from server.api.common import BaseSchema, call, created
+from server.errors import Invalid
 from server.services import legal_review
 from server.services.legal_review import OUTCOMES, NewDecision, NewReview
 
@@ -103,6 +105,32 @@ def facts_from(body: dict[str, Any]) -> DecisionFacts:
         enforcement_level=body["enforcement_level"],
         field=body["field"],
     )
+
+
+DRAFT_LABELS = {
+    "decision_type": "决定类型",
+    "party": "当事人类型",
+    "fine_yuan": "罚款金额",
+    "property_value_yuan": "没收、查封、扣押财物价值",
+    "measures": "处罚措施",
+}
+"""Chinese names of the draft's fields, for a web form's error page."""
+
+
+def draft_from_form(form: MultiDict[str, str]) -> NewDecision:
+    """A decision draft from a web form's fields, loaded by :class:`DraftSchema` as the
+    API loads JSON (empty fields take the defaults; 422 names each bad field)."""
+    values: dict[str, Any] = {k: v for k, v in form.items() if v.strip()}
+    values["measures"] = form.getlist("measures")
+    try:
+        body = DraftSchema(unknown=EXCLUDE).load(values)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"draft": exc.messages}
+        raise Invalid(
+            "决定草案有误，请修正后重试 (the decision draft has invalid fields)",
+            errors={k: [f"{DRAFT_LABELS.get(k, k)}（{k}）：{v}"] for k, v in messages.items()},
+        ) from exc
+    return NewDecision(body["decision_type"], facts_from(body))
 
 
 class ReviewSchema(BaseSchema):

@@ -65,6 +65,7 @@ from server.models import (
     CaptureManifest,
     Case,
     CaseStatus,
+    CustodyEventRow,
     Decision,
     Evidence,
     EvidenceStatus,
@@ -73,7 +74,7 @@ from server.models import (
     User,
     utcnow,
 )
-from server.services.custody import record_custody
+from server.services.custody import record_custody, stored_event
 from server.services.unit_of_work import UnitOfWork
 
 OUTCOMES = ("passed", "returned")
@@ -154,6 +155,57 @@ def list_reviews(uow: UnitOfWork, principal: Principal, case_id: str) -> list[Le
             .where(LegalReview.case_id == case.id)
             .order_by(LegalReview.reviewed_at)
         )
+    )
+
+
+@dataclass(frozen=True)
+class RefusedDraft:
+    """The case's latest refused decision draft, as its ``decision_refused`` event keeps it.
+
+    ``facts`` is core's JSON form (:meth:`DecisionFacts.to_json`); ``refusals`` each name
+    the article, the message and what is missing; ``reviewed`` is true when the case's
+    latest review passed on this very draft (its digest).
+    """
+
+    decision_type: str
+    facts: dict[str, Any]
+    digest: str
+    refusals: list[dict[str, Any]]
+    refused_at: str
+    """RFC 3339 UTC, as the event has it."""
+    reviewed: bool
+
+
+def refused_draft(uow: UnitOfWork, principal: Principal, case_id: str) -> RefusedDraft | None:
+    """The draft last refused on the case, unless a decision was recorded after it."""
+    case = get_visible_case(uow.session, principal, case_id)
+    latest = uow.session.scalars(
+        select(CustodyEventRow)
+        .where(
+            CustodyEventRow.case_id == case.id,
+            CustodyEventRow.event_type.in_(
+                (EventType.DECISION_REFUSED.value, EventType.DECISION_RECORDED.value)
+            ),
+        )
+        .order_by(CustodyEventRow.case_seq.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.event_type != EventType.DECISION_REFUSED.value:
+        return None
+    event = stored_event(latest).event
+    details = event.details
+    reviews = list_reviews(uow, principal, case.id)
+    last = reviews[-1] if reviews else None
+    digest = str(details["draft_digest"])
+    return RefusedDraft(
+        decision_type=str(details["decision_type"]),
+        facts=dict(details["facts"]),
+        digest=digest,
+        refusals=[dict(r) for r in details.get("refusals", [])],
+        refused_at=event.time,
+        reviewed=last is not None
+        and last.outcome == "passed"
+        and last.details.get("draft_digest") == digest,
     )
 
 

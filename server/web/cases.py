@@ -5,12 +5,18 @@ Thin views: values come from :mod:`server.services.case_list` and
 services (:func:`server.services.completeness.add_waiver`,
 :func:`server.services.legal_review.record_review`). The list's filter form swaps only
 the table when htmx is there (``HX-Request``) and works as a plain GET form without it.
+
+The decision form and the 法制审核 form share one draft: the gates' refusal of a draft is
+logged, the case page shows the latest refused draft (:func:`legal_review.refused_draft`)
+with its digest and each article's reasons, the review form carries exactly that draft,
+and the decision form is filled with it. Both forms are read by the API's
+``DraftSchema`` (:func:`server.api.legal_review.draft_from_form`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import jsonify, redirect, render_template, request, url_for
@@ -18,11 +24,12 @@ from sqlalchemy import select
 
 from core.calendar import WorkingCalendar
 from core.errors import CoreError
-from core.legal_review import DecisionFacts, PartyKind
+from core.legal_review import MEASURES
 from core.publication import PublicationState, annual_report_reminder
 from core.standards import list_standards
+from server.api.legal_review import draft_from_form
 from server.components import components
-from server.errors import Invalid
+from server.errors import Conflict, Invalid
 from server.models import Case, Role, User, utcnow
 from server.services import case_list as case_list_service
 from server.services import case_view, custody_proofs, legal_review
@@ -81,15 +88,21 @@ def _query() -> ListQuery:
 
 
 def _inspectors() -> list[User]:
+    return _agency_users(Role.INSPECTOR)
+
+
+def _colleagues() -> list[User]:
+    """People of the agency who may chair a hearing (听证主持人)."""
+    return _agency_users(None)
+
+
+def _agency_users(role: Role | None) -> list[User]:
     principal = person().principal
+    sql = select(User).where(User.agency_id == principal.agency_id)
+    if role is not None:
+        sql = sql.where(User.role == role.value)
     with components().unit_of_work() as uow:
-        found = list(
-            uow.session.scalars(
-                select(User)
-                .where(User.agency_id == principal.agency_id, User.role == Role.INSPECTOR.value)
-                .order_by(User.display_name)
-            )
-        )
+        found = list(uow.session.scalars(sql.order_by(User.display_name)))
         uow.session.expunge_all()  # keep them readable after the unit rolls back
     return found
 
@@ -130,10 +143,16 @@ def case_list() -> Any:
 
 
 @bp.get("/cases/<case_id>")
-def case_page(case_id: str) -> Any:
-    """One case: header, stages, findings with waivers, evidence, custody, 法制审核."""
+def case_page(case_id: str, refusal: str = "") -> Any:
+    """One case: header, stages, findings with waivers, evidence, custody, 法制审核.
+
+    The case's latest refused decision draft, if any, is shown with its digest and the
+    gates' reasons; the 法制审核 form reviews exactly that draft, and the decision form
+    is filled with it.
+    """
     values = run(case_view.case_page, case_id, calendar=calendar())
     publications = run(_publications, case_id)
+    draft = run(legal_review.refused_draft, case_id)
     me = person().user
     return render_template(
         "cases/case.html",
@@ -146,8 +165,14 @@ def case_page(case_id: str) -> Any:
         can_waive=me.role in (Role.REVIEWER.value, Role.ADMIN.value),
         can_review=me.role == Role.REVIEWER.value,
         can_export=me.role in (Role.ARCHIVIST.value, Role.ADMIN.value),
-        can_decide=me.role in (Role.INSPECTOR.value, Role.ADMIN.value),
+        can_decide=me.role in (Role.INSPECTOR.value, Role.ADMIN.value, Role.HEAD.value),
         flags_58=FLAGS_58,
+        measures=MEASURES,
+        decision_types=DECISION_TYPES,
+        parties=PARTIES,
+        draft=draft,
+        refusal=refusal,
+        chairs=_colleagues() if me.role != Role.REVIEWER.value else [],
         saved=request.args.get("saved", ""),
         publications=publications,
     )
@@ -179,7 +204,7 @@ def add_waiver(case_id: str) -> Any:
 
 @bp.post("/cases/<case_id>/reviews")
 def add_review(case_id: str) -> Any:
-    """A reviewer records a 法制审核 opinion: 通过 or 退回."""
+    """A reviewer records a 法制审核 opinion, 通过 or 退回, on the draft the form carries."""
     form = request.form
     outcome = form.get("outcome", "")
     if outcome not in legal_review.OUTCOMES:
@@ -191,6 +216,7 @@ def add_review(case_id: str) -> Any:
             outcome=outcome,
             opinion=form.get("opinion", ""),
             opinion_ref=form.get("opinion_ref", ""),
+            draft=draft_from_form(form) if form.get("decision_type") else None,
         ),
     )
     return redirect(url_for("ui_cases.case_page", case_id=case_id, saved="review") + "#review")
@@ -206,6 +232,8 @@ def event_proof(event_id: str) -> Any:
     return response
 
 
+DECISION_TYPES = (("penalty", "行政处罚决定"), ("no-penalty", "不予行政处罚决定"))
+PARTIES = (("individual", "自然人"), ("organisation", "法人或其他组织"))
 FLAGS_58 = (
     ("major_public_interest", "涉及重大公共利益"),
     ("major_social_impact", "可能造成重大社会影响或引发社会风险"),
@@ -217,26 +245,16 @@ FLAGS_58 = (
 
 @bp.post("/cases/<case_id>/decisions")
 def add_decision(case_id: str) -> Any:
-    """Record an intended decision; the 法制审核 gate's reasons show when it is blocked."""
+    """Record a decision; when the gates refuse it, the case page shows the refused draft
+    and each article's reasons (409)."""
     form = request.form
+    draft = replace(
+        draft_from_form(form),
+        summary=form.get("summary", ""),
+        hearing_chair_user_id=form.get("hearing_chair_user_id") or None,
+    )
     try:
-        fine = Decimal(form.get("fine_yuan") or "0")
-        value = Decimal(form.get("property_value_yuan") or "0")
-    except InvalidOperation as exc:
-        raise Invalid(errors={"fine_yuan": ["金额须为数字 (amounts are numbers)"]}) from exc
-    if fine < 0 or value < 0:
-        raise Invalid(errors={"fine_yuan": ["金额不能为负 (amounts cannot be negative)"]})
-    party = form.get("party", PartyKind.INDIVIDUAL.value)
-    facts = DecisionFacts(
-        category="",  # the service takes the case's own category
-        party=PartyKind(party) if party in ("individual", "organisation") else PartyKind.INDIVIDUAL,
-        fine_yuan=fine,
-        property_value_yuan=value,
-        hearing_held=bool(form.get("hearing_held")),
-        **{name: bool(form.get(name)) for name, _ in FLAGS_58},  # type: ignore[arg-type]
-    )
-    draft = legal_review.NewDecision(
-        form.get("decision_type", "").strip() or "penalty", facts, summary=form.get("summary", "")
-    )
-    run(legal_review.record_decision, case_id, draft)
+        run(legal_review.record_decision, case_id, draft)
+    except Conflict as exc:
+        return case_page(case_id, refusal=exc.message), 409
     return redirect(url_for("ui_cases.case_page", case_id=case_id, saved="decision") + "#review")

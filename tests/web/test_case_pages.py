@@ -13,6 +13,7 @@ from server.models import CustodyEventRow
 from server.services import case_list
 from tests.server.conftest import World, parts
 from tests.server.manifest_support import event_types, open_case
+from tests.server.procedure_support import add_head, file_records, notified_case
 from tests.web.conftest import csrf_of
 
 
@@ -180,10 +181,13 @@ def test_the_custody_chain_is_verified_on_the_page_with_proofs_per_event(
 def test_a_blocked_decision_shows_the_legal_review_gates_reasons(
     app: Flask, world: World, signed_in: Any
 ) -> None:
+    """Through the law's procedure in the browser: the refused draft and each gate's
+    reasons, a review of exactly that draft, then the head records it."""
     incomplete, _ = _incomplete_and_complete(world)
+    case_id = incomplete["id"]
     inspector = signed_in("a_insp1")
-    page = inspector.get(f"/ui/cases/{incomplete['id']}")
-    assert "记录拟作出的决定" in page.text
+    page = inspector.get(f"/ui/cases/{case_id}")
+    assert "记录拟作出的决定" in page.text and "吊销许可证件" in page.text  # the measures
     decision = {
         "csrf_token": csrf_of(page.text),
         "decision_type": "penalty",
@@ -192,28 +196,69 @@ def test_a_blocked_decision_shows_the_legal_review_gates_reasons(
         "complex_case": "1",
         "summary": "拟罚款",
     }
-    blocked = inspector.post(f"/ui/cases/{incomplete['id']}/decisions", data=decision)
-    assert blocked.status_code == 409 and "法制审核" in blocked.text
-    assert "疑难复杂" in blocked.text  # the gate says why this decision is major
-    passed = world.as_("a_reviewer").post(
-        f"/cases/{incomplete['id']}/legal-reviews", {"result": "passed", "opinion": "同意"}
+    bad = inspector.post(f"/ui/cases/{case_id}/decisions", data={**decision, "fine_yuan": "-5"})
+    assert bad.status_code == 422 and "罚款金额（fine_yuan）" in bad.text
+    blocked = inspector.post(f"/ui/cases/{case_id}/decisions", data=decision)
+    assert blocked.status_code == 409
+    text = blocked.text
+    assert "未获通过的决定草案" in text and "sha256:" in text
+    assert "第五十八条" in text and "法制审核" in text  # the review gate
+    assert "疑难复杂" in text  # why this decision is major
+    assert "第六十二条" in text and "集体讨论" in text  # no 告知, no 集体讨论 by the head
+    assert "5000 元" in text and 'value="5000"' in text  # the form keeps the draft
+    # the procedure's records go on file; the reviewer reviews that draft in the browser
+    device = notified_case(world, incomplete)
+    file_records(world, device, incomplete, ("collective-discussion", "discussion-record"))
+    reviewer = signed_in("a_reviewer")
+    to_review = reviewer.get(f"/ui/cases/{case_id}")
+    digest = re.search(r'<code class="digest">(sha256:[0-9a-f]+)</code>', to_review.text)
+    assert digest is not None and "本审核意见针对上述决定草案" in to_review.text
+    form = dict(
+        re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', to_review.text)
     )
-    assert passed.status_code == 201, passed.get_json()
-    recorded = inspector.post(f"/ui/cases/{incomplete['id']}/decisions", data=decision)
-    assert recorded.status_code == 302
-    assert "已记录决定" in inspector.get(recorded.headers["Location"]).text
+    assert form["decision_type"] == "penalty" and form["complex_case"] == "1"
+    form.update(outcome="passed", opinion="同意")
+    reviewed = reviewer.post(f"/ui/cases/{case_id}/reviews", data=form)
+    assert reviewed.status_code == 302
+    after = reviewer.get(reviewed.headers["Location"]).text
+    assert "通过" in after and "最近一次法制审核已通过本草案" in after
+    reviews = world.as_("a_reviewer").get(f"/cases/{case_id}/legal-reviews").get_json()
+    assert reviews[-1]["draft_digest"] == digest.group(1)
+    # a 疑难复杂 case is decided by the head after 集体讨论 (Art. 57 ¶2)
+    add_head(world)
+    head = signed_in("a_head")
+    filled = head.get(f"/ui/cases/{case_id}")
+    assert "已按上述未获通过的草案填写" in filled.text
+    recorded = head.post(
+        f"/ui/cases/{case_id}/decisions", data={**decision, "csrf_token": csrf_of(filled.text)}
+    )
+    assert recorded.status_code == 302, recorded.text
+    shown = head.get(recorded.headers["Location"]).text
+    assert "已记录决定" in shown and "未获通过的决定草案" not in shown
+    assert "decision_recorded" in event_types(world.as_("a_admin"), case_id)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
 def test_a_deadline_no_calendar_covers_says_so(
     app: Flask, world: World, signed_in: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Beyond every calendar a natural-day limit still has its date (若遇法定节假日顺延);
+    a working-day one cannot be counted, and the page says what to supply."""
     import server.web.cases as pages
     from core.calendar import WorkingCalendar
 
-    # a calendar covering no year: every deadline is "not computable"
     monkeypatch.setattr(pages, "calendar", lambda: WorkingCalendar(bundled=False))
     incomplete, _ = _incomplete_and_complete(world)
-    listed = signed_in("a_reviewer").get("/ui/cases?flag=missing").text
-    assert rows(listed) == [incomplete["case_no"]]
-    assert "无法计算（缺少工作日历）" in listed
+    licensing = open_case(world, "黔市监许〔2026〕3号", category="licensing")
+    moved = world.as_("a_insp1").post(f"/cases/{licensing['id']}/stage", {"stage": "acceptance"})
+    assert moved.status_code == 200, moved.get_json()
+    reviewer = signed_in("a_reviewer")
+    listed = reviewer.get("/ui/cases?flag=missing").text
+    penalty_row = listed[listed.index(incomplete["case_no"]) :].split("</tr>")[0]
+    assert re.search(r"\d{4}-\d{2}-\d{2}", penalty_row) and "无法计算" not in penalty_row
+    licensing_row = listed[listed.index(licensing["case_no"]) :].split("</tr>")[0]
+    assert "无法计算（缺少工作日历）" in licensing_row
+    penalty = reviewer.get(f"/ui/cases/{incomplete['id']}").text  # 90 natural days (Art. 60)
+    assert "若遇法定节假日顺延" in penalty and "届满 无法计算" not in penalty
+    working = reviewer.get(f"/ui/cases/{licensing['id']}").text  # 20 working days (Art. 42)
+    assert "届满 无法计算" in working and "CASETRAIL_CALENDAR_FILE" in working
