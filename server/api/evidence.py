@@ -9,21 +9,21 @@ committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Response, jsonify, request, stream_with_context, url_for
+from flask import Response, jsonify, url_for
 from flask_smorest import Blueprint
 from marshmallow import INCLUDE, Schema, fields
-from werkzeug.exceptions import RequestedRangeNotSatisfiable
-from werkzeug.http import quote_etag
 
 from server.api.common import call
-from server.components import components
-from server.media.sniff import OCTET_STREAM, SNIFF_BYTES, sniff
+from server.evidence_http import (
+    CONTENT_TYPES,
+    derivative_response,
+    original_response,
+    requested_range,
+    sniffed_type,
+)
 from server.services import evidence_reads
-from server.services.evidence_reads import Readable
-from storage.errors import NotFound as BlobNotFound
 
 blp = Blueprint("evidence", __name__, url_prefix="/evidence", description="证据调阅 Evidence reads")
 
@@ -95,16 +95,6 @@ class InspectionSchema(Schema):
     report = fields.Nested(InspectionReportSchema, allow_none=True, required=True)
 
 
-CONTENT_TYPES = (
-    "image/jpeg", "image/png", "image/heic", "image/webp", "image/tiff", "image/gif",
-    "video/mp4", "video/quicktime", "video/3gpp", "video/webm", "video/x-matroska",
-    "video/x-msvideo", "video/mp2t", "audio/mp4", "audio/mpeg", "audio/aac", "audio/amr",
-    "audio/amr-wb", "audio/wav", "audio/ogg", "audio/flac", "application/pdf",
-    "text/plain", OCTET_STREAM,
-)  # fmt: skip
-"""What ``/content`` may answer with: sniffed from the stored bytes, never the declared type."""
-
-
 @blp.route("/<evidence_id>/receipt")
 @blp.response(200, ReceiptSchema)
 def get_receipt(evidence_id: str) -> Any:
@@ -132,32 +122,6 @@ def get_inspection(evidence_id: str) -> Any:
     return jsonify({"status": found.get("status"), "report": report})
 
 
-def _sniffed_type(readable: Readable) -> str:
-    """The original's media type from its own first bytes (a device's claim is never used)."""
-    try:
-        head = b"".join(components().store.open(readable.key, 0, min(readable.size, SNIFF_BYTES)))
-    except BlobNotFound:
-        return OCTET_STREAM  # the stream below answers for the missing object
-    found = sniff(head).media_type
-    return found if found in CONTENT_TYPES else OCTET_STREAM
-
-
-def _stream(
-    readable: Readable, start: int, end: int | None, missing: Callable[[], Exception]
-) -> Iterator[bytes]:
-    # The custody event is committed; an object gone by now is answered by ``missing()``.
-    try:
-        blocks: Iterator[bytes] = components().store.open(readable.key, start, end)
-    except BlobNotFound:
-        raise missing() from None
-    streamed: Iterator[bytes] = stream_with_context(blocks)
-    return streamed
-
-
-def _etag(readable: Readable) -> str:
-    return quote_etag(readable.sha256.partition(":")[2])
-
-
 @blp.route("/<evidence_id>/content")
 @blp.doc(
     responses={
@@ -178,57 +142,15 @@ def _etag(readable: Readable) -> str:
 )
 def get_content(evidence_id: str) -> Response:
     """Download the original; supports one byte range (206, Accept-Ranges, 416)."""
-
-    def pick(size: int) -> tuple[int, int] | None:
-        if request.range is None:
-            return None
-        found = request.range.range_for_length(size)
-        if found is None:
-            raise RequestedRangeNotSatisfiable(length=size)
-        return found
-
-    readable = call(evidence_reads.open_content, evidence_id, pick)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": _etag(readable),
-        "Content-Disposition": "attachment",
-        "Cache-Control": "private, no-store",
-        "Content-Length": str(readable.end - readable.start),
-    }
-    status = 200
-    if (readable.start, readable.end) != (0, readable.size):
-        status = 206
-        headers["Content-Range"] = f"bytes {readable.start}-{readable.end - 1}/{readable.size}"
-    return Response(
-        _stream(
-            readable,
-            readable.start,
-            readable.end,
-            lambda: evidence_reads.original_missing(components().unit_of_work, readable),
-        ),
-        status=status,
-        content_type=_sniffed_type(readable),
-        headers=headers,
-        direct_passthrough=True,
+    readable = call(evidence_reads.open_content, evidence_id, requested_range)
+    return original_response(
+        readable, media_type=sniffed_type(readable), headers={"Content-Disposition": "attachment"}
     )
 
 
 def _derivative(evidence_id: str, role: str) -> Response:
     readable = call(evidence_reads.open_derivative, evidence_id, role)
-
-    def missing() -> Exception:
-        return evidence_reads.derivative_missing(readable)
-
-    try:
-        stat = components().store.stat(readable.key)
-    except BlobNotFound:
-        raise missing() from None
-    return Response(
-        _stream(readable, 0, None, missing),
-        mimetype=readable.media_type,
-        headers={"Content-Length": str(stat.size), "Cache-Control": "private, max-age=3600"},
-        direct_passthrough=True,
-    )
+    return derivative_response(readable, media_type=readable.media_type)
 
 
 @blp.route("/<evidence_id>/thumbnail")
