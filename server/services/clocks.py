@@ -35,17 +35,19 @@ derived here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.completeness import DeadlineCheck
-from core.manifest import SignedManifest
+from core.manifest import CaptureManifest, SignedManifest
 from core.verify import parse_json
+from server.models import CaptureManifest as CaptureManifestRow
 from server.models import (
-    CaptureManifest,
     Case,
     Decision,
     Evidence,
@@ -91,20 +93,7 @@ def case_events(uow: UnitOfWork, case: Case) -> CaseEvents:
     ):
         entered.setdefault(change.to_stage, china_date(change.changed_at))
     filed: dict[str, date] = {}
-    rows = session.scalars(
-        select(CaptureManifest.signed_json)
-        .where(CaptureManifest.case_id == case.id)
-        .where(
-            select(Evidence.id)
-            .where(
-                Evidence.manifest_id == CaptureManifest.id,
-                Evidence.status == EvidenceStatus.STORED.value,
-            )
-            .exists()
-        )
-    )
-    for signed in rows:
-        m = SignedManifest.from_json(parse_json(signed)).manifest
+    for m in stored_records(session, case.id):
         if not m.record_type:
             continue
         day = china_date(datetime.fromisoformat(m.device_time.replace("Z", "+00:00")))
@@ -116,6 +105,24 @@ def case_events(uow: UnitOfWork, case: Case) -> CaseEvents:
     decided = china_date(first.decided_at) if first is not None else None
     fine = first is not None and _amount(first.facts.get("fine_yuan")) > 0
     return CaseEvents(entered, filed, decided, fine)
+
+
+def stored_records(session: Session, case_id: str) -> Iterator[CaptureManifest]:
+    """The case's signed capture manifests with at least one stored file (records on file)."""
+    rows = session.scalars(
+        select(CaptureManifestRow.signed_json)
+        .where(CaptureManifestRow.case_id == case_id)
+        .where(
+            select(Evidence.id)
+            .where(
+                Evidence.manifest_id == CaptureManifestRow.id,
+                Evidence.status == EvidenceStatus.STORED.value,
+            )
+            .exists()
+        )
+    )
+    for signed in rows:
+        yield SignedManifest.from_json(parse_json(signed)).manifest
 
 
 def _amount(value: object) -> Decimal:

@@ -41,7 +41,6 @@ from core.legal_review import (
     is_major_decision,
 )
 from core.legal_review import LegalReview as ReviewFact
-from core.manifest import SignedManifest
 from core.procedure import (
     MAJOR_CASE,
     DecisionContext,
@@ -51,7 +50,6 @@ from core.procedure import (
     default_thresholds,
     derive_conditions,
 )
-from core.verify import parse_json
 from server.auth import (
     Principal,
     get_visible_case,
@@ -62,18 +60,16 @@ from server.auth import (
 from server.errors import Conflict, Invalid
 from server.models import (
     Agency,
-    CaptureManifest,
     Case,
     CaseStatus,
     CustodyEventRow,
     Decision,
-    Evidence,
-    EvidenceStatus,
     LegalReview,
     Role,
     User,
     utcnow,
 )
+from server.services.clocks import stored_records
 from server.services.custody import record_custody, stored_event
 from server.services.unit_of_work import UnitOfWork
 
@@ -383,17 +379,4 @@ def _hearing_chair(uow: UnitOfWork, case: Case, user_id: str | None) -> str | No
 
 def stored_record_types(uow: UnitOfWork, case: Case) -> frozenset[str]:
     """Record type ids of the case's stored records (what is on file before a decision)."""
-    rows = uow.session.execute(
-        select(CaptureManifest.signed_json)
-        .where(CaptureManifest.case_id == case.id)
-        .where(
-            select(Evidence.id)
-            .where(
-                Evidence.manifest_id == CaptureManifest.id,
-                Evidence.status == EvidenceStatus.STORED.value,
-            )
-            .exists()
-        )
-    ).scalars()
-    types = (SignedManifest.from_json(parse_json(j)).manifest.record_type for j in rows)
-    return frozenset(t for t in types if t)
+    return frozenset(m.record_type for m in stored_records(uow.session, case.id) if m.record_type)
