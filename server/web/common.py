@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, g, redirect, request, url_for
 
+from core.deadlines import DEADLINE_RULES
 from server.auth import Principal
 from server.components import components
 from server.errors import Forbidden
@@ -34,6 +35,7 @@ ROLE_NAMES = {
     "head": "负责人",
     "admin": "管理员",
 }
+DEADLINE_NAMES = {rule_id: rule.name_zh for rule_id, rule in DEADLINE_RULES.items()}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_REFUSED = (
     "表单安全令牌缺失或已失效，请刷新页面后重试 "
@@ -135,4 +137,5 @@ def template_values() -> dict[str, Any]:
         "me": found.user if found else None,
         "csrf_token": found.csrf_token if found else "",
         "role_names": ROLE_NAMES,
+        "deadline_names": DEADLINE_NAMES,
     }

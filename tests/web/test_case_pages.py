@@ -159,6 +159,8 @@ def test_the_custody_chain_is_verified_on_the_page_with_proofs_per_event(
     reviewer = signed_in("a_reviewer")
     page = reviewer.get(f"/ui/cases/{incomplete['id']}")
     assert "监管链已在本页重新校验" in page.text
+    # each event reads in Chinese, with who did it (not the vocabulary's English ids)
+    assert "<td>立案</td><td>管理员</td>" in page.text and "case_opened" not in page.text
     proofs = re.findall(r'href="(/ui/custody/events/[^"]+/proof)"', page.text)
     assert proofs
     proof = reviewer.get(proofs[-1]).get_json()  # the case's first event
