@@ -59,7 +59,7 @@ from server.models import (
 )
 from server.services.completeness import media_kind
 from server.services.draws import LEDGER_CASE_NO
-from server.services.publication import sync_publications
+from server.services.publication_records import sync_publications
 
 CHINA = timezone(timedelta(hours=8), "CST")
 PENALTY_CATEGORIES = ("penalty", "penalty-simple")

@@ -41,7 +41,7 @@ from server.auth import Principal, require_person, visible_cases
 from server.models import Case, CaseOfficer, CaseSummary, CustodyEventRow, Publication, utcnow
 from server.services.cases import pinned_standard
 from server.services.completeness import case_facts
-from server.services.publication import sync_publications
+from server.services.publication_records import sync_publications
 from server.services.unit_of_work import UnitOfWork
 
 PAGE_SIZE = 25

@@ -26,7 +26,6 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.calendar import WorkingCalendar
@@ -53,6 +52,7 @@ from server.models import (
 )
 from server.services.clocks import china_date
 from server.services.custody import record_custody
+from server.services.publication_records import sync_publications
 from server.services.unit_of_work import UnitOfWork
 
 EDITORS = (Role.REVIEWER, Role.ADMIN)
@@ -127,55 +127,6 @@ def version_json(v: PublicationVersion) -> dict[str, Any]:
         "reason": v.reason,
         "published_at": v.published_at.isoformat(),
     }
-
-
-# --------------------------------------------------------------------------- records
-
-
-def sync_publications(session: Session, calendar: WorkingCalendar, agency_id: str) -> int:
-    """Give every decision of the agency that has none its publication record; how many."""
-    rows = session.execute(
-        select(Decision, Case)
-        .join(Case, Case.id == Decision.case_id)
-        .outerjoin(Publication, Publication.decision_id == Decision.id)
-        .where(Case.agency_id == agency_id, Publication.id.is_(None))
-    ).all()
-    new = []
-    for decision, case in rows:
-        decided_on = china_date(decision.decided_at)
-        due = publication_due(case.category, decided_on, calendar)
-        new.append(
-            Publication(
-                decision_id=decision.id,
-                case_id=case.id,
-                agency_id=case.agency_id,
-                category=case.category,
-                decided_on=decided_on,
-                due_on=due.on,
-                due_estimated=due.estimated,
-                status=PublicationStatus.PENDING.value,
-                doc_no="",
-                version=0,
-                created_at=utcnow(),
-            )
-        )
-    if new:
-        try:
-            with session.begin_nested():
-                session.add_all(new)
-                session.flush()
-        except IntegrityError:
-            pass  # a concurrent request (PostgreSQL) created them first: theirs stand
-    for p in session.scalars(
-        select(Publication).where(
-            Publication.agency_id == agency_id,
-            Publication.due_estimated.is_(True),
-            Publication.status == PublicationStatus.PENDING.value,
-        )
-    ):  # the agency may have supplied the missing year's calendar since
-        due = publication_due(p.category, p.decided_on, calendar)
-        p.due_on, p.due_estimated = due.on, due.estimated
-    return len(new)
 
 
 def _visible(principal: Principal) -> Select[Publication]:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.calendar import WorkingCalendar
-from server.services.publication import sync_publications
+from server.services.publication_records import sync_publications
 from tests.server.conftest import World, snapshot
 from tests.server.manifest_support import event_types, open_case
 from tests.server.procedure_support import notified_case

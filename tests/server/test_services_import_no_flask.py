@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 PROBE = """
 import importlib, json, pkgutil, sys
@@ -25,3 +26,14 @@ def test_every_service_module_imports_without_flask() -> None:
     assert "server.services.ingest" in found["modules"]
     assert "server.services.cases" in found["modules"]
     assert found["web"] == []
+
+
+def test_each_service_module_does_one_job_in_at_most_500_lines() -> None:
+    """STYLE.md rule 12: past ~500 lines a module is split into a package named by its jobs."""
+    services = Path(__file__).resolve().parents[2] / "server" / "services"
+    long = {
+        str(p.relative_to(services)): n
+        for p in services.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert long == {}
