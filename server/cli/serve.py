@@ -138,7 +138,8 @@ def serve(
         finally:
             engine.dispose()
     click.echo(
-        f"CaseTrail 正在监听 serving on http://{host}:{port}/api/v1 "
+        f"CaseTrail 正在监听 serving on http://{host}:{port}/ — 工作台 workspace /ui/, "
+        f"现场采集 capture /capture/, 公示 public /public/, API /api/v1 "
         f"(docs /api/v1/docs, data {settings.data_dir})"
     )
     CaseTrailServer(

@@ -66,6 +66,12 @@ def home() -> Any:
     return redirect(url_for("ui_cases.case_list"))
 
 
+@bp.get("/login")
+def login() -> Any:
+    """``/ui/login``, the address people type: the sign-in form."""
+    return redirect(url_for("ui_signin.sign_in_form", **request.args.to_dict()))
+
+
 @bp.get("/sign-in")
 def sign_in_form() -> Response:
     """The sign-in form (登录)."""

@@ -21,6 +21,8 @@ from tests.web.conftest import PASSWORD, csrf_of, set_password, sign_in
 def test_a_person_signs_in_sees_the_case_list_and_signs_out(app: Flask, world: World) -> None:
     set_password(app, "a-reviewer")
     client = app.test_client()
+    typed = client.get("/ui/login", follow_redirects=True)  # the address people type
+    assert typed.status_code == 200 and "登录" in typed.text and 'type="password"' in typed.text
     response = sign_in(client, "a-reviewer")
     assert response.status_code == 302 and response.headers["Location"] == "/ui/cases"
     cookie = response.headers["Set-Cookie"]
