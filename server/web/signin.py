@@ -69,7 +69,8 @@ def home() -> Any:
 @bp.get("/login")
 def login() -> Any:
     """``/ui/login``, the address people type: the sign-in form."""
-    return redirect(url_for("ui_signin.sign_in_form", **request.args.to_dict()))
+    query = request.query_string.decode("ascii", "replace")  # e.g. ?next=… passes through
+    return redirect(url_for("ui_signin.sign_in_form") + (f"?{query}" if query else ""))
 
 
 @bp.get("/sign-in")
