@@ -10,6 +10,7 @@ reads a snapshot without the lock. On PostgreSQL the same sequences take row loc
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,11 @@ def _private_database_file(path: Path) -> None:
     are 0600 (docs/serving.md, "Files on disk").
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    # Never open (and so close) an existing database file here: closing any descriptor of
+    # a file drops every POSIX lock this process holds on it, including SQLite's own in
+    # another thread's connection — two writers at once, a corrupt database.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
 
