@@ -16,6 +16,7 @@ from typing import Any
 from bench.common import MiB, PatternStream, Profile, Results, best_of, log, mb_per_s, ratio
 from bench.storage_bench import _client
 from storage.fixity import check_fixity
+from storage.hashing import read_blocks
 from storage.s3 import S3BlobStore
 
 
@@ -29,7 +30,9 @@ def bench_b8(results: Results, profile: Profile, server: Any) -> None:
     store = S3BlobStore(client, bucket)
     objects = []
     for size in [large] + [2 * MiB] * photos:
-        info = store.write(f"b8/{uuid.uuid4().hex}", PatternStream(size), write_once=False)
+        info = store.write(
+            f"b8/{uuid.uuid4().hex}", read_blocks(PatternStream(size)), write_once=False
+        )
         objects.append(info)
     total = sum(o.size for o in objects)
     log(f"B8: {len(objects)} objects, {total / MiB:.0f} MiB")

@@ -34,6 +34,7 @@ from bench.common import (
     mb_per_s,
     ratio,
 )
+from storage.hashing import read_blocks
 from storage.local import LocalBlobStore
 from storage.s3 import S3BlobStore, make_s3_client
 
@@ -81,7 +82,7 @@ def bench_local(results: Results, profile: Profile) -> None:
             uid = store.start_upload(key)
             running = hashlib.sha256()
             parts = [
-                store.put_part(key, uid, i + 1, _Hashing(PatternStream(n), running))
+                store.put_part(key, uid, i + 1, read_blocks(_Hashing(PatternStream(n), running)))
                 for i, n in enumerate(chunks(size, PART))
             ]
             store.complete_upload(key, uid, parts, verified_sha256=f"sha256:{running.hexdigest()}")
@@ -89,7 +90,7 @@ def bench_local(results: Results, profile: Profile) -> None:
 
         def via_write() -> None:
             key = f"b9/{uuid.uuid4().hex}"
-            store.write(key, PatternStream(size))
+            store.write(key, read_blocks(PatternStream(size)))
             store.delete(key)
 
         base_s = best_of(profile.repeats, baseline)
@@ -130,7 +131,7 @@ def bench_s3(results: Results, profile: Profile, server: Any) -> None:
 
     def adapter() -> None:
         key = f"adapter/{uuid.uuid4().hex}"
-        store.write(key, PatternStream(size))
+        store.write(key, read_blocks(PatternStream(size)))
         store.delete(key)
 
     _ = store.capabilities  # probe once, outside the timing
@@ -154,7 +155,7 @@ def _rss_child(endpoint: str, access: str, secret: str, bucket: str, size: int) 
     _ = store.capabilities
     idle = current_rss()
     with RssSampler() as sampler:
-        store.write(f"rss/{uuid.uuid4().hex}", PatternStream(size))
+        store.write(f"rss/{uuid.uuid4().hex}", read_blocks(PatternStream(size)))
     print(json.dumps({"idle": idle, "peak": sampler.peak}))
 
 

@@ -123,8 +123,7 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
         user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise invalid
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-        row.last_used_at = now
+    _note_use(row, now)
     return Principal(
         user_id=user.id,
         agency_id=user.agency_id,
@@ -132,6 +131,22 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
         token_id=row.id,
         device_id=device.id if device else None,
     )
+
+
+def _note_use(row: ApiToken, now: datetime) -> bool:
+    """Move the token's last use to ``now`` when it is due (once a minute); whether it moved."""
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        row.last_used_at = now
+        return True
+    return False
+
+
+def note_token_use(session: Session, principal: Principal) -> None:
+    """Record the token's use in a later unit of work than the one that authenticated it
+    (when that one was read-only)."""
+    row = session.get(ApiToken, principal.token_id)
+    if row is not None:
+        _note_use(row, utcnow())
 
 
 def require_person(principal: Principal) -> None:

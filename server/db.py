@@ -6,12 +6,23 @@ first statement, so read-then-write sequences (the custody log head, device chai
 cannot interleave between processes — except a read-only unit (:data:`READ_ONLY`), which
 reads a snapshot without the lock. On PostgreSQL the same sequences take row locks
 (``SELECT … FOR UPDATE``).
+
+SQLite's own wait for its write lock is a sleep-and-retry loop (1, 2, 5 … 100 ms): under
+concurrent uploads a writer often sleeps long after the lock was freed, and latency grows
+with the number of clients. So writers of one database file first pass a
+:class:`WriterGate` — a thread lock inside the process and an ``flock`` on a sibling
+``-writer`` file across processes, both of which wake the next writer the moment the
+previous one commits — and only then issue ``BEGIN IMMEDIATE``, which then finds the lock
+free. Read-only units never pass the gate.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +56,25 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
         if parsed.database and parsed.database != ":memory:":
             _private_database_file(Path(parsed.database))
+        gate = (
+            WriterGate(Path(parsed.database))
+            if parsed.database and parsed.database != ":memory:"
+            else None
+        )
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                "factory": _GatedConnection,
+            },
             # a request thread waiting for SQLite's write lock holds its connection: with
             # the default 5 + 10 a burst of uploads starting would queue even the health
             # probe for a connection (docs/serving.md)
             pool_size=SQLITE_POOL_SIZE,
             max_overflow=SQLITE_POOL_OVERFLOW,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, gate)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
@@ -75,9 +95,88 @@ def _private_database_file(path: Path) -> None:
         path.chmod(0o600)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+class WriterGate:
+    """Lets one writer of a SQLite database at a time through, waking the next at once.
+
+    Inside the process a lock (acquired with SQLite's busy timeout, so a stuck writer ends
+    in the same "database is locked" error as before); across processes an exclusive
+    ``flock`` on ``<database>-writer``, taken by the thread holding the lock, opened once
+    per process (a forked worker opens its own: a shared descriptor would not exclude).
+    A writer that dies releases both (the thread lock with its connection's close, the
+    ``flock`` with its process).
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._path = database.with_name(database.name + "-writer")
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _descriptor(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def enter(self) -> None:
+        """Wait (at most the busy timeout) until no other writer is inside."""
+        if not self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked (writer gate)")
+        try:
+            fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def leave(self) -> None:
+        """Let the next writer in."""
+        try:
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+
+class _GatedConnection(sqlite3.Connection):
+    """A pysqlite connection that leaves its :class:`WriterGate` when its transaction ends."""
+
+    gate: WriterGate | None = None
+    inside = False
+
+    def enter_gate(self) -> None:
+        if self.gate is not None and not self.inside:
+            self.gate.enter()
+            self.inside = True
+
+    def _leave_gate(self) -> None:
+        if self.inside:
+            self.inside = False
+            assert self.gate is not None
+            self.gate.leave()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._leave_gate()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._leave_gate()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._leave_gate()
+
+
+def _configure_sqlite(engine: Engine, gate: WriterGate | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.gate = gate
         # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions would
         # otherwise defer the lock to the first write).
         dbapi_connection.isolation_level = None
@@ -93,7 +192,13 @@ def _configure_sqlite(engine: Engine) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")  # a WAL snapshot: never the write lock
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            gated = connection.connection.dbapi_connection
+            gated.enter_gate()
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                gated.rollback()  # leaves the gate
+                raise
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -58,7 +58,7 @@ from server.services.custody import checkpoint_if_due
 from server.services.fixity import record_fixity_failure
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
-from storage.hashing import Digester
+from storage.hashing import Digester, read_blocks
 from storage.keys import derivative_key
 
 log = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ class InspectionJobs:
                 dkey = derivative_key(sha256, name)
                 try:
                     with derivative.path.open("rb") as f:
-                        self.store.write(dkey, f)
+                        self.store.write(dkey, read_blocks(f))
                 except storage_errors.AlreadyExists:
                     pass  # made by an earlier attempt: derivatives are reproducible views
                 stored[derivative.role.value] = {

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from storage.errors import TooLarge
-from storage.port import BLOCK_SIZE, BlobStore, ByteStream
+from storage.port import BLOCK_SIZE, BlobStore, Block, ByteStream
 
 _THREADED_BLOCK = 256 << 10
 """Blocks at least this large start the worker threads (smaller ones hash inline)."""
@@ -39,21 +39,38 @@ def format_digest(algorithm: str, hexdigest: str) -> str:
 def read_blocks(
     stream: ByteStream, *, limit: int | None = None, key: str | None = None
 ) -> Iterator[bytes]:
-    """Blocks of at most ``BLOCK_SIZE`` from ``stream``; ``TooLarge`` once past ``limit``."""
+    """Blocks of at most ``BLOCK_SIZE`` from ``stream`` (a file, a response body) — what
+    the store's ``write`` and ``put_part`` take; ``TooLarge`` once past ``limit``."""
     total = 0
-    while True:
-        block = stream.read(BLOCK_SIZE)
-        if not block:
-            return
+    while block := stream.read(BLOCK_SIZE):
         total += len(block)
         if limit is not None and total > limit:
-            raise TooLarge(
-                f"数据超过大小上限 {limit} 字节，已丢弃 / stream exceeds the {limit}-byte limit; "
-                "nothing was kept",
-                key=key,
-                limit=limit,
-            )
+            raise _too_large(limit, key)
         yield block if type(block) is bytes else bytes(block)
+
+
+def limited(
+    blocks: Iterable[Block], *, limit: int | None = None, key: str | None = None
+) -> Iterator[Block]:
+    """``blocks`` as they come (bytes-like: a ``memoryview`` is handed on, not copied;
+    empty ones are skipped); ``TooLarge`` once they add up to more than ``limit``."""
+    total = 0
+    for block in blocks:
+        if not block:
+            continue
+        total += len(block)
+        if limit is not None and total > limit:
+            raise _too_large(limit, key)
+        yield block
+
+
+def _too_large(limit: int, key: str | None) -> TooLarge:
+    return TooLarge(
+        f"数据超过大小上限 {limit} 字节，已丢弃 / stream exceeds the {limit}-byte limit; "
+        "nothing was kept",
+        key=key,
+        limit=limit,
+    )
 
 
 class _Worker:
@@ -61,7 +78,7 @@ class _Worker:
 
     def __init__(self, hasher: hashlib._Hash) -> None:
         self.hasher = hasher
-        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUE_BLOCKS)
+        self.queue: queue.Queue[Block | None] = queue.Queue(maxsize=_QUEUE_BLOCKS)
         self.thread = threading.Thread(target=self._run, name="digester", daemon=True)
         self.thread.start()
 
@@ -103,7 +120,7 @@ class Digester:
     def _hashers(self) -> list[hashlib._Hash]:
         return [h for h in (self._sha256, self._sha512) if h is not None]
 
-    def update(self, block: bytes) -> None:
+    def update(self, block: Block) -> None:
         """Hash ``block`` (queued to the workers inside a session once blocks are large)."""
         self.size += len(block)
         if not self._workers:
@@ -128,7 +145,7 @@ class Digester:
         return format_digest("sha512", self._sha512.hexdigest())
 
 
-def digest_blocks(blocks: Iterable[bytes], *, sha512: bool = True) -> Digester:
+def digest_blocks(blocks: Iterable[Block], *, sha512: bool = True) -> Digester:
     """Hash every block of ``blocks`` in one pass (worker threads for large blocks).
 
     The finished :class:`Digester`: ``size``, ``sha256`` and (unless ``sha512=False``)

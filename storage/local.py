@@ -33,7 +33,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,7 +48,7 @@ from storage.errors import (
     Unavailable,
     UploadNotFound,
 )
-from storage.hashing import Digester, digest_blocks, read_blocks
+from storage.hashing import Digester, digest_blocks, limited, read_blocks
 from storage.keys import (
     check_key,
     check_prefix,
@@ -61,7 +61,7 @@ from storage.keys import (
 from storage.port import (
     BLOCK_SIZE,
     BlobInfo,
-    ByteStream,
+    Block,
     Capabilities,
     ObjectStat,
     PartInfo,
@@ -92,6 +92,9 @@ def _os_errors(key: str | None) -> Iterator[None]:
         ) from exc
 
 
+_INLINE_MAX = 16 << 20
+"""Objects of at most this declared size are hashed and written by the calling thread."""
+
 _THREADED_WRITE = 256 << 10
 """Blocks at least this large are written by a worker thread (smaller ones inline)."""
 
@@ -105,9 +108,9 @@ class _Writer:
     waits until every queued block is written.
     """
 
-    def __init__(self, write: Callable[[bytes], object]) -> None:
+    def __init__(self, write: Callable[[Block], object]) -> None:
         self._write = write
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[Block | None] = queue.Queue(maxsize=2)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -123,7 +126,7 @@ class _Writer:
                 except BaseException as exc:  # handed to the caller's thread
                     self._error = exc
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: Block) -> None:
         """Write ``block`` (queued once blocks are large); raise an earlier write's error."""
         if self._error is not None:
             raise self._error
@@ -223,7 +226,9 @@ class LocalBlobStore:
         _fsync_dir(path.parent)
 
     @staticmethod
-    def _stream_to(fileobj: object, blocks: Iterator[bytes], digester: Digester | None) -> int:
+    def _stream_to(
+        fileobj: object, blocks: Iterator[Block], digester: Digester | None, *, threads: bool = True
+    ) -> int:
         """Write ``blocks`` to ``fileobj``; return the byte count.
 
         Large blocks are written by a :class:`_Writer` thread while the next block is
@@ -231,6 +236,14 @@ class LocalBlobStore:
         that release the GIL, so on two cores they overlap instead of taking turns.
         """
         size = 0
+        if not threads:
+            write = fileobj.write  # type: ignore[attr-defined]
+            for block in blocks:
+                if digester is not None:
+                    digester.update(block)
+                write(block)
+                size += len(block)
+            return size
         with _Writer(fileobj.write) as writer:  # type: ignore[attr-defined]
             for block in blocks:
                 if digester is not None:
@@ -244,11 +257,12 @@ class LocalBlobStore:
     def write(
         self,
         key: str,
-        stream: ByteStream,
+        blocks: Iterable[Block],
         *,
         max_size: int | None = None,
         expected_sha256: str | None = None,
         write_once: bool = True,
+        sha512: bool = True,
     ) -> BlobInfo:
         """Stream to a temp file (hashing alongside), fsync, then link/rename into place."""
         path = self._path(key)
@@ -260,8 +274,19 @@ class LocalBlobStore:
             fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="w-")
             tmp = Path(tmp_name)
             try:
-                with os.fdopen(fd, "wb") as f, Digester() as digester:
-                    self._stream_to(f, read_blocks(stream, limit=max_size, key=key), digester)
+                # a small object (a photo, at most _INLINE_MAX) is hashed and written by
+                # the calling thread: handing 1 MiB blocks to threads costs more in GIL
+                # hand-overs than it overlaps, and concurrent requests use the cores
+                small = max_size is not None and max_size <= _INLINE_MAX
+                digester = Digester(sha512=sha512)
+                with os.fdopen(fd, "wb") as f:
+                    if small:
+                        self._stream_to(
+                            f, limited(blocks, limit=max_size, key=key), digester, threads=False
+                        )
+                    else:
+                        with digester:
+                            self._stream_to(f, limited(blocks, limit=max_size, key=key), digester)
                     f.flush()
                     os.fsync(f.fileno())
                 if expected_sha256 is not None and digester.sha256 != expected_sha256:
@@ -433,7 +458,7 @@ class LocalBlobStore:
             _fsync_dir(self._staging)
         return upload_id
 
-    def put_part(self, key: str, upload_id: str, number: int, stream: ByteStream) -> PartInfo:
+    def put_part(self, key: str, upload_id: str, number: int, blocks: Iterable[Block]) -> PartInfo:
         """Append part ``number`` to the upload's data file (or replace the last part)."""
         directory = self._upload_dir(key, upload_id)
         with _os_errors(key):
@@ -452,7 +477,7 @@ class LocalBlobStore:
             with (directory / "data").open("r+b") as f:
                 f.truncate(offset)
                 f.seek(offset)
-                size = self._stream_to(f, read_blocks(stream, key=key), None)
+                size = self._stream_to(f, limited(blocks, key=key), None)
                 f.flush()
                 os.fsync(f.fileno())  # once per part, not per block
             self._append_journal(directory, number, size)

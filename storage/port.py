@@ -14,13 +14,17 @@ process. Backends may need a minimum size for every part but the last
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 BLOCK_SIZE = 1 << 20
 """Bytes are read, hashed, written and yielded in blocks of this size."""
+
+Block = bytes | bytearray | memoryview
+"""What a store writes from: any bytes-like block (a view of a receive buffer is written
+without a copy). ``open`` yields ``bytes``."""
 
 
 class ByteStream(Protocol):
@@ -107,13 +111,17 @@ class BlobStore(Protocol):
     def write(
         self,
         key: str,
-        stream: ByteStream,
+        blocks: Iterable[Block],
         *,
         max_size: int | None = None,
         expected_sha256: str | None = None,
         write_once: bool = True,
+        sha512: bool = True,
     ) -> BlobInfo:
-        """Stream ``stream`` to ``key``, hashing SHA-256 and SHA-512 while writing.
+        """Write ``blocks`` (as ``open`` yields them; bytes-like, any size) to ``key``,
+        hashing SHA-256 — and SHA-512 unless ``sha512=False`` (then ``BlobInfo.sha512`` is
+        ``None``) — while writing. A caller holding a stream passes
+        ``storage.hashing.read_blocks(stream)``.
 
         Nothing is ever visible half-written. Beyond ``max_size`` → ``TooLarge``; digest
         not ``expected_sha256`` → ``DigestMismatch``; ``write_once`` and the key exists →
@@ -155,8 +163,8 @@ class BlobStore(Protocol):
         """Open a resumable upload that will complete to ``key``; return its upload id."""
         ...
 
-    def put_part(self, key: str, upload_id: str, number: int, stream: ByteStream) -> PartInfo:
-        """Store part ``number`` (1-based, in order; the last may be replaced) from ``stream``.
+    def put_part(self, key: str, upload_id: str, number: int, blocks: Iterable[Block]) -> PartInfo:
+        """Store part ``number`` (1-based, in order; the last may be replaced) from ``blocks``.
 
         ``InvalidParts`` if out of order; ``TooLarge`` beyond ``max_part_size``;
         ``UploadNotFound`` if the upload is not open.

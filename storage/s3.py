@@ -38,7 +38,7 @@ import contextlib
 import hashlib
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,7 +58,7 @@ from storage.errors import (
     Unavailable,
     UploadNotFound,
 )
-from storage.hashing import Digester, digest_object, read_blocks
+from storage.hashing import Digester, digest_object, limited
 from storage.keys import (
     check_key,
     check_prefix,
@@ -71,7 +71,7 @@ from storage.keys import (
 from storage.port import (
     BLOCK_SIZE,
     BlobInfo,
-    ByteStream,
+    Block,
     Capabilities,
     ObjectStat,
     PartInfo,
@@ -315,9 +315,9 @@ class S3BlobStore:
         self._replaced.pop(upload_id, None)
         self._put.pop(upload_id, None)
 
-    def _read_part(self, blocks: Iterator[bytes]) -> bytes:
+    def _read_part(self, blocks: Iterator[Block]) -> bytes:
         """Up to ``part_size`` bytes from ``blocks`` as one buffer (the only one held)."""
-        chunks: list[bytes] = []
+        chunks: list[Block] = []
         size = 0
         for block in blocks:
             chunks.append(block)
@@ -331,19 +331,20 @@ class S3BlobStore:
     def write(
         self,
         key: str,
-        stream: ByteStream,
+        blocks: Iterable[Block],
         *,
         max_size: int | None = None,
         expected_sha256: str | None = None,
         write_once: bool = True,
+        sha512: bool = True,
     ) -> BlobInfo:
         """One PutObject for small streams, else a multipart upload; verify, then create."""
         s3_key = self._k(key)
         with _s3_errors(key):
             condition = self._create_args(key, write_once)
-            blocks = read_blocks(stream, limit=max_size, key=key)
-            digester = Digester()
-            first = self._read_part(blocks)
+            received = limited(blocks, limit=max_size, key=key)
+            digester = Digester(sha512=sha512)
+            first = self._read_part(received)
             if len(first) < self.part_size:
                 digester.update(first)
                 self._check_digest(key, digester.sha256, expected_sha256)
@@ -376,7 +377,7 @@ class S3BlobStore:
                         )
                     parts.append({"PartNumber": number, "ETag": response["ETag"]})
                     buffer = b""  # drop the sent part before reading the next one
-                    buffer = self._read_part(blocks)
+                    buffer = self._read_part(received)
                 self._check_digest(key, digester.sha256, expected_sha256)
                 if not self.capabilities.write_once_native and write_once:
                     self._create_args(key, write_once)  # re-check just before creating
@@ -524,7 +525,7 @@ class S3BlobStore:
             self._put.clear()  # abandoned uploads: they fall back to ListParts
         self._put[upload_id] = number
 
-    def put_part(self, key: str, upload_id: str, number: int, stream: ByteStream) -> PartInfo:
+    def put_part(self, key: str, upload_id: str, number: int, blocks: Iterable[Block]) -> PartInfo:
         """UploadPart from one buffer of at most ``part_size`` bytes, in order.
 
         The order is checked with ListParts, except for the part right after the one this
@@ -541,7 +542,7 @@ class S3BlobStore:
                     key=key,
                 )
         try:
-            data = self._read_part(read_blocks(stream, limit=self.part_size, key=key))
+            data = self._read_part(limited(blocks, limit=self.part_size, key=key))
         except TooLarge as exc:
             raise TooLarge(
                 f"分片超过 {self.part_size} 字节上限，请拆分 / part exceeds the "

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -513,18 +512,10 @@ class CaseExporter:
         )
         recipe = BagRecipe(fmt, base, int(now.timestamp()), (*tags, *tag_manifests, seal), payload)
         key = recipe_key(export_id)
-        self._store.write(
-            key,
-            io.BytesIO(
-                _json_bytes(
-                    {
-                        "case_id": case.id,
-                        "checkpoint_size": checkpoint.size,
-                        "recipe": recipe.to_json(),
-                    }
-                )
-            ),
+        recipe_json = _json_bytes(
+            {"case_id": case.id, "checkpoint_size": checkpoint.size, "recipe": recipe.to_json()}
         )
+        self._store.write(key, [recipe_json])
         uow.on_rollback(lambda: self._store.delete(key))
         sealed_event = custody.record_custody(
             uow,

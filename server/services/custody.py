@@ -50,7 +50,7 @@ from core.merkle import (
     nodes_completed_by_append,
     root_hash,
 )
-from core.verify import parse_json
+from core.verify import parse_json, sha256_digest
 from server.auth import Principal, get_visible_case
 from server.errors import Conflict, Unavailable
 from server.models import (
@@ -227,7 +227,7 @@ def tree_reader(session: Session) -> DbTreeReader:
 
 def record_custody(
     uow: UnitOfWork,
-    case: Case,
+    case: Case | str,
     type: EventType | str,
     actor: Principal | Actor,
     details: Mapping[str, Any] | None = None,
@@ -238,21 +238,23 @@ def record_custody(
 
     ``details`` must be JSON without floats (amounts and coordinates as strings).
     Commits nothing: the event becomes durable with the change it records, or not at all.
+    ``case`` may be given by its id alone (a hot path that need not load the row).
     """
     session = uow.session
+    case_id = case if isinstance(case, str) else case.id
     log = _appender(session)
-    last = log.case_heads.get(case.id)
+    last = log.case_heads.get(case_id)
     if last is None:
         found = session.execute(
             select(CustodyEventRow.case_seq, CustodyEventRow.event_hash)
-            .where(CustodyEventRow.case_id == case.id)
+            .where(CustodyEventRow.case_id == case_id)
             .order_by(CustodyEventRow.case_seq.desc())
             .limit(1)
         ).first()
         last = (0, "") if found is None else (found.case_seq, found.event_hash)
     event = CustodyEvent(
         event_id=new_id(),
-        case_id=case.id,
+        case_id=case_id,
         case_seq=last[0] + 1,
         case_prev=last[1] or None,
         type=EventType(type),
@@ -272,12 +274,12 @@ def record_custody(
     head.size = index + 1
     head.root = root_hash(reader, index + 1)
     head.updated_at = utcnow()
-    digest = event.event_hash()
+    digest = sha256_digest(canonical)
     session.add(
         CustodyEventRow(
             id=event.event_id,
             log_index=index,
-            case_id=case.id,
+            case_id=case_id,
             case_seq=event.case_seq,
             event_type=event.type.value,
             event_hash=digest,
@@ -285,7 +287,7 @@ def record_custody(
             canonical_json=canonical.decode("utf-8"),
         )
     )
-    log.case_heads[case.id] = (event.case_seq, digest)
+    log.case_heads[case_id] = (event.case_seq, digest)
     log.appended += 1
     log.remember()
     return StoredEvent(event, index, digest, leaf)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -329,7 +329,7 @@ class Reconciler:
         if key.startswith(ORIGINALS_PREFIX):
             expected = "sha256:" + key.rsplit("/", 1)[1]
         with contextlib.suppress(storage_errors.AlreadyExists):  # restored by ingest itself
-            self.store.write(key, _Stream(self.store.open(moved)), expected_sha256=expected)
+            self.store.write(key, self.store.open(moved), expected_sha256=expected)
         log.warning("orphan %s was referenced meanwhile: copied back from %s", key, moved)
 
     def _referenced(self, key: str) -> bool:
@@ -416,22 +416,6 @@ class Reconciler:
     def _tick(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(stage, done, total)
-
-
-class _Stream:
-    """A ``ByteStream`` over blocks read from the store."""
-
-    def __init__(self, blocks: Iterator[bytes]) -> None:
-        self._blocks = blocks
-        self._rest = b""
-
-    def read(self, size: int = -1, /) -> bytes:
-        block = self._rest or next(self._blocks, b"")
-        if 0 <= size < len(block):
-            self._rest = block[size:]
-            return block[:size]
-        self._rest = b""
-        return block
 
 
 def flag_missing(

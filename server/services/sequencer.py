@@ -123,7 +123,6 @@ class Sequencer:
             for job in batch:
                 if job.lock is not None:
                     job.lock(uow)
-            finishes = [job.work(uow) for job in batch]
             signed: list[StoredCheckpoint] = []
 
             def checkpoint() -> StoredCheckpoint:
@@ -131,7 +130,12 @@ class Sequencer:
                     signed.append(sign_checkpoint(uow, self._signer()))
                 return signed[0]
 
-            results = [finish(checkpoint) for finish in finishes]
+            # the batch's changes go to the database in one flush (the checkpoint's, or
+            # the commit's), not one per query: no job reads back what a job wrote —
+            # the log's appender keeps the new nodes and case heads in memory
+            with uow.session.no_autoflush:
+                finishes = [job.work(uow) for job in batch]
+                results = [finish(checkpoint) for finish in finishes]
             uow.commit()
         self.batches += 1
         return results

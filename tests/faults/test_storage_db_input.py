@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.hashing import read_blocks
 from storage.keys import original_key
 from storage.local import LocalBlobStore
 from tests.conftest import REQUIRE_ALL
@@ -239,9 +240,9 @@ def test_orphans_are_quarantined_and_reported_never_deleted(
         store = LocalBlobStore(tmp_path / "var" / "blobs")
         stray = os.urandom(70_000)
         key = original_key("sha256:" + hashlib.sha256(stray).hexdigest())
-        store.write(key, _Bytes(stray))
+        store.write(key, read_blocks(_Bytes(stray)))
         sid = store.start_upload(original_key("sha256:" + "cd" * 32))
-        store.put_part(original_key("sha256:" + "cd" * 32), sid, 1, _Bytes(b"x" * 1000))
+        store.put_part(original_key("sha256:" + "cd" * 32), sid, 1, [b"x" * 1000])
         s.server.kill()
         s.server.start()
         assert check_nothing_lost(s) == []

@@ -26,6 +26,7 @@ from server.components import Components
 from server.models import Case, Evidence, EvidenceStatus, Role, User, utcnow
 from server.services import cases, devices, manifests, users
 from server.services.custody import record_custody
+from storage.hashing import read_blocks
 from storage.keys import original_key
 
 MiB = 1 << 20
@@ -220,7 +221,9 @@ def seed_large_case(
     keys = []
     for i, (evidence_id, f) in enumerate(zip(evidence_ids, files, strict=True)):
         stored_key = original_key(f.sha256)
-        info = parts.store.write(stored_key, _Reader(pattern(f.size, i)), expected_sha256=f.sha256)
+        info = parts.store.write(
+            stored_key, read_blocks(_Reader(pattern(f.size, i))), expected_sha256=f.sha256
+        )
         keys.append(stored_key)
         with parts.unit_of_work() as uow:
             evidence = uow.session.get(Evidence, evidence_id)

@@ -269,7 +269,7 @@ def test_a_recorded_part_replaced_in_the_store_is_rehashed_not_trusted(world: Wo
         row = uow.session.get(Upload, location.rsplit("/", 1)[1])
         assert row is not None and row.storage_upload_id is not None
         key, sid = row.storage_key or "", row.storage_upload_id
-    ingest.store.put_part(key, sid, 2, io.BytesIO(b"\0" * 50_000))
+    ingest.store.put_part(key, sid, 2, [b"\0" * 50_000])
     done = tus.patch(location, 200_000, data[200_000:])
     assert done.status_code == 422, done.get_json()
     reviewer = world.as_("a_reviewer")

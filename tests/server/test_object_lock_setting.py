@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -38,7 +37,7 @@ def test_retention_days_setting_locks_every_stored_original(seaweedfs: SeaweedFS
     store = open_store(settings.storage_options())
     assert store.capabilities.object_lock
 
-    store.write(ORIGINAL, io.BytesIO(b"locked evidence"))
+    store.write(ORIGINAL, [b"locked evidence"])
     retention = raw.get_object_retention(Bucket=bucket, Key=f"ct/{ORIGINAL}")["Retention"]
     assert retention["Mode"] == "COMPLIANCE"
     until = retention["RetainUntilDate"]

@@ -5,7 +5,6 @@ Every test also runs the reconciler a second time and asserts it changes nothing
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from datetime import timedelta
@@ -17,6 +16,7 @@ from sqlalchemy import update
 from server.models import Upload, utcnow
 from server.services.ingest import Ingest
 from server.services.reconcile import Kind
+from storage.hashing import read_blocks
 from storage.keys import export_recipe_key, original_key
 from tests.server.archive_support import Capture, ingest_case
 from tests.server.conftest import World, parts, snapshot
@@ -152,7 +152,7 @@ def test_an_object_without_a_row_is_quarantined_never_deleted(world: World) -> N
     import hashlib
 
     key = original_key("sha256:" + hashlib.sha256(stray).hexdigest())
-    store.write(key, _Bytes(stray))
+    store.write(key, read_blocks(_Bytes(stray)))
 
     dry = reconcile(world, dry_run=True)
     assert kinds(dry) == [Kind.ORPHAN_OBJECT.value] and dry.changes == 0
@@ -235,7 +235,7 @@ def test_a_completion_adopting_an_old_orphan_keeps_its_parts_until_it_committed(
     assert pending.location is not None
     store = parts(world.app).store
     key = original_key(pending.sha256)
-    store.write(key, io.BytesIO(pending.data))  # an old orphan: the same bytes, no row
+    store.write(key, [pending.data])  # an old orphan: the same bytes, no row
     commit = Ingest._commit_stored
 
     def reconciler_acts_first(self: Ingest, *args: object, **kwargs: object) -> object:
@@ -262,7 +262,7 @@ def test_an_orphan_adopted_while_the_reconciler_moves_it_is_put_back(world: Worl
     sha = announced.evidence[0]["sha256"]
     store = parts(world.app).store
     key = original_key(sha)
-    store.write(key, io.BytesIO(data))  # an old orphan: the same bytes, no row yet
+    store.write(key, [data])  # an old orphan: the same bytes, no row yet
     tus = Tus(world.app.test_client(), announced.device.token)
     meta = metadata(evidence_id=announced.evidence[0]["evidence_id"])
     move = store.quarantine

@@ -30,6 +30,7 @@ from storage import (
     check_fixity,
     original_key,
 )
+from storage.hashing import read_blocks
 from storage.port import PartInfo
 
 
@@ -119,7 +120,7 @@ class BlobStoreContract:
 
     def test_write_streams_hashes_and_reads_back(self, store: BlobStore) -> None:
         data = payload(3 * BLOCK_SIZE + 7)
-        info = store.write("cases/c1/doc.bin", io.BytesIO(data))
+        info = store.write("cases/c1/doc.bin", [data])
         assert (info.key, info.size) == ("cases/c1/doc.bin", len(data))
         assert (info.sha256, info.sha512) == (sha256(data), sha512(data))
         assert read_all(store, "cases/c1/doc.bin") == data
@@ -130,12 +131,12 @@ class BlobStoreContract:
 
     def test_large_write_with_expected_digest(self, store: BlobStore) -> None:
         data = payload(big_size(store), seed=1)
-        info = store.write("big/one", io.BytesIO(data), expected_sha256=sha256(data))
+        info = store.write("big/one", [data], expected_sha256=sha256(data))
         assert info.sha256 == sha256(data) and info.size == len(data)
         assert read_all(store, "big/one") == data
 
     def test_zero_byte_object(self, store: BlobStore) -> None:
-        info = store.write("empty/zero", io.BytesIO(b""))
+        info = store.write("empty/zero", [b""])
         assert info.size == 0 and info.sha256 == sha256(b"")
         assert read_all(store, "empty/zero") == b""
         assert read_all(store, "empty/zero", 0, 10) == b""
@@ -143,21 +144,21 @@ class BlobStoreContract:
 
     def test_write_once_refuses_overwrite_and_keeps_content(self, store: BlobStore) -> None:
         key = original_key(sha256(b"first"))
-        store.write(key, io.BytesIO(b"first"))
+        store.write(key, [b"first"])
         with pytest.raises(AlreadyExists):
-            store.write(key, io.BytesIO(b"second"))
+            store.write(key, [b"second"])
         assert read_all(store, key) == b"first"
 
     def test_overwrite_allowed_only_when_not_write_once(self, store: BlobStore) -> None:
-        store.write("derivatives/x/thumb", io.BytesIO(b"v1"), write_once=False)
-        store.write("derivatives/x/thumb", io.BytesIO(b"v2"), write_once=False)
+        store.write("derivatives/x/thumb", [b"v1"], write_once=False)
+        store.write("derivatives/x/thumb", [b"v2"], write_once=False)
         assert read_all(store, "derivatives/x/thumb") == b"v2"
 
     @pytest.mark.parametrize("big", [False, True])
     def test_digest_mismatch_leaves_nothing(self, store: BlobStore, big: bool) -> None:
         data = payload(big_size(store) if big else 1000, seed=2)
         with pytest.raises(DigestMismatch) as caught:
-            store.write("m/key", io.BytesIO(data), expected_sha256=sha256(b"other"))
+            store.write("m/key", [data], expected_sha256=sha256(b"other"))
         assert caught.value.actual == sha256(data)
         assert not store.exists("m/key")
         assert list(store.list("m/")) == []
@@ -167,15 +168,15 @@ class BlobStoreContract:
     def test_size_limit_leaves_nothing(self, store: BlobStore, big: bool) -> None:
         size = big_size(store) if big else 1000
         with pytest.raises(TooLarge):
-            store.write("l/key", io.BytesIO(payload(size + 1)), max_size=size)
+            store.write("l/key", [payload(size + 1)], max_size=size)
         assert not store.exists("l/key")
         assert store.list_incomplete_uploads("l/") == []
-        store.write("l/exact", io.BytesIO(payload(size)), max_size=size)
+        store.write("l/exact", [payload(size)], max_size=size)
         assert store.stat("l/exact").size == size
 
     def test_range_reads(self, store: BlobStore) -> None:
         data = payload(2 * BLOCK_SIZE + 3, seed=3)
-        store.write("r/obj", io.BytesIO(data))
+        store.write("r/obj", [data])
         n = len(data)
         cases = [
             (0, None),
@@ -208,7 +209,7 @@ class BlobStoreContract:
         store = env.store
         before = env.io_count()
         operations: list[Callable[[], object]] = [
-            lambda: store.write(key, io.BytesIO(b"x")),
+            lambda: store.write(key, [b"x"]),
             lambda: store.open(key),
             lambda: store.stat(key),
             lambda: store.exists(key),
@@ -224,7 +225,7 @@ class BlobStoreContract:
 
     def test_list_by_prefix_sorted(self, store: BlobStore) -> None:
         for key in ["p/b/2", "p/a/1", "p/a-z", "q/1"]:
-            store.write(key, io.BytesIO(key.encode()))
+            store.write(key, [key.encode()])
         assert list(store.list("p/")) == ["p/a-z", "p/a/1", "p/b/2"]
         assert list(store.list("p/a/")) == ["p/a/1"]
         assert list(store.list("p/a")) == ["p/a-z", "p/a/1"]
@@ -232,19 +233,19 @@ class BlobStoreContract:
 
     def test_delete_refused_for_originals_unless_retention_expired(self, store: BlobStore) -> None:
         key = original_key(sha256(b"orig"))
-        store.write(key, io.BytesIO(b"orig"))
+        store.write(key, [b"orig"])
         with pytest.raises(DeleteRefused):
             store.delete(key)
         assert store.exists(key)
         store.delete(key, retention_expired=True)
         assert not store.exists(key)
-        store.write("derivatives/d/t", io.BytesIO(b"t"))
+        store.write("derivatives/d/t", [b"t"])
         store.delete("derivatives/d/t")
         assert not store.exists("derivatives/d/t")
 
     def test_quarantine_moves_with_reason(self, store: BlobStore) -> None:
         key = original_key(sha256(b"bad"))
-        store.write(key, io.BytesIO(b"bad"))
+        store.write(key, [b"bad"])
         new_key = store.quarantine(key, "摘要不符 digest mismatch")
         assert new_key.startswith("quarantine/") and new_key.endswith(key)
         assert not store.exists(key)
@@ -256,7 +257,7 @@ class BlobStoreContract:
     def test_fixity_catches_corruption_behind_the_stores_back(self, env: StoreEnv) -> None:
         data = payload(BLOCK_SIZE + 100, seed=4)
         key = original_key(sha256(data))
-        env.store.write(key, io.BytesIO(data))
+        env.store.write(key, [data])
         good = check_fixity(env.store, key, sha256(data), sha512(data), len(data))
         assert good.ok and good.problems == ()
         env.corrupt(key, data[:-1] + bytes([data[-1] ^ 1]))
@@ -274,7 +275,7 @@ class BlobStoreContract:
 
         def writer(i: int) -> None:
             try:
-                outcomes[i] = store.write(key, SlowStream(contents[i], gate))
+                outcomes[i] = store.write(key, read_blocks(SlowStream(contents[i], gate)))
             except AlreadyExists as exc:
                 outcomes[i] = exc
 
@@ -294,7 +295,7 @@ class BlobStoreContract:
     # -- resumable uploads ------------------------------------------------------------
 
     def _put(self, store: BlobStore, key: str, uid: str, number: int, data: bytes) -> PartInfo:
-        part = store.put_part(key, uid, number, io.BytesIO(data))
+        part = store.put_part(key, uid, number, [data])
         assert (part.number, part.size) == (number, len(data))
         return part
 
@@ -347,11 +348,11 @@ class BlobStoreContract:
         uid = store.start_upload("u/order")
         first = self._put(store, "u/order", uid, 1, payload(size, 40))
         with pytest.raises(InvalidParts):
-            store.put_part("u/order", uid, 3, io.BytesIO(b"gap"))
+            store.put_part("u/order", uid, 3, [b"gap"])
         self._put(store, "u/order", uid, 2, b"wrong tail")
         last = self._put(store, "u/order", uid, 2, b"right tail")  # a retried chunk
         with pytest.raises(InvalidParts):
-            store.put_part("u/order", uid, 1, io.BytesIO(b"rewrite"))
+            store.put_part("u/order", uid, 1, [b"rewrite"])
         assert store.list_parts("u/order", uid) == [first, last]
         store.complete_upload("u/order", uid, [first, last])
         assert read_all(store, "u/order") == payload(size, 40) + b"right tail"
@@ -381,7 +382,7 @@ class BlobStoreContract:
         with pytest.raises(UploadNotFound):
             store.list_parts("inc/a", a)
         with pytest.raises(UploadNotFound):
-            store.put_part("inc/a", a, 1, io.BytesIO(b"late"))
+            store.put_part("inc/a", a, 1, [b"late"])
         with pytest.raises(UploadNotFound):
             store.abort_upload("inc/a", a)
         assert not store.exists("inc/a")
@@ -411,7 +412,7 @@ class BlobStoreContract:
 
     def test_complete_is_write_once(self, store: BlobStore) -> None:
         key = original_key(sha256(b"kept"))
-        store.write(key, io.BytesIO(b"kept"))
+        store.write(key, [b"kept"])
         uid = store.start_upload(key)
         part = self._put(store, key, uid, 1, b"intruder")
         with pytest.raises(AlreadyExists):

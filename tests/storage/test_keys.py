@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.errors import InvalidKey
+from storage.hashing import read_blocks
 from storage.keys import check_key, derivative_key, original_key, quarantine_key
 from storage.local import LocalBlobStore
 
@@ -57,7 +58,7 @@ def test_hostile_keys_are_refused_before_any_io(tmp_path: Path, key: str) -> Non
     store = LocalBlobStore(tmp_path / "blobs")
     before = sorted(p.name for p in tmp_path.rglob("*"))
     with pytest.raises(InvalidKey):
-        store.write(key, _Empty())
+        store.write(key, read_blocks(_Empty()))
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import io
 import os
 from pathlib import Path
 
@@ -41,7 +40,7 @@ class TestLocalBlobStore(BlobStoreContract):
 def test_quarantined_upload_keeps_its_bytes(env: StoreEnv) -> None:
     store = env.store
     uid = store.start_upload("originals/x")
-    part = store.put_part("originals/x", uid, 1, io.BytesIO(b"suspect bytes"))
+    part = store.put_part("originals/x", uid, 1, [b"suspect bytes"])
     moved = store.quarantine_upload("originals/x", uid, [part], "test")
     assert read_all(store, moved) == b"suspect bytes"
 
@@ -49,13 +48,13 @@ def test_quarantined_upload_keeps_its_bytes(env: StoreEnv) -> None:
 def test_interrupted_part_leftovers_are_cut_off(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
     uid = store.start_upload("u/k")
-    p1 = store.put_part("u/k", uid, 1, io.BytesIO(b"kept"))
+    p1 = store.put_part("u/k", uid, 1, [b"kept"])
     # a crash mid-part leaves bytes in the data file that the journal never recorded
     with (tmp_path / ".staging" / uid / "data").open("ab") as f:
         f.write(b"half-written garbage")
     again = LocalBlobStore(tmp_path)
     assert again.list_parts("u/k", uid) == [p1]
-    p2 = again.put_part("u/k", uid, 2, io.BytesIO(b"-more"))
+    p2 = again.put_part("u/k", uid, 2, [b"-more"])
     info = again.complete_upload("u/k", uid, [p1, p2])
     assert read_all(again, "u/k") == b"kept-more" and info.size == 9
 
@@ -63,7 +62,7 @@ def test_interrupted_part_leftovers_are_cut_off(tmp_path: Path) -> None:
 def test_completion_does_not_copy_the_bytes(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
     uid = store.start_upload("u/big")
-    store.put_part("u/big", uid, 1, io.BytesIO(payload(1 << 20)))
+    store.put_part("u/big", uid, 1, [payload(1 << 20)])
     inode = (tmp_path / ".staging" / uid / "data").stat().st_ino
     store.complete_upload("u/big", uid, store.list_parts("u/big", uid))
     assert (tmp_path / "u" / "big").stat().st_ino == inode
@@ -80,7 +79,7 @@ def test_disk_full_is_a_clear_storage_full_error(
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(StorageFull) as caught:
-        store.write("a/b", io.BytesIO(b"data"))
+        store.write("a/b", [b"data"])
     assert "存储空间已满" in str(caught.value)
     monkeypatch.undo()
     assert not store.exists("a/b")
@@ -112,13 +111,13 @@ def test_a_failed_write_of_large_blocks_reaches_the_caller_as_it_was() -> None:
 def test_a_torn_journal_line_is_cut_off_and_the_upload_resumes(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
     uid = store.start_upload("u/k")
-    p1 = store.put_part("u/k", uid, 1, io.BytesIO(b"kept"))
+    p1 = store.put_part("u/k", uid, 1, [b"kept"])
     # a crash while appending part 2's journal line: half a line, no newline
     with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
         f.write(b'{"n": 2, "si')
     again = LocalBlobStore(tmp_path)
     assert again.list_parts("u/k", uid) == [p1]
-    p2 = again.put_part("u/k", uid, 2, io.BytesIO(b"-more"))
+    p2 = again.put_part("u/k", uid, 2, [b"-more"])
     assert again.list_parts("u/k", uid) == [p1, p2]
     info = again.complete_upload("u/k", uid, [p1, p2])
     assert read_all(again, "u/k") == b"kept-more" and info.size == 9
@@ -128,7 +127,7 @@ def test_a_journal_line_appended_after_a_torn_one_is_repaired(tmp_path: Path) ->
     # what earlier versions left behind: the next record appended right after a torn one
     store = LocalBlobStore(tmp_path)
     uid = store.start_upload("u/k")
-    p1 = store.put_part("u/k", uid, 1, io.BytesIO(b"kept"))
+    p1 = store.put_part("u/k", uid, 1, [b"kept"])
     with (tmp_path / ".staging" / uid / "data").open("ab") as f:
         f.write(b"-more")
     with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
@@ -139,11 +138,11 @@ def test_a_journal_line_appended_after_a_torn_one_is_repaired(tmp_path: Path) ->
 def test_an_unreadable_journal_is_a_storage_error_not_a_crash(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
     uid = store.start_upload("u/k")
-    store.put_part("u/k", uid, 1, io.BytesIO(b"kept"))
+    store.put_part("u/k", uid, 1, [b"kept"])
     with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
         f.write(b"\x00\x00garbage\n")
     with pytest.raises(Unavailable) as caught:
         store.list_parts("u/k", uid)
     assert "新建上传" in str(caught.value)
     with pytest.raises(Unavailable):
-        store.put_part("u/k", uid, 2, io.BytesIO(b"x"))
+        store.put_part("u/k", uid, 2, [b"x"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import time
 import uuid
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from storage import Unavailable
+from storage.hashing import read_blocks
 from storage.keys import original_key, upload_key
 from storage.s3 import S3BlobStore, make_s3_client
 from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all
@@ -75,10 +75,10 @@ def test_object_lock_on_originals_where_enabled(seaweedfs: SeaweedFS) -> None:
     store = S3BlobStore(client, name, retention_days=1)
     assert store.capabilities.object_lock
     key = "originals/sha256/ab/cd/" + "ab" * 32
-    store.write(key, io.BytesIO(b"locked evidence"))
+    store.write(key, [b"locked evidence"])
     retention = client.get_object_retention(Bucket=name, Key=key)["Retention"]
     assert retention["Mode"] == "COMPLIANCE"
-    store.write("derivatives/x/t", io.BytesIO(b"not locked"))
+    store.write("derivatives/x/t", [b"not locked"])
     with pytest.raises(Exception, match="ObjectLockConfigurationNotFound|NoSuchObjectLock"):
         client.get_object_retention(Bucket=name, Key="derivatives/x/t")
 
@@ -101,20 +101,20 @@ def test_deletes_on_a_versioned_bucket_remove_the_bytes(seaweedfs: SeaweedFS) ->
     assert store.versioned
 
     tail = upload_key(uuid.uuid4().hex)
-    store.write(tail, io.BytesIO(b"first bytes"), write_once=False)
-    store.write(tail, io.BytesIO(b"first bytes, then more"), write_once=False)  # 2 versions
+    store.write(tail, [b"first bytes"], write_once=False)
+    store.write(tail, [b"first bytes, then more"], write_once=False)  # 2 versions
     store.delete(tail)
     assert not store.exists(tail)
     assert _versions(client, name, tail) == []
 
     scratch = upload_key(uuid.uuid4().hex)
-    store.write(scratch, io.BytesIO(b"differs from the manifest"), write_once=False)
+    store.write(scratch, [b"differs from the manifest"], write_once=False)
     moved = store.quarantine(scratch, "digest mismatch")
     assert read_all(store, moved) == b"differs from the manifest"
     assert _versions(client, name, scratch) == []
 
     original = original_key("sha256:" + "ab" * 32)
-    store.write(original, io.BytesIO(b"locked evidence"))
+    store.write(original, [b"locked evidence"])
     kept = store.quarantine(original, "orphan")
     assert read_all(store, kept) == b"locked evidence"
     assert not store.exists(original) and list(store.list("originals/")) == []
@@ -154,7 +154,7 @@ def test_outage_mid_write_is_unavailable_and_leaves_nothing(own_seaweedfs: Seawe
     store = S3BlobStore(client, "outage", part_size=PART)
     key = "originals/sha256/00/11/" + "0011" * 16
     with pytest.raises(Unavailable) as caught:
-        store.write(key, _KillMidway(own_seaweedfs, 4 * PART, after=2 * PART))
+        store.write(key, read_blocks(_KillMidway(own_seaweedfs, 4 * PART, after=2 * PART)))
     assert "无法连接对象存储" in str(caught.value) or "对象存储请求失败" in str(caught.value)
     with pytest.raises(Unavailable):
         store.ping()
@@ -182,10 +182,10 @@ def test_a_part_damaged_on_the_way_is_refused_by_the_store(
     store = S3BlobStore(client, bucket, prefix=f"t-{uuid.uuid4().hex[:12]}/", part_size=PART)
     uid = store.start_upload("originals/x")
     with pytest.raises(Unavailable):
-        store.put_part("originals/x", uid, 1, io.BytesIO(payload(PART)))
+        store.put_part("originals/x", uid, 1, [payload(PART)])
     assert store.list_parts("originals/x", uid) == []
     with pytest.raises(Unavailable):  # write() puts parts the same way
-        store.write("originals/y", io.BytesIO(payload(2 * PART + 1)))
+        store.write("originals/y", [payload(2 * PART + 1)])
     assert not store.exists("originals/y")
 
 
@@ -194,9 +194,9 @@ def test_completion_takes_the_recorded_version_of_a_part_put_twice(env: StoreEnv
     # complete the version its caller recorded, not the one that looks newest
     store = env.store
     uid = store.start_upload("originals/x")
-    first = store.put_part("originals/x", uid, 1, io.BytesIO(payload(1000, seed=1)))
+    first = store.put_part("originals/x", uid, 1, [payload(1000, seed=1)])
     time.sleep(1.1)  # LastModified has whole seconds: the second put is newer
-    store.put_part("originals/x", uid, 1, io.BytesIO(payload(1000, seed=2)))
+    store.put_part("originals/x", uid, 1, [payload(1000, seed=2)])
     other = env.reopen()
     other.complete_upload("originals/x", uid, [first])
     assert read_all(other, "originals/x") == payload(1000, seed=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -100,6 +99,56 @@ def _filled_blocks(
             return
 
 
+class WholeBody:
+    """A small request body (a photo) received into one buffer of its declared length.
+
+    :meth:`blocks` hands the bytes on as they arrive, as views of that buffer — nothing is
+    copied, and the store writes and hashes one block while the next is received. The
+    buffer stays whole, so after a refusal (a digest mismatch, an object already stored)
+    the same bytes are at hand: :meth:`rest` receives what the store did not read and
+    :attr:`received` is everything so far.
+    """
+
+    def __init__(self, body: ByteStream, length: int) -> None:
+        self._body = body
+        self._view = memoryview(bytearray(length))
+        self._filled = 0
+
+    @property
+    def received(self) -> memoryview:
+        """The bytes received so far."""
+        return self._view[: self._filled]
+
+    def blocks(self) -> Iterator[memoryview]:
+        """The rest of the body in blocks of at most 1 MiB; :class:`ClientGone` if it ends
+        before its declared length."""
+        view, length = self._view, len(self._view)
+        readinto = getattr(self._body, "readinto", None)
+        while self._filled < length:
+            start = self._filled
+            want = min(start + BLOCK_SIZE, length)
+            while self._filled < want:
+                try:
+                    if readinto is not None:
+                        n = readinto(view[self._filled : want])
+                    else:
+                        chunk = self._body.read(want - self._filled)
+                        n = len(chunk)
+                        view[self._filled : self._filled + n] = chunk
+                except BODY_READ_ERRORS as exc:
+                    raise ClientGone(_CLIENT_GONE) from exc
+                if not n:
+                    raise ClientGone(_CLIENT_GONE)
+                self._filled += n
+            yield view[start:want]
+
+    def rest(self) -> memoryview:
+        """Receive whatever is left of the body; the whole of it."""
+        for _ in self.blocks():
+            pass
+        return self.received
+
+
 def _capped(
     blocks: Iterator[bytes], cap: int, too_large: Callable[[], Exception]
 ) -> Iterator[bytes]:
@@ -110,13 +159,6 @@ def _capped(
         if total > cap:
             raise too_large()
         yield block
-
-
-def _sha256_of(blocks: list[bytes]) -> str:
-    digest = hashlib.sha256()
-    for block in blocks:
-        digest.update(block)
-    return digest.hexdigest()
 
 
 def _has_more(body: ByteStream) -> bool:
@@ -136,29 +178,6 @@ class _ReadintoBody:
     def read(self, size: int = -1, /) -> bytes:
         scratch = bytearray(max(size, 0))
         return bytes(scratch[: self._readinto(memoryview(scratch))])
-
-
-class _Blocks:
-    """A ``ByteStream`` over the blocks of one part buffer, handed on without copying."""
-
-    def __init__(self, blocks: list[bytes]) -> None:
-        self._blocks = blocks
-        self._index = 0
-        self._rest = b""
-
-    def read(self, size: int = -1, /) -> bytes:
-        block = self._rest
-        if not block:
-            if self._index >= len(self._blocks):
-                return b""
-            block = self._blocks[self._index]
-            self._blocks[self._index] = b""  # let the part buffer shrink as it is sent
-            self._index += 1
-        if 0 <= size < len(block):
-            self._rest = block[size:]
-            return block[:size]
-        self._rest = b""
-        return block
 
 
 class _Peekable:
@@ -185,23 +204,11 @@ class _Peekable:
         self._head.append(block)
 
 
-class _PartStream:
-    """A ``ByteStream`` taking whole blocks from ``source`` until about ``limit`` bytes.
-
-    Used with stores that have no maximum part size, so a part may end up to one block
-    past ``limit``; blocks are split only to honour ``read(size)``.
-    """
-
-    def __init__(self, source: _Peekable, limit: int) -> None:
-        self._source = source
-        self._left = limit
-
-    def read(self, size: int = -1, /) -> bytes:
-        if self._left <= 0 or not self._source.peek():
-            return b""
-        block = self._source.take()
-        if 0 <= size < len(block):
-            self._source.push_back(block[size:])
-            block = block[:size]
-        self._left -= len(block)
-        return block
+def _part_blocks(source: _Peekable, limit: int) -> Iterator[bytes]:
+    """Whole blocks from ``source`` until they add up to at least ``limit`` bytes (one part,
+    for stores without a maximum part size: it may end up to one block past ``limit``)."""
+    left = limit
+    while left > 0 and source.peek():
+        block = source.take()
+        left -= len(block)
+        yield block

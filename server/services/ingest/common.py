@@ -191,6 +191,13 @@ class IngestBase:
     def __post_init__(self) -> None:
         self.sequencer = Sequencer(self.uow_factory, self.signer)
 
+    def _reading(self) -> AbstractContextManager[UnitOfWork]:
+        """A read-only unit (a snapshot without SQLite's write lock) where the factory's
+        units offer one, else an ordinary unit."""
+        unit = self.uow_factory()
+        reading = getattr(unit, "reading", None)
+        return reading() if reading is not None else unit
+
     def _bound_evidence(
         self, uow: UnitOfWork, principal: Principal, metadata: dict[str, str]
     ) -> Evidence:

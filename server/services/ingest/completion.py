@@ -19,14 +19,12 @@ from server.errors import (
 from server.faults import fault_point
 from server.models import (
     CaptureManifest,
-    Case,
     Evidence,
     EvidenceStatus,
     Upload,
     utcnow,
 )
 from server.services.custody import record_custody
-from server.services.ingest.bodies import _Blocks
 from server.services.ingest.common import (
     ACTIVE,
     COMPLETED,
@@ -147,7 +145,7 @@ class Completion(PartPump):
         """
         if sid is None:  # a zero-byte file
             with contextlib.suppress(storage_errors.AlreadyExists):
-                return self.store.write(key, _Blocks([]), expected_sha256=expected).sha512, None
+                return self.store.write(key, [], expected_sha256=expected).sha512, None
             self._reread(key, expected)
             return None, None
         try:
@@ -218,10 +216,19 @@ class Completion(PartPump):
         """Commit the stored original (in the sequencer's next batch); with ``progress``
         the same commit ends that PATCH's lease."""
 
-        def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
+        locked: list[Upload | Evidence] = []  # held here: the session keeps rows only weakly
+
+        def lock(uow: UnitOfWork) -> None:
             upload = uow.session.get(Upload, upload_id)
             assert upload is not None
             evidence = uow.session.get(Evidence, upload.evidence_id, with_for_update=True)
+            assert evidence is not None
+            locked[:] = [upload, evidence]
+
+        def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
+            upload = uow.session.get(Upload, upload_id)
+            assert upload is not None
+            evidence = uow.session.get(Evidence, upload.evidence_id)  # locked by ``lock``
             assert evidence is not None
             newly = evidence.status != EvidenceStatus.STORED  # else a concurrent upload won
             add_receipt = (
@@ -239,11 +246,6 @@ class Completion(PartPump):
                 return self._view(upload, evidence), newly
 
             return finish
-
-        def lock(uow: UnitOfWork) -> None:
-            upload = uow.session.get(Upload, upload_id)
-            assert upload is not None
-            uow.session.get(Evidence, upload.evidence_id, with_for_update=True)
 
         view, newly = self.sequencer.run(work, lock)
         if progress is not None:
@@ -265,9 +267,8 @@ class Completion(PartPump):
     ) -> Callable[[CheckpointOf], None]:
         """Evidence ``stored`` and its two custody events; the returned step adds the
         signed receipt once the (batch's) checkpoint is there."""
-        case = uow.session.get(Case, evidence.case_id)
         manifest = uow.session.get(CaptureManifest, evidence.manifest_id)
-        assert case is not None and manifest is not None
+        assert manifest is not None
         now = utcnow()
         evidence.status = EvidenceStatus.STORED.value
         evidence.storage_key = key
@@ -281,9 +282,16 @@ class Completion(PartPump):
             "file_index": evidence.file_index,
             "upload_id": upload.id,
         }
-        record_custody(uow, case, EventType.INGEST_VERIFIED, principal, details, object=obj)
+        record_custody(
+            uow, evidence.case_id, EventType.INGEST_VERIFIED, principal, details, object=obj
+        )
         stored = record_custody(
-            uow, case, EventType.STORED, principal, {**details, "storage_key": key}, object=obj
+            uow,
+            evidence.case_id,
+            EventType.STORED,
+            principal,
+            {**details, "storage_key": key},
+            object=obj,
         )
         manifest_id = manifest.manifest_id
 
@@ -317,14 +325,12 @@ class Completion(PartPump):
             assert upload is not None
             evidence = uow.session.get(Evidence, upload.evidence_id, with_for_update=True)
             assert evidence is not None
-            case = uow.session.get(Case, evidence.case_id)
-            assert case is not None
             upload.status = FAILED
             if evidence.status != EvidenceStatus.STORED:
                 evidence.status = EvidenceStatus.MISMATCH.value
             record_custody(
                 uow,
-                case,
+                evidence.case_id,
                 EventType.INGEST_MISMATCH,
                 principal,
                 {

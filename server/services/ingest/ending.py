@@ -11,7 +11,6 @@ from core.custody import Actor, EventType
 from server.auth import Principal
 from server.errors import Gone, Locked
 from server.models import (
-    Case,
     Evidence,
     EvidenceStatus,
     Upload,
@@ -108,11 +107,9 @@ class Ending(Completion):
             upload.status = TERMINATED
             evidence = uow.session.get(Evidence, upload.evidence_id, with_for_update=True)
             assert evidence is not None
-            case = uow.session.get(Case, evidence.case_id)
-            assert case is not None
             record_custody(
                 uow,
-                case,
+                evidence.case_id,
                 EventType.UPLOAD_ENDED,
                 actor,
                 {

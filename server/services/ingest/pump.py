@@ -30,7 +30,7 @@ from server.models import (
     utcnow,
 )
 from server.services.ingest import lease
-from server.services.ingest.bodies import _Blocks, _PartStream, _Peekable
+from server.services.ingest.bodies import _part_blocks, _Peekable
 from server.services.ingest.common import ClientGone, IngestBase, _Progress, _token
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
@@ -121,7 +121,7 @@ class PartPump(IngestBase):
         assert p.storage_upload_id is not None
         source = _Peekable(blocks)
         while source.peek():  # never put an empty part: it would not be recorded
-            part = _PartStream(source, self.config.local_part_size)
+            part = _part_blocks(source, self.config.local_part_size)
             self._claim(p)
             info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, part)
             self._record_part(p, info, self._hash_state(p))
@@ -151,7 +151,7 @@ class PartPump(IngestBase):
             self._put_buffer(p, buffer, buffered, self._hash_state(p))
         else:
             self._claim(p)
-            self.store.write(upload_key(_token(p.upload_id)), _Blocks(buffer), write_once=False)
+            self.store.write(upload_key(_token(p.upload_id)), buffer, write_once=False)
             p.tail_size = buffered
             self._record(p, self._hash_state(p))
 
@@ -161,9 +161,7 @@ class PartPump(IngestBase):
         """Put ``buffer`` as the next part and record it with ``hash_state`` (its end)."""
         assert p.storage_upload_id is not None
         self._claim(p)
-        info = self.store.put_part(
-            p.storage_key, p.storage_upload_id, p.parts_count + 1, _Blocks(buffer)
-        )
+        info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, buffer)
         if info.size != size:
             raise Unavailable(
                 "存储写入的分片大小不符，此段未记录：请稍后从服务器报告的偏移量续传 (the store kept "

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from core.custody import EventType
 from server import hashstate, tus
-from server.auth import Principal
+from server.auth import Principal, note_token_use
 from server.errors import (
     Conflict,
     Gone,
@@ -20,14 +20,13 @@ from server.errors import (
 )
 from server.faults import fault_point
 from server.models import (
-    Case,
     Evidence,
     EvidenceStatus,
     Upload,
     utcnow,
 )
 from server.services.custody import record_custody
-from server.services.ingest.bodies import _Blocks, _body_blocks, _capped, _sha256_of
+from server.services.ingest.bodies import WholeBody, _body_blocks, _capped
 from server.services.ingest.common import (
     ACTIVE,
     COMPLETED,
@@ -71,16 +70,27 @@ class Ingest(Ending):
             )
         if checksum is not None:
             self._check_checksum_chunk(body_length)
+        whole = (
+            body is not None
+            and checksum is None
+            and body_length == length
+            and 0 < length <= self.config.whole_body_max
+        )
+        if whole:
+            assert body is not None
+            # a photo: the lookup reads a snapshot (never SQLite's write lock); its one
+            # write transaction is the completion's
+            with self._reading() as uow:
+                principal = _principal(uow, who)
+                token_used = bool(uow.session.dirty)
+                evidence = self._announced(uow, principal, metadata, length)
+                target = (evidence.id, evidence.expected_sha256)
+                stored = evidence.status == EvidenceStatus.STORED
+            if not stored:
+                return self._create_whole(principal, token_used, *target, length, metadata, body)
         with self.uow_factory() as uow:
             principal = _principal(uow, who)
-            evidence = self._bound_evidence(uow, principal, metadata)
-            if length != evidence.expected_size:
-                raise Invalid(
-                    f"Upload-Length {length} 与采集清单所述大小 {evidence.expected_size} 不符；"
-                    "请上传清单中登记的原始文件 (Upload-Length differs from the size in the "
-                    "signed manifest; upload the original file the manifest lists)",
-                    {"Upload-Length": [f"expected {evidence.expected_size}, got {length}"]},
-                )
+            evidence = self._announced(uow, principal, metadata, length)
             upload = self._new_upload(evidence, principal, length, metadata)
             key = upload.storage_key or ""
             evidence_id, expected = evidence.id, evidence.expected_sha256
@@ -89,15 +99,9 @@ class Ingest(Ending):
             if stored_key is not None and body is None:
                 # Already safe: the same evidence and receipt, nothing to send again.
                 return self._completed_again(uow, upload, evidence)
-            whole = (
-                body is not None
-                and checksum is None
-                and body_length == length
-                and 0 < length <= self.config.whole_body_max
-            )
-            if stored_key is not None or whole:
+            if stored_key is not None:
                 _keep_token_use(uow)
-            if stored_key is None and not whole:
+            else:
                 if length > 0:
                     sid = self.store.start_upload(key)
                     upload.storage_upload_id = sid
@@ -115,14 +119,25 @@ class Ingest(Ending):
                 again = uow.session.get(Evidence, evidence_id)
                 assert again is not None
                 return self._completed_again(uow, upload, again)
-        if whole:
-            assert body is not None
-            return self._create_whole(principal, evidence_id, expected, length, metadata, body)
         if length == 0:
             return self._finish_locked(upload_id, principal)
         if body is not None:
             return self.append(principal, upload_id, 0, body, body_length, checksum)
         return self.status(principal, upload_id)
+
+    def _announced(
+        self, uow: UnitOfWork, principal: Principal, metadata: dict[str, str], length: int
+    ) -> Evidence:
+        """The announced file the upload names, refused unless ``length`` is its size."""
+        evidence = self._bound_evidence(uow, principal, metadata)
+        if length != evidence.expected_size:
+            raise Invalid(
+                f"Upload-Length {length} 与采集清单所述大小 {evidence.expected_size} 不符；"
+                "请上传清单中登记的原始文件 (Upload-Length differs from the size in the "
+                "signed manifest; upload the original file the manifest lists)",
+                {"Upload-Length": [f"expected {evidence.expected_size}, got {length}"]},
+            )
+        return evidence
 
     def _completed_again(self, uow: UnitOfWork, upload: Upload, evidence: Evidence) -> UploadView:
         """Commit ``upload`` as completed at once: its evidence is already stored."""
@@ -179,11 +194,9 @@ class Ingest(Ending):
         if evidence.status != EvidenceStatus.STORED:
             evidence.status = EvidenceStatus.UPLOADING.value
         uow.session.add(upload)
-        case = uow.session.get(Case, evidence.case_id)
-        assert case is not None
         record_custody(
             uow,
-            case,
+            evidence.case_id,
             EventType.UPLOAD_STARTED,
             principal,
             {"evidence_id": evidence.id, "upload_id": upload.id, "length": upload.length},
@@ -192,6 +205,7 @@ class Ingest(Ending):
     def _create_whole(
         self,
         principal: Principal,
+        token_used: bool,
         evidence_id: str,
         expected: str,
         length: int,
@@ -200,44 +214,53 @@ class Ingest(Ending):
     ) -> UploadView:
         """creation-with-upload carrying the whole (small) file: one write, one commit.
 
-        The body is held in memory (at most ``whole_body_max``), written write-once at the
-        content key with the manifest's SHA-256 as the condition (one PutObject on S3),
-        and only then are the upload, its custody events, checkpoint and receipt
-        committed in one transaction. A body cut short creates nothing (the client never
-        got a Location to resume from); a mismatch keeps the bytes in quarantine.
+        The body is received into one buffer (at most ``whole_body_max``) and streamed
+        from it as it arrives, write-once at the content key with the manifest's SHA-256
+        as the condition (one PutObject on S3); only then are the upload, its custody
+        events, checkpoint and receipt committed, in the log's next sequencer batch. A
+        body cut short creates nothing (the client never got a Location to resume from);
+        a mismatch keeps the bytes in quarantine. SHA-512 is left to the inspection job,
+        as for resumable uploads (it re-reads the original anyway).
         """
-        blocks = list(_body_blocks(body, length, True))
+        received = WholeBody(body, length)
         key = original_key(expected)
-        sha512: str | None = None
         adopted = False
         try:
-            info = self.store.write(
-                key, _Blocks(list(blocks)), max_size=length, expected_sha256=expected
+            self.store.write(
+                key, received.blocks(), max_size=length, expected_sha256=expected, sha512=False
             )
-            sha512 = info.sha512
         except storage_errors.DigestMismatch as exc:
             return self._whole_mismatch(
-                principal, evidence_id, length, metadata, blocks, exc.actual
+                principal, evidence_id, length, metadata, received.received, exc.actual
             )
         except storage_errors.AlreadyExists:
-            actual = "sha256:" + _sha256_of(blocks)
+            actual = "sha256:" + hashlib.sha256(received.rest()).hexdigest()
             if actual != expected:
                 return self._whole_mismatch(
-                    principal, evidence_id, length, metadata, blocks, actual
+                    principal, evidence_id, length, metadata, received.received, actual
                 )
             self._reread(key, expected)  # the same verified content is already stored
             adopted = True
         fault_point("ingest.after_store")
 
+        locked: list[Evidence] = []  # held here: the session keeps rows only weakly
+
+        def lock(uow: UnitOfWork) -> None:
+            found = uow.session.get(Evidence, evidence_id, with_for_update=True)
+            assert found is not None
+            locked[:] = [found]
+
         def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
-            evidence = uow.session.get(Evidence, evidence_id, with_for_update=True)
+            evidence = uow.session.get(Evidence, evidence_id)  # locked by ``lock``
             assert evidence is not None
+            if token_used:
+                note_token_use(uow.session, principal)
             upload = self._new_upload(evidence, principal, length, metadata)
             newly = evidence.status != EvidenceStatus.STORED
             add_receipt = None
             if newly:  # else a concurrent upload won with the same bytes
                 self._start(uow, upload, evidence, principal)
-                add_receipt = self._record_stored(uow, upload, evidence, principal, key, sha512)
+                add_receipt = self._record_stored(uow, upload, evidence, principal, key, None)
             else:
                 uow.session.add(upload)
             upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
@@ -250,14 +273,11 @@ class Ingest(Ending):
 
             return finish
 
-        def lock(uow: UnitOfWork) -> None:
-            uow.session.get(Evidence, evidence_id, with_for_update=True)
-
         view, newly_stored = self.sequencer.run(work, lock)
         if adopted and not self.store.exists(key):  # moved away before our commit
             with contextlib.suppress(storage_errors.AlreadyExists):
                 self.store.write(
-                    key, _Blocks(list(blocks)), max_size=length, expected_sha256=expected
+                    key, [received.received], max_size=length, expected_sha256=expected
                 )
         fault_point("ingest.after_commit")
         if newly_stored:
@@ -270,7 +290,7 @@ class Ingest(Ending):
         evidence_id: str,
         length: int,
         metadata: dict[str, str],
-        blocks: list[bytes],
+        received: memoryview,
         actual: str | None,
     ) -> UploadView:
         """Keep a whole body that differs from the manifest in quarantine, log it, refuse."""
@@ -282,7 +302,7 @@ class Ingest(Ending):
             self._start(uow, upload, evidence, principal)
             uow.commit()
         scratch = upload_key(_token(upload_id))
-        self.store.write(scratch, _Blocks(blocks), write_once=False)
+        self.store.write(scratch, [received], write_once=False)
         moved = self.store.quarantine(scratch, f"摘要与采集清单不符 / digest mismatch: {actual}")
         return self._mismatch(upload_id, principal, "", None, 0, actual, moved=moved)
 
