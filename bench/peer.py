@@ -8,7 +8,9 @@ from one Python client (``http.client``, 1 MiB send blocks) at 1, 4 and 8 client
 cells are interleaved — CaseTrail, peer, CaseTrail, peer … — over ``runs`` rounds, so
 a load change on a shared machine hits both. Printed per cell: files/s and p99 of each,
 the throughput ratio (CaseTrail ÷ peer) and p99 ratio, min/median/max over the rounds,
-with the load average. Without ``node`` the cell is skipped with one clear line.
+with the load average — and, as a third cell, the same photos written to new files and
+fsynced by the same number of threads (no HTTP, no hashing): the durability floor the
+peer does not pay, since ``@tus/file-store`` never fsyncs. Without ``node`` the cell is skipped with one clear line.
 
 Run: ``python -m bench --only P1`` (``--profile full``: 200 photos per cell, 3 rounds).
 """
@@ -120,6 +122,21 @@ def post_photo(port: int, path: str, headers: dict[str, str], meta: str, body: b
     return time.perf_counter() - begun
 
 
+def write_fsync(path: Path, body: bytes) -> float:
+    """The durability floor of one photo: write it to a new file and fsync it (no HTTP, no
+    hashing); its latency in seconds. The peer skips this fsync, CaseTrail cannot."""
+    begun = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view[:MiB]) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return time.perf_counter() - begun
+
+
 def _cell(items: list[Any], clients: int, send: Any) -> tuple[float, float]:
     """(files/s, p99 seconds) of sending ``items`` from ``clients`` threads."""
     begun = time.perf_counter()
@@ -174,11 +191,20 @@ def bench_p1(results: Results, profile: Profile) -> None:
                             peer.port, "/files", {}, "filename " + _b64("p.jpg"), body
                         )
 
+                    floor_dir = Path(tmp) / f"floor-{run}-{clients}"
+                    floor_dir.mkdir()
+
+                    def floor(nonce: bytes, where: Path = floor_dir) -> float:
+                        return write_fsync(where / nonce.hex(), photo[:-16] + nonce)
+
                     c_rate, c_p99 = _cell(list(zip(nonces, ids, strict=True)), clients, ct)
                     p_rate, p_p99 = _cell([uuid.uuid4().bytes for _ in range(n)], clients, tus)
+                    f_rate, _ = _cell([uuid.uuid4().bytes for _ in range(n)], clients, floor)
+                    shutil.rmtree(floor_dir)
                     cell = seen.setdefault(clients, {"ratio": [], "p99_ratio": [], "ct": [],
                                                      "peer": [], "ct_p99": [], "peer_p99": [],
-                                                     "load": []})  # fmt: skip
+                                                     "load": [], "floor": []})  # fmt: skip
+                    cell["floor"].append(f_rate)
                     cell["ratio"].append(c_rate / p_rate)
                     cell["p99_ratio"].append(c_p99 / p_p99)
                     cell["ct"].append(c_rate)
@@ -189,7 +215,8 @@ def bench_p1(results: Results, profile: Profile) -> None:
                     log(
                         f"P1 run {run + 1} {clients} clients: CaseTrail {c_rate:.1f} files/s "
                         f"p99 {c_p99 * 1000:.0f} ms, peer {p_rate:.1f} files/s p99 "
-                        f"{p_p99 * 1000:.0f} ms (load {load:.2f})"
+                        f"{p_p99 * 1000:.0f} ms; write+fsync alone {f_rate:.1f} files/s "
+                        f"(load {load:.2f})"
                     )
             for clients, cell in seen.items():
                 results.emit(
@@ -199,6 +226,10 @@ def bench_p1(results: Results, profile: Profile) -> None:
                     casetrail_files_s=_spread(cell["ct"]), peer_files_s=_spread(cell["peer"]),
                     casetrail_p99_ms=_spread(cell["ct_p99"]), peer_p99_ms=_spread(cell["peer_p99"]),
                     load_avg_1m=_spread(cell["load"]), runs=runs, target=1.0,
+                    write_fsync_files_s=_spread(cell["floor"]),
+                    casetrail_vs_write_fsync=_spread(
+                        [c / f for c, f in zip(cell["ct"], cell["floor"], strict=True)]
+                    ),
                 )  # fmt: skip
         finally:
             peer.stop()
