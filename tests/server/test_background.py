@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 from server.app import create_app
-from server.jobs import InspectionJobs
+from server.jobs.inspection import InspectionJobs
 from server.models import Checkpoint, Evidence, utcnow
 from server.services.custody import log_size
 from tests.server.conftest import World, parts
@@ -118,7 +118,7 @@ def test_a_failing_background_inspection_is_logged(
         raise RuntimeError(f"database went away while inspecting {evidence_id}")
 
     jobs.run_one = broken  # type: ignore[method-assign]
-    with caplog.at_level(logging.ERROR, logger="server.jobs"):
+    with caplog.at_level(logging.ERROR, logger="server.jobs.inspection"):
         jobs.submit("ev-1")
         jobs.shutdown()
     assert any(
