@@ -46,12 +46,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import core.verify
 from core.calendar import WorkingCalendar
@@ -59,23 +59,31 @@ from core.case_file import SEAL_PATH, seal_body
 from core.checkpoint import NoteSigner, sign_note
 from core.custody import EventType
 from core.merkle import inclusion_proof
-from core.verify import FILES_TSV_COLUMNS, canonical_json, parse_json, sha256_digest
+from core.verify import parse_json, sha256_digest
 from server.archive.bag import (
-    BAGIT_TXT,
     BagFormat,
     BagRecipe,
     FixityMismatch,
     PayloadEntry,
     TagEntry,
-    bag_info,
     payload_manifest,
     payload_oxum,
     stream_bag,
     tag_manifest,
 )
-from server.archive.guide import GuideFacts, render_guide
-from server.archive.layout import FileToPlace, StageName, payload_paths, safe_name
-from server.archive.recompute import calendar_json, facts_json
+from server.archive.tag_files import (
+    BagIdentity,
+    Original,
+    bound_tag_digests,
+    case_json,
+    custody_tags,
+    devices_json,
+    files_tsv,
+    front_tags,
+    json_bytes,
+    manifest_tags,
+    payload_entries,
+)
 from server.auth import Principal, get_visible_case, require_role
 from server.errors import Conflict, NotFound
 from server.models import (
@@ -83,18 +91,14 @@ from server.models import (
     CaptureManifest,
     Case,
     CustodyEventRow,
-    Device,
     Evidence,
     EvidenceStatus,
     Role,
-    StageChange,
-    User,
     new_id,
 )
 from server.services import custody, custody_proofs
 from server.services.cases import pinned_standard
-from server.services.clocks import china_date
-from server.services.completeness import case_facts, completeness_report
+from server.services.completeness import completeness_report
 from server.services.fixity import record_fixity_failure
 from server.services.unit_of_work import SqlUnitOfWork, UnitOfWork
 from storage.errors import NotFound as BlobNotFound
@@ -134,36 +138,6 @@ class SealedExport:
     def length(self) -> int:
         """Archive length in bytes."""
         return self.recipe.length()
-
-
-def _software_agent() -> str:
-    try:
-        version = metadata.version("casetrail")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        version = "dev"
-    return f"CaseTrail {version}"
-
-
-def _json_bytes(value: Any) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-def _tsv(value: object) -> str:
-    return (
-        str(value)
-        .replace("%", "%25")
-        .replace("\t", "%09")
-        .replace("\r", "%0D")
-        .replace("\n", "%0A")
-    )
-
-
-@dataclass(frozen=True)
-class _Original:
-    evidence: Evidence
-    manifest: CaptureManifest
-    wire: dict[str, Any]
-    path: str = ""
 
 
 class CaseExporter:
@@ -255,16 +229,16 @@ class CaseExporter:
                         evidence.sha512 = sha512
                 uow.commit()
 
-    def _originals(self, uow: UnitOfWork, case: Case) -> list[_Original]:
+    def _originals(self, uow: UnitOfWork, case: Case) -> list[Original]:
         rows = uow.session.execute(
             select(Evidence, CaptureManifest)
             .join(CaptureManifest, Evidence.manifest_id == CaptureManifest.id)
             .where(Evidence.case_id == case.id, Evidence.status == EvidenceStatus.STORED.value)
             .order_by(CaptureManifest.received_at, CaptureManifest.id, Evidence.file_index)
         ).all()
-        return [_Original(e, m, parse_json(m.signed_json)) for e, m in rows]
+        return [Original(e, m, parse_json(m.signed_json)) for e, m in rows]
 
-    def _missing_objects(self, originals: list[_Original]) -> list[tuple[_Original, str, bool]]:
+    def _missing_objects(self, originals: list[Original]) -> list[tuple[Original, str, bool]]:
         broken = []
         for o in originals:
             key = o.evidence.storage_key
@@ -311,52 +285,72 @@ class CaseExporter:
         uow: UnitOfWork,
         principal: Principal,
         case: Case,
-        originals: list[_Original],
+        originals: list[Original],
         fmt: BagFormat,
         nodes: dict[tuple[int, int], bytes],
     ) -> SealedExport:
-        session = uow.session
-        export_id = new_id()
-        now = datetime.now(UTC)
+        bag, standard, agency = self._identity(uow, case, fmt)
+        paths, payload = payload_entries(originals, standard)
+        early = self._early_tags(uow, principal, case, agency, standard, originals, paths, payload)
+        exported = self._record_exported(uow, principal, case, bag, payload, early)
+        checkpoint = custody.sign_checkpoint(uow, self._signer)
+        events_jsonl, proofs = self._proofs(uow.session, case.id, exported, checkpoint, nodes)
+        tags = [
+            *front_tags(
+                bag, payload_oxum(payload), checkpoint, exported.event.event_id, exported.event.time
+            ),
+            *early,
+            *custody_tags(events_jsonl, proofs, checkpoint),
+        ]
+        recipe = self._sealed_recipe(bag, tags, payload)
+        self._store_recipe(uow, bag, checkpoint, recipe)
+        sealed_event = self._record_sealed(uow, principal, case, bag, exported, checkpoint, recipe)
+        custody.sign_checkpoint(uow, self._signer)
+        return SealedExport(
+            bag.export_id,
+            case.id,
+            recipe,
+            exported.event.event_id,
+            sealed_event.event.event_id,
+            checkpoint.size,
+        )
+
+    def _identity(
+        self, uow: UnitOfWork, case: Case, fmt: BagFormat
+    ) -> tuple[BagIdentity, Any, Agency]:
+        """A new export's identity, and the case's pinned standard and agency."""
         standard = pinned_standard(case)
-        agency = session.get(Agency, case.agency_id)
+        agency = uow.session.get(Agency, case.agency_id)
         assert agency is not None
-
-        stages = {
-            s.id: StageName(s.id, s.name_zh, i) for i, s in enumerate(standard.stages, start=1)
-        }
-        record_types = {
-            s.id: {
-                **{r.id: (r.id, r.name_zh) for r in s.records},
-                **{r.name_zh: (r.id, r.name_zh) for r in s.records},
-            }
-            for s in standard.stages
-        }
-        paths = payload_paths(
-            [
-                FileToPlace(
-                    o.evidence.id,
-                    str(o.wire["manifest"]["stage"]),
-                    str(o.wire["manifest"]["record_type"]),
-                    o.evidence.name,
-                )
-                for o in originals
-            ],
-            stages,
-            record_types,
+        bag = BagIdentity(
+            export_id=new_id(),
+            format=fmt,
+            sealed_at=datetime.now(UTC),
+            case_id=case.id,
+            case_no=case.case_no,
+            title=case.title,
+            agency_name=agency.name,
+            agency_code=agency.code,
+            standard_ref=f"{standard.id}@{standard.version}",
+            category=f"{standard.name_zh} {standard.name_en}",
+            log_origin=self._signer.name,
+            log_key=self._signer.verifier().key_string(),
         )
-        payload = tuple(
-            PayloadEntry(
-                paths[o.evidence.id],
-                o.evidence.expected_size,
-                o.evidence.expected_sha256,
-                o.evidence.sha512 or "",
-                o.evidence.storage_key or "",
-            )
-            for o in originals
-        )
-        oxum = payload_oxum(payload)
+        return bag, standard, agency
 
+    def _early_tags(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        case: Case,
+        agency: Agency,
+        standard: Any,
+        originals: list[Original],
+        paths: dict[str, str],
+        payload: tuple[PayloadEntry, ...],
+    ) -> list[TagEntry]:
+        """The tag files that do not depend on the log (the completeness report logs
+        ``completeness_checked``)."""
         report = completeness_report(
             uow,
             principal,
@@ -364,67 +358,67 @@ class CaseExporter:
             calendar=self._calendar,
             today=self._today() if self._today else None,
         )
-        verifier = self._signer.verifier()
-        log_key = verifier.key_string()
         pem = self._signer.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        early: list[TagEntry] = [
+        log_key = self._signer.verifier().key_string()
+        case_file = case_json(uow, case, agency, standard, originals, paths, self._calendar)
+        return [
             TagEntry("manifest-sha256.txt", payload_manifest(payload, "sha256")),
             TagEntry("manifest-sha512.txt", payload_manifest(payload, "sha512")),
             TagEntry("casetrail/verify.py", Path(core.verify.__file__).read_bytes()),
+            TagEntry("casetrail/case.json", json_bytes(case_file)),
+            TagEntry("casetrail/files.tsv", files_tsv(originals, paths)),
+            TagEntry("casetrail/completeness.json", json_bytes(report)),
             TagEntry(
-                "casetrail/case.json",
-                _json_bytes(self._case_json(uow, case, agency, standard, originals, paths)),
+                "casetrail/keys/devices.json", json_bytes(devices_json(uow.session, originals))
             ),
-            TagEntry("casetrail/files.tsv", self._files_tsv(originals, paths)),
-            TagEntry("casetrail/completeness.json", _json_bytes(report)),
-            TagEntry("casetrail/keys/devices.json", _json_bytes(self._devices(uow, originals))),
             TagEntry("casetrail/keys/log-key.txt", (log_key + "\n").encode("ascii")),
             TagEntry("casetrail/keys/log-key.pem", pem),
+            *manifest_tags(uow.session, case, originals),
         ]
-        seen_manifests: set[str] = set()
-        for o in originals:
-            if o.manifest.id in seen_manifests:
-                continue
-            seen_manifests.add(o.manifest.id)
-            early.append(
-                TagEntry(
-                    f"casetrail/manifests/{safe_name(o.manifest.manifest_id)}.json",
-                    canonical_json(o.wire),
-                )
-            )
-        for m in self._manifests_without_stored_files(uow, case, seen_manifests):
-            early.append(
-                TagEntry(
-                    f"casetrail/manifests/{safe_name(m.manifest_id)}.json",
-                    canonical_json(parse_json(m.signed_json)),
-                )
-            )
 
-        exported = custody.record_custody(
+    @staticmethod
+    def _record_exported(
+        uow: UnitOfWork,
+        principal: Principal,
+        case: Case,
+        bag: BagIdentity,
+        payload: tuple[PayloadEntry, ...],
+        early: list[TagEntry],
+    ) -> custody.StoredEvent:
+        """Append ``exported``: it binds the payload and the early tag files to the log."""
+        return custody.record_custody(
             uow,
             case,
             EventType.EXPORTED,
             principal,
             {
-                "export_id": export_id,
-                "format": fmt.value,
-                "payload_oxum": oxum,
+                "export_id": bag.export_id,
+                "format": bag.format.value,
+                "payload_oxum": payload_oxum(payload),
                 "files": len(payload),
-                "tag_digests": {
-                    t.path: sha256_digest(t.content)
-                    for t in early
-                    if not t.path.startswith("casetrail/manifests/")
-                    and t.path != "casetrail/verify.py"
-                },
+                "tag_digests": {t.path: sha256_digest(t.content) for t in bound_tag_digests(early)},
             },
         )
-        checkpoint = custody.sign_checkpoint(uow, self._signer)
+
+    @staticmethod
+    def _proofs(
+        session: Session,
+        case_id: str,
+        exported: custody.StoredEvent,
+        checkpoint: custody.StoredCheckpoint,
+        nodes: dict[tuple[int, int], bytes],
+    ) -> tuple[bytes, dict[str, dict[str, Any]]]:
+        """The case's events through ``exported`` (JSON lines) and one inclusion proof each
+        against ``checkpoint``."""
         events = list(
             session.scalars(
                 select(CustodyEventRow)
-                .where(CustodyEventRow.case_id == case.id)
+                .where(
+                    CustodyEventRow.case_id == case_id,
+                    CustodyEventRow.case_seq <= exported.event.case_seq,
+                )
                 .order_by(CustodyEventRow.case_seq)
             )
         )
@@ -441,56 +435,13 @@ class CaseExporter:
             }
             for row in events
         }
-        root_b64 = base64.b64encode(checkpoint.root).decode("ascii")
-        info = bag_info(
-            [
-                ("Source-Organization", agency.name),
-                ("Organization-Address", agency.code),
-                ("External-Identifier", case.case_no),
-                ("External-Description", case.title),
-                ("Internal-Sender-Identifier", case.id),
-                ("Internal-Sender-Description", f"{standard.name_zh} {standard.name_en}"),
-                ("Bagging-Date", china_date(now).isoformat()),  # Beijing, as people read it
-                ("Payload-Oxum", oxum),
-                ("Bag-Software-Agent", _software_agent()),
-                ("CaseTrail-Export-Id", export_id),
-                ("CaseTrail-Standard", f"{standard.id}@{standard.version}"),
-                ("CaseTrail-Log-Origin", self._signer.name),
-                ("CaseTrail-Checkpoint", f"{checkpoint.size} {root_b64}"),
-                ("CaseTrail-Exported-Event", exported.event.event_id),
-            ]
-        )
-        guide = render_guide(
-            GuideFacts(
-                case_no=case.case_no,
-                title=case.title,
-                agency=agency.name,
-                category=f"{standard.name_zh} {standard.name_en}",
-                export_id=export_id,
-                exported_at=exported.event.time,
-                checkpoint_size=checkpoint.size,
-                checkpoint_root=root_b64,
-                log_key=log_key,
-            )
-        )
-        late = [
-            TagEntry(
-                "casetrail/custody/events.jsonl",
-                b"".join(row.canonical_json.encode("utf-8") + b"\n" for row in events),
-            ),
-            TagEntry(
-                "casetrail/custody/proofs.json",
-                _json_bytes({"tree_size": checkpoint.size, "proofs": proofs}),
-            ),
-            TagEntry("casetrail/custody/checkpoint.txt", checkpoint.note.encode("utf-8")),
-        ]
-        tags = [
-            TagEntry("bagit.txt", BAGIT_TXT),
-            TagEntry("bag-info.txt", info),
-            TagEntry("casetrail/README.zh-en.md", guide),
-            *early,
-            *late,
-        ]
+        jsonl = b"".join(row.canonical_json.encode("utf-8") + b"\n" for row in events)
+        return jsonl, proofs
+
+    def _sealed_recipe(
+        self, bag: BagIdentity, tags: list[TagEntry], payload: tuple[PayloadEntry, ...]
+    ) -> BagRecipe:
+        """The tag manifests over ``tags``, the seal over them, and the bag's recipe."""
         tag_manifests = [
             TagEntry(f"tagmanifest-{alg}.txt", tag_manifest(tags, alg))
             for alg in ("sha256", "sha512")
@@ -500,40 +451,60 @@ class CaseExporter:
             sign_note(
                 seal_body(
                     origin=self._signer.name,
-                    export_id=export_id,
-                    case_id=case.id,
-                    case_no=case.case_no,
+                    export_id=bag.export_id,
+                    case_id=bag.case_id,
+                    case_no=bag.case_no,
                     tag_manifests={t.path: t.content for t in tag_manifests},
                 ),
                 self._signer,
             ).encode("utf-8"),
         )
-        base = safe_name(
-            f"{case.case_no}_{china_date(now):%Y%m%d}_{export_id[:8]}", fallback=export_id
+        return BagRecipe(
+            bag.format,
+            bag.base,
+            int(bag.sealed_at.timestamp()),
+            (*tags, *tag_manifests, seal),
+            payload,
         )
-        recipe = BagRecipe(fmt, base, int(now.timestamp()), (*tags, *tag_manifests, seal), payload)
-        key = recipe_key(export_id)
-        self._store.write(
-            key,
-            io.BytesIO(
-                _json_bytes(
-                    {
-                        "case_id": case.id,
-                        "checkpoint_size": checkpoint.size,
-                        "recipe": recipe.to_json(),
-                    }
-                )
-            ),
-        )
+
+    def _store_recipe(
+        self,
+        uow: UnitOfWork,
+        bag: BagIdentity,
+        checkpoint: custody.StoredCheckpoint,
+        recipe: BagRecipe,
+    ) -> None:
+        """Keep the recipe in the blob store (deleted again if the seal rolls back)."""
+        key = recipe_key(bag.export_id)
+        document = {
+            "case_id": bag.case_id,
+            "checkpoint_size": checkpoint.size,
+            "recipe": recipe.to_json(),
+        }
+        self._store.write(key, io.BytesIO(json_bytes(document)))
         uow.on_rollback(lambda: self._store.delete(key))
-        sealed_event = custody.record_custody(
+
+    @staticmethod
+    def _record_sealed(
+        uow: UnitOfWork,
+        principal: Principal,
+        case: Case,
+        bag: BagIdentity,
+        exported: custody.StoredEvent,
+        checkpoint: custody.StoredCheckpoint,
+        recipe: BagRecipe,
+    ) -> custody.StoredEvent:
+        """Append ``bag_sealed``: the tag manifests' and the seal's digests, in the log."""
+        *_, sha256_manifest, sha512_manifest, seal = recipe.tags
+        tag_manifests = (sha256_manifest, sha512_manifest)
+        return custody.record_custody(
             uow,
             case,
             EventType.BAG_SEALED,
             principal,
             {
-                "export_id": export_id,
-                "format": fmt.value,
+                "export_id": bag.export_id,
+                "format": bag.format.value,
                 "length": recipe.length(),
                 "checkpoint_size": checkpoint.size,
                 "exported_event_id": exported.event.event_id,
@@ -544,128 +515,6 @@ class CaseExporter:
                 "seal": sha256_digest(seal.content),
             },
         )
-        custody.sign_checkpoint(uow, self._signer)
-        return SealedExport(
-            export_id,
-            case.id,
-            recipe,
-            exported.event.event_id,
-            sealed_event.event.event_id,
-            checkpoint.size,
-        )
-
-    def _case_json(
-        self,
-        uow: UnitOfWork,
-        case: Case,
-        agency: Agency,
-        standard: Any,
-        originals: list[_Original],
-        paths: dict[str, str],
-    ) -> dict[str, Any]:
-        session = uow.session
-        history = session.scalars(
-            select(StageChange).where(StageChange.case_id == case.id).order_by(StageChange.id)
-        )
-        return {
-            "schema": "casetrail.case-file/1",
-            "completeness_facts": facts_json(case_facts(uow, case).facts),
-            "agency_calendar": calendar_json(self._calendar),
-            "case_id": case.id,
-            "case_no": case.case_no,
-            "title": case.title,
-            "category": case.category,
-            "standard": {
-                "id": standard.id,
-                "version": standard.version,
-                "name_zh": standard.name_zh,
-            },
-            "agency": {"code": agency.code, "name": agency.name},
-            "status": case.status,
-            "current_stage": case.current_stage,
-            "parties": case.parties,
-            "created_at": case.created_at.isoformat(),
-            "closed_at": case.closed_at.isoformat() if case.closed_at else None,
-            "officers": [
-                {"name": o.user.display_name, "cert_no": o.user.cert_no} for o in case.officers
-            ],
-            "stage_history": [
-                {
-                    "from": h.from_stage,
-                    "to": h.to_stage,
-                    "out_of_order": h.out_of_order,
-                    "reason": h.reason,
-                    "changed_by": self._user_name(session, h.changed_by),
-                    "changed_at": h.changed_at.isoformat(),
-                }
-                for h in history
-            ],
-            "files": [
-                {
-                    "path": paths[o.evidence.id],
-                    "original_name": o.evidence.name,
-                    "evidence_id": o.evidence.id,
-                    "manifest_id": o.manifest.manifest_id,
-                    "received_at": o.evidence.received_at.isoformat()
-                    if o.evidence.received_at
-                    else None,
-                }
-                for o in originals
-            ],
-        }
-
-    @staticmethod
-    def _user_name(session: Any, user_id: str) -> str:
-        user = session.get(User, user_id)
-        return user.display_name if user is not None else user_id
-
-    @staticmethod
-    def _files_tsv(originals: list[_Original], paths: dict[str, str]) -> bytes:
-        lines = ["\t".join(FILES_TSV_COLUMNS)]
-        for o in originals:
-            m = o.wire["manifest"]
-            e = o.evidence
-            row = (
-                paths[e.id],
-                e.expected_sha256,
-                e.sha512 or "",
-                e.expected_size,
-                e.media_type or "",
-                m["stage"],
-                m["record_type"],
-                "original",
-                o.manifest.manifest_id,
-                e.id,
-            )
-            lines.append("\t".join(_tsv(v) for v in row))
-        return ("\n".join(lines) + "\n").encode("utf-8")
-
-    @staticmethod
-    def _devices(uow: UnitOfWork, originals: list[_Original]) -> list[dict[str, Any]]:
-        ids = sorted({o.manifest.device_id for o in originals})
-        return [
-            {
-                "device_id": d.id,
-                "name": d.name,
-                "alg": d.key_alg,
-                "public_key": d.public_key,
-                "key_id": d.key_id,
-            }
-            for d in uow.session.scalars(
-                select(Device).where(Device.id.in_(ids)).order_by(Device.id)
-            )
-        ]
-
-    @staticmethod
-    def _manifests_without_stored_files(
-        uow: UnitOfWork, case: Case, seen: set[str]
-    ) -> list[CaptureManifest]:
-        rows = uow.session.scalars(
-            select(CaptureManifest)
-            .where(CaptureManifest.case_id == case.id)
-            .order_by(CaptureManifest.received_at, CaptureManifest.id)
-        )
-        return [m for m in rows if m.id not in seen]
 
     # ------------------------------------------------------------------ streaming
 
