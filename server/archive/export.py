@@ -5,30 +5,35 @@ back by the inspection job) are read once, outside any transaction: SHA-256 and 
 are re-checked and SHA-512 is recorded on the evidence (a mismatch logs
 ``fixity_failed`` and refuses the export, like a missing object).
 
-Order of a seal (one transaction, holding the custody log's lock throughout):
+Order of a seal — three short units; the custody log's lock (on SQLite: the database's
+only write lock) is held only while appending, never while proofs are computed:
 
-1. the archivist (or admin) and the case are checked; every stored original is listed
-   and its object checked in storage (missing or wrong size → ``fixity_failed`` is
-   logged and the export refused, before any byte);
-2. the completeness report is computed (which logs ``completeness_checked``);
-3. the tag files that do not depend on the log are made: payload manifests (from the
-   recorded digests), ``case.json``, ``files.tsv``, capture manifests, keys,
-   completeness report, guide, ``verify.py``;
-4. ``exported`` is appended, carrying the export id, ``Payload-Oxum`` and the SHA-256
-   of each of those tag files — this binds the payload to the signed log;
-5. a checkpoint is signed; the case's events (through ``exported``), one inclusion
-   proof per event against that checkpoint, the checkpoint and ``bag-info.txt``
-   (``CaseTrail-Checkpoint: <size> <root>``) are written, then the tag manifests;
-6. the seal (``casetrail/seal.txt``) is signed by the log key over the tag
-   manifests' digests and the bag's identity (export id, case id, 案号);
-7. the recipe (:class:`~server.archive.bag.BagRecipe`) is stored in the blob store at
-   ``exports/<export id>/recipe.json``;
-8. ``bag_sealed`` is appended with the tag manifests' and the seal's digests and a
-   checkpoint is signed after it; commit.
+1. *bind* (one write unit): the archivist (or admin) and the case are checked; every
+   stored original is listed and its object checked in storage (missing or wrong size →
+   ``fixity_failed`` is logged and the export refused, before any byte); the
+   completeness report is computed (which logs ``completeness_checked``); the tag files
+   that do not depend on the log are made (:mod:`server.archive.tag_files`: payload
+   manifests from the recorded digests, ``case.json``, ``files.tsv``, capture manifests,
+   keys, completeness report, ``verify.py``); ``exported`` is appended, carrying the
+   export id, ``Payload-Oxum`` and the SHA-256 of each of those tag files — this binds
+   the payload to the signed log — and a checkpoint is signed right after it; commit;
+2. *prove* (a read-only unit, no lock): the case's events through ``exported`` and one
+   inclusion proof per event against that checkpoint's tree size — complete subtrees
+   never change, so uploads append meanwhile and the proofs stay the same; then, from
+   values only, ``bag-info.txt`` (``CaseTrail-Checkpoint: <size> <root>``), the guide,
+   the custody files, the tag manifests and the seal (``casetrail/seal.txt``, signed by
+   the log key over the tag manifests' digests and the bag's identity);
+3. *seal* (one write unit): with the recipe (:class:`~server.archive.bag.BagRecipe`)
+   stored in the blob store at ``exports/<export id>/recipe.json``, ``bag_sealed`` is
+   appended with the tag manifests' and the seal's digests and a checkpoint is signed
+   after it; commit (on failure the recipe is deleted).
 
-Only then does the first byte go out. An offline verifier checks everything through
-``exported``; ``bag_sealed`` is checked against the server's log (inclusion proof of
-that event, whose details name the tag-manifest digests).
+Only then does the first byte go out. An ``exported`` event with no ``bag_sealed`` is an
+export that failed after binding: nothing is ever served from it (reopening a sealed
+export needs its ``bag_sealed``).
+An offline verifier checks everything through ``exported``; ``bag_sealed`` is checked
+against the server's log (inclusion proof of that event, whose details name the
+tag-manifest digests).
 
 Streaming re-hashes each original (size + SHA-256); a mismatch stops the stream before any later byte
 and appends ``fixity_failed``. A sealed export can be streamed again byte for byte
@@ -42,6 +47,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -96,7 +102,7 @@ from server.models import (
     Role,
     new_id,
 )
-from server.services import custody, custody_proofs
+from server.services import custody
 from server.services.cases import pinned_standard
 from server.services.completeness import completeness_report
 from server.services.fixity import record_fixity_failure
@@ -105,6 +111,8 @@ from storage.errors import NotFound as BlobNotFound
 from storage.errors import StorageError
 from storage.hashing import digest_object
 from storage.keys import export_recipe_key
+
+log = logging.getLogger(__name__)
 
 EXPORT_ROLES = (Role.ARCHIVIST, Role.ADMIN)
 
@@ -140,6 +148,18 @@ class SealedExport:
         return self.recipe.length()
 
 
+@dataclass(frozen=True)
+class _Bound:
+    """A seal's first unit, committed: the bag's identity, payload and early tag files,
+    the ``exported`` event that binds them and the checkpoint the proofs are made against."""
+
+    bag: BagIdentity
+    payload: tuple[PayloadEntry, ...]
+    early: list[TagEntry]
+    exported: custody.StoredEvent
+    checkpoint: custody.StoredCheckpoint
+
+
 class CaseExporter:
     """Seals and streams case files; needs units of work, the blob store and the log signer."""
 
@@ -161,19 +181,48 @@ class CaseExporter:
     # ------------------------------------------------------------------ sealing
 
     def seal(self, principal: Principal, case_id: str, fmt: BagFormat) -> SealedExport:
-        """Seal a new export of ``case_id`` (archivist or admin; another agency's case → 404)."""
+        """Seal a new export of ``case_id`` (archivist or admin; another agency's case → 404).
+
+        Three short units, so the log's lock (on SQLite: the database's write lock) is
+        held only to append: ``exported`` and its checkpoint; then, read-only, the proofs
+        against that checkpoint; then, with the recipe stored, ``bag_sealed``.
+        """
         require_role(principal, *EXPORT_ROLES)
         self._record_missing_sha512(principal, case_id)
-        with self._uow().reading() as uow:  # the proofs' nodes, without the log's lock
-            nodes = custody_proofs.proof_nodes(uow.session, case_id)
+        bound = self._bind(principal, case_id, fmt)
+        with self._uow().reading() as uow:  # a fixed tree size: no lock, no writer waits
+            events_jsonl, proofs = self._proofs(uow.session, bound)
+        tags = [
+            *front_tags(
+                bound.bag,
+                payload_oxum(bound.payload),
+                bound.checkpoint,
+                bound.exported.event.event_id,
+                bound.exported.event.time,
+            ),
+            *bound.early,
+            *custody_tags(events_jsonl, proofs, bound.checkpoint),
+        ]
+        recipe = self._sealed_recipe(bound.bag, tags, bound.payload)
+        return self._finish(principal, bound, recipe)
+
+    def _bind(self, principal: Principal, case_id: str, fmt: BagFormat) -> _Bound:
+        """One write unit: check every original's object, make the early tag files, append
+        ``exported`` and sign the checkpoint the bag binds to; commit."""
         with self._uow() as uow:
             case = get_visible_case(uow.session, principal, case_id, for_update=True)
             originals = self._originals(uow, case)
             broken = self._missing_objects(originals)
             if not broken:
-                sealed = self._seal(uow, principal, case, originals, fmt, nodes)
+                bag, standard, agency = self._identity(uow, case, fmt)
+                paths, payload = payload_entries(originals, standard)
+                early = self._early_tags(
+                    uow, principal, case, agency, standard, originals, paths, payload
+                )
+                exported = self._record_exported(uow, principal, case, bag, payload, early)
+                checkpoint = custody.sign_checkpoint(uow, self._signer)
                 uow.commit()
-                return sealed
+                return _Bound(bag, payload, early, exported, checkpoint)
             failures = [(o.evidence.id, why, missing) for o, why, missing in broken]
         self._refuse(case_id, principal, failures)
 
@@ -280,41 +329,6 @@ class CaseExporter:
                 )
             uow.commit()
 
-    def _seal(
-        self,
-        uow: UnitOfWork,
-        principal: Principal,
-        case: Case,
-        originals: list[Original],
-        fmt: BagFormat,
-        nodes: dict[tuple[int, int], bytes],
-    ) -> SealedExport:
-        bag, standard, agency = self._identity(uow, case, fmt)
-        paths, payload = payload_entries(originals, standard)
-        early = self._early_tags(uow, principal, case, agency, standard, originals, paths, payload)
-        exported = self._record_exported(uow, principal, case, bag, payload, early)
-        checkpoint = custody.sign_checkpoint(uow, self._signer)
-        events_jsonl, proofs = self._proofs(uow.session, case.id, exported, checkpoint, nodes)
-        tags = [
-            *front_tags(
-                bag, payload_oxum(payload), checkpoint, exported.event.event_id, exported.event.time
-            ),
-            *early,
-            *custody_tags(events_jsonl, proofs, checkpoint),
-        ]
-        recipe = self._sealed_recipe(bag, tags, payload)
-        self._store_recipe(uow, bag, checkpoint, recipe)
-        sealed_event = self._record_sealed(uow, principal, case, bag, exported, checkpoint, recipe)
-        custody.sign_checkpoint(uow, self._signer)
-        return SealedExport(
-            bag.export_id,
-            case.id,
-            recipe,
-            exported.event.event_id,
-            sealed_event.event.event_id,
-            checkpoint.size,
-        )
-
     def _identity(
         self, uow: UnitOfWork, case: Case, fmt: BagFormat
     ) -> tuple[BagIdentity, Any, Agency]:
@@ -403,34 +417,29 @@ class CaseExporter:
         )
 
     @staticmethod
-    def _proofs(
-        session: Session,
-        case_id: str,
-        exported: custody.StoredEvent,
-        checkpoint: custody.StoredCheckpoint,
-        nodes: dict[tuple[int, int], bytes],
-    ) -> tuple[bytes, dict[str, dict[str, Any]]]:
+    def _proofs(session: Session, bound: _Bound) -> tuple[bytes, dict[str, dict[str, Any]]]:
         """The case's events through ``exported`` (JSON lines) and one inclusion proof each
-        against ``checkpoint``."""
+        against the bound checkpoint — complete subtrees never change, so the nodes of a
+        fixed tree size are read in a read-only unit while the log grows."""
         events = list(
             session.scalars(
                 select(CustodyEventRow)
                 .where(
-                    CustodyEventRow.case_id == case_id,
-                    CustodyEventRow.case_seq <= exported.event.case_seq,
+                    CustodyEventRow.case_id == bound.bag.case_id,
+                    CustodyEventRow.case_seq <= bound.exported.event.case_seq,
                 )
                 .order_by(CustodyEventRow.case_seq)
             )
         )
-        reader = custody.tree_reader(session)  # this append's nodes, in memory
-        reader.pending.update({k: v for k, v in nodes.items() if k not in reader.pending})
+        reader = custody.DbTreeReader(session)  # each shared node read once
+        size = bound.checkpoint.size
         proofs = {
             row.id: {
                 "leaf_index": row.log_index,
-                "tree_size": checkpoint.size,
+                "tree_size": size,
                 "hashes": [
                     base64.b64encode(h).decode("ascii")
-                    for h in inclusion_proof(reader, row.log_index, checkpoint.size)
+                    for h in inclusion_proof(reader, row.log_index, size)
                 ],
             }
             for row in events
@@ -467,32 +476,40 @@ class CaseExporter:
             payload,
         )
 
-    def _store_recipe(
-        self,
-        uow: UnitOfWork,
-        bag: BagIdentity,
-        checkpoint: custody.StoredCheckpoint,
-        recipe: BagRecipe,
-    ) -> None:
-        """Keep the recipe in the blob store (deleted again if the seal rolls back)."""
-        key = recipe_key(bag.export_id)
+    def _finish(self, principal: Principal, bound: _Bound, recipe: BagRecipe) -> SealedExport:
+        """Store the recipe, then one write unit: append ``bag_sealed`` and sign a
+        checkpoint after it; commit (the recipe is deleted again if that fails)."""
+        key = recipe_key(bound.bag.export_id)
         document = {
-            "case_id": bag.case_id,
-            "checkpoint_size": checkpoint.size,
+            "case_id": bound.bag.case_id,
+            "checkpoint_size": bound.checkpoint.size,
             "recipe": recipe.to_json(),
         }
         self._store.write(key, io.BytesIO(json_bytes(document)))
-        uow.on_rollback(lambda: self._store.delete(key))
+        try:
+            with self._uow() as uow:
+                case = get_visible_case(uow.session, principal, bound.bag.case_id, for_update=True)
+                sealed_event = self._record_sealed(uow, principal, case, bound, recipe)
+                custody.sign_checkpoint(uow, self._signer)
+                uow.commit()
+        except BaseException:
+            try:  # no bag_sealed: nothing may be served from this recipe
+                self._store.delete(key)
+            except Exception:  # the reconciler finds it later; the seal's error is the one
+                log.exception("could not delete the recipe of unsealed export %s", key)
+            raise
+        return SealedExport(
+            bound.bag.export_id,
+            bound.bag.case_id,
+            recipe,
+            bound.exported.event.event_id,
+            sealed_event.event.event_id,
+            bound.checkpoint.size,
+        )
 
     @staticmethod
     def _record_sealed(
-        uow: UnitOfWork,
-        principal: Principal,
-        case: Case,
-        bag: BagIdentity,
-        exported: custody.StoredEvent,
-        checkpoint: custody.StoredCheckpoint,
-        recipe: BagRecipe,
+        uow: UnitOfWork, principal: Principal, case: Case, bound: _Bound, recipe: BagRecipe
     ) -> custody.StoredEvent:
         """Append ``bag_sealed``: the tag manifests' and the seal's digests, in the log."""
         *_, sha256_manifest, sha512_manifest, seal = recipe.tags
@@ -503,11 +520,11 @@ class CaseExporter:
             EventType.BAG_SEALED,
             principal,
             {
-                "export_id": bag.export_id,
-                "format": bag.format.value,
+                "export_id": bound.bag.export_id,
+                "format": bound.bag.format.value,
                 "length": recipe.length(),
-                "checkpoint_size": checkpoint.size,
-                "exported_event_id": exported.event.event_id,
+                "checkpoint_size": bound.checkpoint.size,
+                "exported_event_id": bound.exported.event.event_id,
                 "tag_manifests": {t.path: sha256_digest(t.content) for t in tag_manifests},
                 "tag_manifest_sha512": {
                     t.path: "sha512:" + hashlib.sha512(t.content).hexdigest() for t in tag_manifests
