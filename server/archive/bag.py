@@ -44,6 +44,7 @@ from storage.hashing import Digester
 from storage.port import BLOCK_SIZE
 
 ALGORITHMS = ("sha256", "sha512")
+"""The digests of every manifest and tag manifest a bag carries."""
 TAR_BLOCK = 512
 TAR_RECORD = 20 * TAR_BLOCK
 

@@ -67,6 +67,7 @@ from core.custody import EventType
 from core.merkle import inclusion_proof
 from core.verify import parse_json, sha256_digest
 from server.archive.bag import (
+    ALGORITHMS,
     BagFormat,
     BagRecipe,
     FixityMismatch,
@@ -452,8 +453,7 @@ class CaseExporter:
     ) -> BagRecipe:
         """The tag manifests over ``tags``, the seal over them, and the bag's recipe."""
         tag_manifests = [
-            TagEntry(f"tagmanifest-{alg}.txt", tag_manifest(tags, alg))
-            for alg in ("sha256", "sha512")
+            TagEntry(f"tagmanifest-{alg}.txt", tag_manifest(tags, alg)) for alg in ALGORITHMS
         ]
         seal = TagEntry(
             SEAL_PATH,
