@@ -1,22 +1,24 @@
 """Case-file export (案卷导出) use case: seal a case as a BagIt bag, stream it, stream it again.
 
-Before the seal, originals whose SHA-512 is not known yet (stored but not yet read
-back by the inspection job) are read once, outside any transaction: SHA-256 and size
-are re-checked and SHA-512 is recorded on the evidence (a mismatch logs
-``fixity_failed`` and refuses the export, like a missing object).
+Before the seal, with no transaction open, stock is taken of the case's stored originals
+(:mod:`server.archive.originals`): every object is stat'ed, and originals whose SHA-512
+is not known yet (stored but not yet read back by the inspection job) are read once —
+SHA-256 and size re-checked, SHA-512 recorded on the evidence. A missing object, a wrong
+size or a wrong digest logs ``fixity_failed`` and refuses the export, before any byte.
 
 Order of a seal — three short units; the custody log's lock (on SQLite: the database's
-only write lock) is held only while appending, never while proofs are computed:
+only write lock) is held only while appending, never while storage is asked or proofs
+are computed:
 
-1. *bind* (one write unit): the archivist (or admin) and the case are checked; every
-   stored original is listed and its object checked in storage (missing or wrong size →
-   ``fixity_failed`` is logged and the export refused, before any byte); the
-   completeness report is computed (which logs ``completeness_checked``); the tag files
-   that do not depend on the log are made (:mod:`server.archive.tag_files`: payload
-   manifests from the recorded digests, ``case.json``, ``files.tsv``, capture manifests,
-   keys, completeness report, ``verify.py``); ``exported`` is appended, carrying the
-   export id, ``Payload-Oxum`` and the SHA-256 of each of those tag files — this binds
-   the payload to the signed log — and a checkpoint is signed right after it; commit;
+1. *bind* (one write unit): the archivist (or admin) and the case are checked; the
+   stored originals are listed again (only one stored since the stocktake is stat'ed
+   here); the completeness report is computed (which logs ``completeness_checked``); the
+   tag files that do not depend on the log are made (:mod:`server.archive.tag_files`:
+   payload manifests from the recorded digests, ``case.json``, ``files.tsv``, capture
+   manifests, keys, completeness report, ``verify.py``); ``exported`` is appended,
+   carrying the export id, ``Payload-Oxum`` and the SHA-256 of each of those tag files —
+   this binds the payload to the signed log — and a checkpoint is signed right after it;
+   commit;
 2. *prove* (a read-only unit, no lock): the case's events through ``exported`` and one
    inclusion proof per event against that checkpoint's tree size — complete subtrees
    never change, so uploads append meanwhile and the proofs stay the same; then, from
@@ -78,9 +80,16 @@ from server.archive.bag import (
     stream_bag,
     tag_manifest,
 )
+from server.archive.originals import (
+    ObjectProblem,
+    Original,
+    object_problems,
+    recorded_copies,
+    stored_originals,
+    take_stock,
+)
 from server.archive.tag_files import (
     BagIdentity,
-    Original,
     bound_tag_digests,
     case_json,
     custody_tags,
@@ -95,11 +104,9 @@ from server.auth import Principal, get_visible_case, require_role
 from server.errors import Conflict, NotFound
 from server.models import (
     Agency,
-    CaptureManifest,
     Case,
     CustodyEventRow,
     Evidence,
-    EvidenceStatus,
     Role,
     new_id,
 )
@@ -110,15 +117,12 @@ from server.services.fixity import record_fixity_failure
 from server.services.unit_of_work import SqlUnitOfWork, UnitOfWork
 from storage.errors import NotFound as BlobNotFound
 from storage.errors import StorageError
-from storage.hashing import digest_object
 from storage.keys import export_recipe_key
 
 log = logging.getLogger(__name__)
 
 EXPORT_ROLES = (Role.ARCHIVIST, Role.ADMIN)
 
-_Failure = tuple[str, str, bool]
-"""An original that failed before sealing: evidence id, what is wrong, whether it is gone."""
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -184,13 +188,14 @@ class CaseExporter:
     def seal(self, principal: Principal, case_id: str, fmt: BagFormat) -> SealedExport:
         """Seal a new export of ``case_id`` (archivist or admin; another agency's case → 404).
 
-        Three short units, so the log's lock (on SQLite: the database's write lock) is
-        held only to append: ``exported`` and its checkpoint; then, read-only, the proofs
-        against that checkpoint; then, with the recipe stored, ``bag_sealed``.
+        Storage is checked first, with no transaction open; then three short units, so
+        the log's lock (on SQLite: the database's write lock) is held only to append:
+        ``exported`` and its checkpoint; then, read-only, the proofs against that
+        checkpoint; then, with the recipe stored, ``bag_sealed``.
         """
         require_role(principal, *EXPORT_ROLES)
-        self._record_missing_sha512(principal, case_id)
-        bound = self._bind(principal, case_id, fmt)
+        found = self._take_stock(principal, case_id)
+        bound = self._bind(principal, case_id, fmt, found)
         with self._uow().reading() as uow:  # a fixed tree size: no lock, no writer waits
             events_jsonl, proofs = self._proofs(uow.session, bound)
         tags = [
@@ -207,14 +212,33 @@ class CaseExporter:
         recipe = self._sealed_recipe(bound.bag, tags, bound.payload)
         return self._finish(principal, bound, recipe)
 
-    def _bind(self, principal: Principal, case_id: str, fmt: BagFormat) -> _Bound:
-        """One write unit: check every original's object, make the early tag files, append
-        ``exported`` and sign the checkpoint the bag binds to; commit."""
+    def _take_stock(self, principal: Principal, case_id: str) -> set[str]:
+        """Check every stored original's object outside any transaction (and read those
+        with no SHA-512 yet); refuse on any problem, else record the SHA-512s found.
+        The evidence ids found as recorded."""
+        with self._uow().reading() as uow:
+            case = get_visible_case(uow.session, principal, case_id)
+            copies = recorded_copies(uow.session, case.id)
+        stock = take_stock(self._store, copies)
+        if stock.problems:
+            self._refuse(case_id, principal, stock.problems)
+        if stock.sha512:
+            with self._uow() as uow:
+                for evidence_id, sha512 in stock.sha512.items():
+                    evidence = uow.session.get(Evidence, evidence_id)
+                    if evidence is not None and evidence.sha512 is None:
+                        evidence.sha512 = sha512
+                uow.commit()
+        return stock.found
+
+    def _bind(self, principal: Principal, case_id: str, fmt: BagFormat, found: set[str]) -> _Bound:
+        """One write unit: stat originals stored since the stocktake, make the early tag
+        files, append ``exported`` and sign the checkpoint the bag binds to; commit."""
         with self._uow() as uow:
             case = get_visible_case(uow.session, principal, case_id, for_update=True)
-            originals = self._originals(uow, case)
-            broken = self._missing_objects(originals)
-            if not broken:
+            originals = stored_originals(uow.session, case.id)
+            problems = object_problems(self._store, originals, found)
+            if not problems:
                 bag, standard, agency = self._identity(uow, case, fmt)
                 paths, payload = payload_entries(originals, standard)
                 early = self._early_tags(
@@ -224,111 +248,32 @@ class CaseExporter:
                 checkpoint = custody.sign_checkpoint(uow, self._signer)
                 uow.commit()
                 return _Bound(bag, payload, early, exported, checkpoint)
-            failures = [(o.evidence.id, why, missing) for o, why, missing in broken]
-        self._refuse(case_id, principal, failures)
+        self._refuse(case_id, principal, problems)
 
     def _refuse(
-        self,
-        case_id: str,
-        principal: Principal,
-        failures: list[_Failure],
+        self, case_id: str, principal: Principal, problems: list[ObjectProblem]
     ) -> NoReturn:
-        self._log_missing(case_id, principal, failures)
-        raise Conflict(
-            "证据对象缺失或与记录不符，已记录固定性校验失败，导出中止；请联系管理员从备份恢复 "
-            "(evidence objects missing or not matching their record: fixity_failed was logged "
-            "and the export refused; restore them from backup)",
-            errors={"evidence": [f"{evidence_id}: {why}" for evidence_id, why, _ in failures]},
-        )
-
-    def _record_missing_sha512(self, principal: Principal, case_id: str) -> None:
-        """Read originals with no SHA-512 yet once (outside a transaction) and record it."""
+        """Log ``fixity_failed`` for each problem and refuse the export."""
         with self._uow() as uow:
-            case = get_visible_case(uow.session, principal, case_id)
-            todo = [
-                (e.id, e.expected_sha256, e.expected_size, e.storage_key)
-                for e in uow.session.scalars(
-                    select(Evidence).where(
-                        Evidence.case_id == case.id,
-                        Evidence.status == EvidenceStatus.STORED.value,
-                        Evidence.sha512.is_(None),
-                        Evidence.storage_key.is_not(None),
-                    )
-                )
-            ]
-        found: dict[str, str | None] = {}
-        failures: list[_Failure] = []
-        for evidence_id, sha256, size, key in todo:
-            assert key is not None
-            try:
-                digester = digest_object(self._store, key)
-            except BlobNotFound:
-                continue  # the seal's own check reports it
-            if (digester.sha256, digester.size) == (sha256, size):
-                found[evidence_id] = digester.sha512
-            else:
-                why = f"摘要不符 / read {digester.sha256} ({digester.size} B)"
-                failures.append((evidence_id, why, False))
-        if failures:
-            self._refuse(case_id, principal, failures)
-        if found:
-            with self._uow() as uow:
-                for evidence_id, sha512 in found.items():
-                    evidence = uow.session.get(Evidence, evidence_id)
-                    if evidence is not None and evidence.sha512 is None:
-                        evidence.sha512 = sha512
-                uow.commit()
-
-    def _originals(self, uow: UnitOfWork, case: Case) -> list[Original]:
-        rows = uow.session.execute(
-            select(Evidence, CaptureManifest)
-            .join(CaptureManifest, Evidence.manifest_id == CaptureManifest.id)
-            .where(Evidence.case_id == case.id, Evidence.status == EvidenceStatus.STORED.value)
-            .order_by(CaptureManifest.received_at, CaptureManifest.id, Evidence.file_index)
-        ).all()
-        return [Original(e, m, parse_json(m.signed_json)) for e, m in rows]
-
-    def _missing_objects(self, originals: list[Original]) -> list[tuple[Original, str, bool]]:
-        broken = []
-        for o in originals:
-            key = o.evidence.storage_key
-            try:
-                if key is None:
-                    raise BlobNotFound("no storage key", key=None)
-                size = self._store.stat(key).size
-            except BlobNotFound:
-                broken.append((o, f"对象缺失 / object missing at {key}", True))
-                continue
-            if size != o.evidence.expected_size:
-                broken.append(
-                    (
-                        o,
-                        f"大小不符 / size: recorded {o.evidence.expected_size}, stored {size}",
-                        False,
-                    )
-                )
-        return broken
-
-    def _log_missing(
-        self,
-        case_id: str,
-        principal: Principal,
-        failures: list[_Failure],
-    ) -> None:
-        with self._uow() as uow:
-            for evidence_id, why, missing in failures:
-                evidence = uow.session.get(Evidence, evidence_id)
+            for problem in problems:
+                evidence = uow.session.get(Evidence, problem.evidence_id)
                 assert evidence is not None
                 record_fixity_failure(
                     uow,
                     evidence,
                     source="export",
-                    problems=[why],
-                    missing=missing,
+                    problems=[problem.why],
+                    missing=problem.missing,
                     actor=principal,
                     context={"export_id": None},
                 )
             uow.commit()
+        raise Conflict(
+            "证据对象缺失或与记录不符，已记录固定性校验失败，导出中止；请联系管理员从备份恢复 "
+            "(evidence objects missing or not matching their record: fixity_failed was logged "
+            "and the export refused; restore them from backup)",
+            errors={"evidence": [f"{p.evidence_id}: {p.why}" for p in problems]},
+        )
 
     def _identity(
         self, uow: UnitOfWork, case: Case, fmt: BagFormat

@@ -33,21 +33,13 @@ from core.verify import FILES_TSV_COLUMNS, canonical_json, parse_json
 from server.archive.bag import BAGIT_TXT, BagFormat, PayloadEntry, TagEntry, bag_info
 from server.archive.guide import GuideFacts, render_guide
 from server.archive.layout import FileToPlace, StageName, payload_paths, safe_name
+from server.archive.originals import Original
 from server.archive.recompute import calendar_json, facts_json
-from server.models import Agency, CaptureManifest, Case, Device, Evidence, StageChange, User
+from server.models import Agency, CaptureManifest, Case, Device, StageChange, User
 from server.services.clocks import china_date
 from server.services.completeness import case_facts
 from server.services.custody import StoredCheckpoint
 from server.services.unit_of_work import UnitOfWork
-
-
-@dataclass(frozen=True)
-class Original:
-    """A stored original to bag: its evidence row, capture manifest and the manifest's JSON."""
-
-    evidence: Evidence
-    manifest: CaptureManifest
-    wire: dict[str, Any]
 
 
 @dataclass(frozen=True)

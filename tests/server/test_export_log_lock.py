@@ -16,10 +16,12 @@ from pathlib import Path
 import bagit
 import pytest
 from flask import Flask
+from sqlalchemy import Connection, event
 
 from core.merkle import TreeReader, inclusion_proof
 from core.verify import verify_bag
 from server.archive import export
+from server.db import READ_ONLY
 from server.services.custody import log_size
 from tests.server.archive_support import Capture, extract_tar, ingest_case
 from tests.server.conftest import World, parts
@@ -50,6 +52,40 @@ def test_an_export_reads_no_merkle_nodes_while_it_holds_the_log_lock(
     node_reads = [s for s in seen if s.startswith("SELECT") and "merkle_nodes" in s]
     print("under lock", len(seen), "node reads", len(node_reads))
     assert len(node_reads) <= 2, seen
+
+
+def test_an_export_makes_no_storage_round_trip_inside_a_write_transaction(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = [(f"IMG_{i:04d}.jpg", os.urandom(2_000), "image/jpeg") for i in range(PHOTOS)]
+    ingested = ingest_case(world, [Capture("site-inspection", "site-inspection-record", photos)])
+    components = parts(world.app)
+    writing = threading.local()  # this thread is inside a unit that may write (holds the lock)
+
+    def begin(conn: Connection) -> None:
+        writing.now = not conn.get_execution_options().get(READ_ONLY)
+
+    def end(conn: Connection) -> None:
+        writing.now = False
+
+    stats: list[bool] = []
+    stat = components.store.stat
+
+    def stat_noting_the_lock(key: str) -> object:
+        stats.append(getattr(writing, "now", False))
+        return stat(key)
+
+    monkeypatch.setattr(components.store, "stat", stat_noting_the_lock)
+    for name, listener in (("begin", begin), ("commit", end), ("rollback", end)):
+        event.listen(components.engine, name, listener)
+    try:
+        response = world.as_("a_archivist").post(f"/cases/{ingested.case['id']}/export?format=tar")
+    finally:
+        for name, listener in (("begin", begin), ("commit", end), ("rollback", end)):
+            event.remove(components.engine, name, listener)
+    assert response.status_code == 200, response.get_json()
+    assert len(stats) == PHOTOS  # every object checked once before the seal ...
+    assert not any(stats)  # ... and none while a write unit (the database's lock) was open
 
 
 def test_a_photo_commits_while_an_export_computes_its_proofs(
