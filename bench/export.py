@@ -2,14 +2,21 @@
 
 Both read the same originals from the same SeaweedFS bucket in the same run. The export
 seals the case (custody events, checkpoint, proofs, tag files) and streams the tar with
-every original re-hashed (SHA-256 + SHA-512) on the way; the baseline only reads the
-objects through the S3 adapter. Target ≥ 0.8. The exporting process's peak RSS is
-reported beside it (``export_peak_rss_mib``).
+every original's size and SHA-256 re-checked on the way (the fixity check); the baseline
+only reads the objects through the S3 adapter. Target ≥ 0.85. Beside it: the seal's own
+time (``seal_ms``, best run), the exporting process's peak RSS (``export_peak_rss_mib``)
+and what the fixity check costs — SHA-256 of the same number of bytes in memory on one
+core, against the raw GET (``sha256_vs_raw``). When the raw GET already keeps every core
+busy (client and SeaweedFS on one 2-core machine), the export's hashing has no core of
+its own and the ratio cannot pass about ``1 / (1 + 1 / sha256_vs_raw)``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,7 @@ from server.models import Role, User
 from server.services.custody import note_signer
 from server.settings import Settings
 from server.signing_key import create_signing_key
+from storage.port import BLOCK_SIZE
 from storage.s3 import S3BlobStore, make_s3_client
 from tests.server.archive_support import seed_large_case
 
@@ -63,16 +71,27 @@ def bench_b7(results: Results, profile: Profile, server: Any) -> None:
                     pass
 
         exported = 0
+        seal_s: list[float] = []
 
         def export() -> None:
             nonlocal exported
+            begun = time.perf_counter()
             sealed = exporter.seal(archivist, seeded.case_id, BagFormat.TAR)
+            seal_s.append(time.perf_counter() - begun)
             exported = 0
             for block in exporter.stream(archivist, sealed):
                 exported += len(block)
 
+        block = os.urandom(BLOCK_SIZE)
+
+        def sha256_only() -> None:
+            digest = hashlib.sha256()
+            for _ in range(size // BLOCK_SIZE):
+                digest.update(block)
+
         raw_get()  # warm-up (connections, SeaweedFS volume lookups)
         base_s = best_of(profile.repeats, raw_get)
+        hash_s = best_of(profile.repeats, sha256_only)
         with RssSampler() as rss:
             took = best_of(profile.repeats, export)
         parts.engine.dispose()
@@ -84,6 +103,8 @@ def bench_b7(results: Results, profile: Profile, server: Any) -> None:
         mb_s=mb_per_s(size, took),
         baseline_mb_s=mb_per_s(size, base_s),
         ratio=ratio(base_s, took),
-        target=0.8,
+        target=0.85,
+        seal_ms=round(min(seal_s) * 1000),
+        sha256_vs_raw=ratio(base_s, hash_s),
         export_peak_rss_mib=round(rss.peak / MiB),
     )

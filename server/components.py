@@ -27,7 +27,9 @@ from core.checkpoint import NoteSigner
 from server.archive.export import CaseExporter
 from server.db import make_engine, make_session_factory
 from server.errors import Unavailable
-from server.jobs import Checkpointer, Every, InspectionJobs
+from server.jobs.checkpointer import Checkpointer
+from server.jobs.inspection import InspectionJobs
+from server.jobs.periodic import Every
 from server.services.completeness import calendar_for
 from server.services.custody import note_signer
 from server.services.ingest import Ingest, IngestConfig

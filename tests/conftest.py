@@ -9,10 +9,20 @@ from typing import Any
 import pytest
 
 from tests.support.browser import CHROMIUM_ARGS, find_chromium
+from tests.support.fake_uow import FakeUnits
 from tests.support.postgres import PostgresCluster, PostgresUnavailable
 from tests.support.seaweedfs import SeaweedFS, SeaweedFSError, find_weed
 
 REQUIRE_ALL = os.environ.get("CASETRAIL_TEST_REQUIRE_ALL") == "1"
+
+
+@pytest.fixture
+def fake_units() -> Iterator[FakeUnits]:
+    """Units of work over a fresh in-memory database, counting commits and rollbacks
+    (service tests: no Flask app, no store; see ``tests/support/fake_uow.py``)."""
+    units = FakeUnits.in_memory()
+    yield units
+    units.close()
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from server.archive.layout import encode_manifest_path
@@ -43,6 +44,7 @@ from storage.hashing import Digester
 from storage.port import BLOCK_SIZE
 
 ALGORITHMS = ("sha256", "sha512")
+"""The digests of every manifest and tag manifest a bag carries."""
 TAR_BLOCK = 512
 TAR_RECORD = 20 * TAR_BLOCK
 
@@ -145,7 +147,16 @@ class BagRecipe:
 
     def length(self) -> int:
         """Total length of the serialised archive in bytes."""
-        return sum(s.length for s in _segments(self))
+        return self._layout[1]
+
+    @cached_property
+    def _layout(self) -> tuple[tuple[_Segment, ...], int]:
+        """The archive's segments and total length, laid out once per recipe (a sealed
+        export is measured, named in ``bag_sealed`` and streamed from the same layout)."""
+        segments = tuple(
+            _tar_segments(self) if self.format is BagFormat.TAR else _zip_segments(self)
+        )
+        return segments, sum(s.length for s in segments)
 
 
 # --------------------------------------------------------------------------- bag text files
@@ -226,12 +237,6 @@ class _Deferred:
 _Segment = _Literal | _Payload | _Deferred
 
 
-def _segments(recipe: BagRecipe) -> list[_Segment]:
-    if recipe.format is BagFormat.TAR:
-        return _tar_segments(recipe)
-    return _zip_segments(recipe)
-
-
 def _tar_header(recipe: BagRecipe, path: str, size: int) -> bytes:
     info = tarfile.TarInfo(f"{recipe.base}/{path}")
     info.size = size
@@ -248,14 +253,11 @@ def _tar_pad(size: int) -> bytes:
 
 def _tar_segments(recipe: BagRecipe) -> list[_Segment]:
     out: list[_Segment] = []
-    for tag in recipe.tags:
-        out.append(
-            _Literal(
-                _tar_header(recipe, tag.path, len(tag.content))
-                + tag.content
-                + _tar_pad(len(tag.content))
-            )
-        )
+    for tag in recipe.tags:  # the tag's own bytes, never copied into a bigger buffer
+        out.append(_Literal(_tar_header(recipe, tag.path, len(tag.content))))
+        out.append(_Literal(tag.content))
+        if pad := _tar_pad(len(tag.content)):
+            out.append(_Literal(pad))
     for i, entry in enumerate(recipe.payload):
         out.append(_Literal(_tar_header(recipe, entry.path, entry.size)))
         out.append(_Payload(i, entry))
@@ -373,14 +375,11 @@ def _zip_segments(recipe: BagRecipe) -> list[_Segment]:
     for tag in recipe.tags:
         name = f"{recipe.base}/{tag.path}".encode()
         crc = zlib.crc32(tag.content)
-        data = (
-            _zip_local_header(name, recipe.mtime)
-            + tag.content
-            + _zip_descriptor(crc, len(tag.content))
-        )
+        header = _zip_local_header(name, recipe.mtime)
+        descriptor = _zip_descriptor(crc, len(tag.content))
         members.append((name, len(tag.content), offset, crc, None))
-        out.append(_Literal(data))
-        offset += len(data)
+        out += [_Literal(header), _Literal(tag.content), _Literal(descriptor)]
+        offset += len(header) + len(tag.content) + len(descriptor)
     for i, entry in enumerate(recipe.payload):
         name = f"{recipe.base}/{entry.path}".encode()
         header = _zip_local_header(name, recipe.mtime)
@@ -471,11 +470,11 @@ def stream_bag(
     (:class:`FixityMismatch` before any later byte); parts of a file (a resumed range)
     cannot be checked and are passed as read — verify the finished bag.
     """
-    total = recipe.length()
+    segments, total = recipe._layout
     end = total if end is None else min(end, total)
     crcs: dict[int, int] = {}
     at = 0
-    for seg in _segments(recipe):
+    for seg in segments:
         seg_start, seg_end = at, at + seg.length
         at = seg_end
         lo, hi = max(start, seg_start), min(end, seg_end)
@@ -485,6 +484,9 @@ def stream_bag(
             continue
         a, b = lo - seg_start, hi - seg_start
         if isinstance(seg, _Literal):
+            if a == 0 and b == seg.length <= BLOCK_SIZE:
+                yield seg.data  # whole: the bytes themselves, no slice
+                continue
             for i in range(a, b, BLOCK_SIZE):
                 yield seg.data[i : min(b, i + BLOCK_SIZE)]
         elif isinstance(seg, _Payload):

@@ -20,7 +20,7 @@ lock order is always case → log head.
 Checkpoints (C2SP signed notes, :mod:`core.checkpoint`) are signed with the server's
 log-signing key: on demand (:func:`current_checkpoint`, used by the API and by ``casetrail
 custody checkpoint``) and periodically — each server process's background thread
-(:class:`server.jobs.Checkpointer`, every ``CASETRAIL_CHECKPOINT_SECONDS``) signs a new
+(:class:`server.jobs.checkpointer.Checkpointer`, every ``CASETRAIL_CHECKPOINT_SECONDS``) signs a new
 one if the log grew (:func:`checkpoint_if_due`), never inside an API request — and once
 per sequencer batch (:mod:`server.services.sequencer`) so a completed upload's receipt can
 carry one. Proofs (:mod:`server.services.custody_proofs`) read O(log n) ``merkle_nodes``

@@ -12,9 +12,6 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from core.checkpoint import NoteSigner
 from core.merkle import (
     consistency_proof,
@@ -153,21 +150,3 @@ def log_consistency_proof(
         root_hash(reader, new_size),
         consistency_proof(reader, old, new_size),
     )
-
-
-def proof_nodes(session: Session, case_id: str) -> dict[tuple[int, int], bytes]:
-    """The Merkle nodes the inclusion proofs of ``case_id``'s events need, read now.
-
-    For a read-only unit *before* a transaction that locks the log (an export): complete
-    subtrees never change, so proofs computed later under the lock, in a larger tree,
-    find these in memory and read only the few nodes appended since.
-    """
-    size = log_size(session)
-    reader = DbTreeReader(session)
-    indices = session.scalars(
-        select(CustodyEventRow.log_index).where(CustodyEventRow.case_id == case_id)
-    )
-    for index in indices:
-        if index < size:
-            inclusion_proof(reader, index, size)
-    return reader.pending

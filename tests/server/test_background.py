@@ -13,16 +13,22 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from sqlalchemy import func, select, update
 
+from core.checkpoint import NoteSigner
 from server.app import create_app
-from server.jobs import InspectionJobs
-from server.models import Checkpoint, Evidence, utcnow
-from server.services.custody import log_size
+from server.auth import Principal
+from server.jobs.checkpointer import Checkpointer
+from server.jobs.inspection import InspectionJobs
+from server.models import Checkpoint, Evidence, Role, utcnow
+from server.services import cases, users
+from server.services.custody import log_size, note_signer
 from tests.server.conftest import World, parts
 from tests.server.maintenance_support import send
 from tests.server.manifest_support import open_case
+from tests.support.fake_uow import FakeUnits
 
 
 @pytest.fixture
@@ -109,22 +115,22 @@ def test_a_running_inspection_whose_lease_has_not_run_out_is_left_to_its_owner(
 
 
 def test_a_failing_background_inspection_is_logged(
-    world: World, caplog: pytest.LogCaptureFixture
+    fake_units: FakeUnits, caplog: pytest.LogCaptureFixture
 ) -> None:
-    components = parts(world.app)
-    jobs = InspectionJobs(components.unit_of_work, components.store, mode="thread")
+    jobs = InspectionJobs(fake_units, store=None, mode="thread")
 
     def broken(evidence_id: str) -> bool:
         raise RuntimeError(f"database went away while inspecting {evidence_id}")
 
     jobs.run_one = broken  # type: ignore[method-assign]
-    with caplog.at_level(logging.ERROR, logger="server.jobs"):
+    with caplog.at_level(logging.ERROR, logger="server.jobs.inspection"):
         jobs.submit("ev-1")
         jobs.shutdown()
     assert any(
         "inspection job failed" in r.getMessage() and r.exc_info and "ev-1" in str(r.exc_info[1])
         for r in caplog.records
     )
+    assert fake_units.opened == []  # nothing recorded: run_pending retries the row later
 
 
 def _checkpoints(app: Flask) -> list[int]:
@@ -152,3 +158,32 @@ def test_checkpoints_are_signed_in_the_background_not_inside_requests(
     _wait_for(lambda: bool(_checkpoints(app)) and _checkpoints(app)[-1] == size)
     with parts(app).unit_of_work() as uow:
         assert uow.session.scalar(select(func.count(Checkpoint.size))) == len(before) + 1
+
+
+def test_the_checkpointer_commits_one_checkpoint_when_due_and_rolls_back_when_signing_fails(
+    fake_units: FakeUnits,
+) -> None:
+    with fake_units() as uow:  # the log grows: a case is opened
+        agency = users.create_agency(uow, "A-AGENCY", "测试机关")
+        admin = users.add_user(uow, agency.id, users.NewUser("a-admin", "Admin", Role.ADMIN))
+        principal = Principal(admin.id, agency.id, Role.ADMIN, "test")
+        cases.create_case(uow, principal, cases.NewCase("penalty", "黔市监罚〔2026〕5号", "案"))
+        uow.commit()
+        grown = log_size(uow.session)
+    assert grown > 0
+    signer = note_signer(Ed25519PrivateKey.generate(), "casetrail.test/log")
+
+    def unavailable() -> NoteSigner:
+        raise OSError("signing key unreadable")
+
+    with pytest.raises(OSError, match="unreadable"):
+        Checkpointer(fake_units, unavailable, max_age=timedelta(0)).run_once()
+    failed = fake_units.opened[-1]
+    assert (failed.commits, failed.rollbacks) == (0, 1)
+
+    checkpointer = Checkpointer(fake_units, lambda: signer, max_age=timedelta(0))
+    assert checkpointer.run_once() is True
+    assert (fake_units.opened[-1].commits, fake_units.opened[-1].rollbacks) == (1, 0)
+    assert checkpointer.run_once() is False  # the log did not grow since
+    with fake_units() as uow:
+        assert list(uow.session.scalars(select(Checkpoint.size))) == [grown]

@@ -12,6 +12,7 @@ from server.services.unit_of_work import SqlUnitOfWork
 from server.settings import Settings
 from storage.errors import Unavailable
 from tests.server.conftest import parts
+from tests.support.fake_uow import FakeUnits
 
 
 class StoppedStore:
@@ -46,36 +47,39 @@ def test_a_database_that_is_down_is_503(tmp_path) -> None:
     assert response.status_code == 503 and not response.get_json()["database"]["ok"]
 
 
-def agencies(app: Flask) -> int:
-    with parts(app).engine.connect() as conn:
+def agencies(units: FakeUnits) -> int:
+    with units.engine.connect() as conn:
         return conn.scalar(select(func.count()).select_from(Agency)) or 0
 
 
-def test_a_unit_of_work_rolls_back_unless_committed_and_runs_cleanups(app: Flask) -> None:
+def test_a_unit_of_work_rolls_back_unless_committed_and_runs_cleanups(
+    fake_units: FakeUnits,
+) -> None:
     cleaned: list[str] = []
-    with SqlUnitOfWork(parts(app).session_factory) as uow:
+    factory = fake_units.session_factory
+    with SqlUnitOfWork(factory) as uow:
         uow.session.add(Agency(code="forgotten", name="x"))
         uow.on_rollback(lambda: cleaned.append("blob removed"))
-    assert agencies(app) == 0 and cleaned == ["blob removed"]
+    assert agencies(fake_units) == 0 and cleaned == ["blob removed"]
 
     try:
-        with SqlUnitOfWork(parts(app).session_factory) as uow:
+        with SqlUnitOfWork(factory) as uow:
             uow.session.add(Agency(code="failed", name="x"))
             uow.on_rollback(lambda: cleaned.append("again"))
             raise RuntimeError("use case failed")
     except RuntimeError:
         pass
-    assert agencies(app) == 0 and cleaned == ["blob removed", "again"]
+    assert agencies(fake_units) == 0 and cleaned == ["blob removed", "again"]
 
-    with SqlUnitOfWork(parts(app).session_factory) as uow:
+    with SqlUnitOfWork(factory) as uow:
         uow.session.add(Agency(code="kept", name="x"))
         uow.on_rollback(lambda: cleaned.append("must not run"))
         uow.commit()
-    assert agencies(app) == 1 and "must not run" not in cleaned
+    assert agencies(fake_units) == 1 and "must not run" not in cleaned
 
 
 def test_a_failing_cleanup_is_logged_and_never_hides_the_use_case_error(
-    app: Flask, caplog: pytest.LogCaptureFixture
+    fake_units: FakeUnits, caplog: pytest.LogCaptureFixture
 ) -> None:
     cleaned: list[str] = []
 
@@ -84,13 +88,13 @@ def test_a_failing_cleanup_is_logged_and_never_hides_the_use_case_error(
 
     with (
         pytest.raises(RuntimeError, match="use case failed"),
-        SqlUnitOfWork(parts(app).session_factory) as uow,
+        SqlUnitOfWork(fake_units.session_factory) as uow,
     ):
         uow.session.add(Agency(code="failed", name="x"))
         uow.on_rollback(lambda: cleaned.append("first blob removed"))
         uow.on_rollback(broken_cleanup)
         uow.on_rollback(lambda: cleaned.append("last blob removed"))
         raise RuntimeError("use case failed")
-    assert agencies(app) == 0
+    assert agencies(fake_units) == 0
     assert cleaned == ["last blob removed", "first blob removed"]  # the others still ran
     assert "object store unreachable" in caplog.text

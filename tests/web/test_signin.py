@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 from server.app import create_app
 from server.cli import main
 from server.models import SignInAttempt, WebSession
+from server.services import accounts
 from server.services.accounts import IDLE_TIMEOUT, MAX_USER_FAILURES
 from server.services.setup import create_first_admin
 from tests.server.conftest import World, parts
+from tests.support.fake_uow import FakeUnits
 from tests.web.conftest import PASSWORD, csrf_of, set_password, sign_in
 
 
@@ -144,15 +146,22 @@ def test_cli_sets_a_password_from_stdin(app: Flask, world: World, settings, monk
     assert short.exit_code == 1 and "至少" in short.output
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own
-def test_first_run_gives_the_admin_a_one_time_password_that_signs_in(app: Flask) -> None:
-    with parts(app).unit_of_work() as uow:
+def test_first_run_gives_the_admin_a_one_time_password_that_signs_in(
+    fake_units: FakeUnits,
+) -> None:
+    with fake_units() as uow:
         first = create_first_admin(uow, "测试机关")
         uow.commit()
+    assert (uow.commits, uow.rollbacks) == (1, 0)
     assert first is not None and len(first.password) >= 16
     text = first.sign_in_text()
     assert "/ui/" in text and first.password in text and "set-password admin" in text
-    assert sign_in(app.test_client(), "admin", first.password).status_code == 302
+    with fake_units() as uow:
+        signed = accounts.sign_in(uow, "admin", first.password, "127.0.0.1")
+        uow.commit()
+    assert signed.user.username == "admin" and signed.cookie
+    with fake_units() as uow:  # a second start creates no second admin
+        assert create_first_admin(uow, "测试机关") is None
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own

@@ -23,13 +23,9 @@ server process), ``worker`` (the web process only queues; run ``casetrail worker
 
 Work left over by a crash (``pending`` rows whose submit never ran, ``running`` rows
 whose lease ran out) is picked up by :meth:`InspectionJobs.run_pending`: in ``thread``
-mode each server process runs it in the background at start-up and every
-``CASETRAIL_JOBS_POLL_SECONDS``; in ``worker`` mode ``casetrail worker`` polls it.
-
-The same background (:class:`Every`, started by
-:meth:`server.components.Components.start_background` in serve mode, never at import)
-signs periodic log checkpoints (:class:`Checkpointer`), so no API request pays for one.
-:func:`server.components.build_components` wires all of these.
+mode each server process runs it in the background (:class:`server.jobs.periodic.Every`)
+at start-up and every ``CASETRAIL_JOBS_POLL_SECONDS``; in ``worker`` mode ``casetrail
+worker`` polls it.
 """
 
 from __future__ import annotations
@@ -50,11 +46,9 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
-from core.checkpoint import NoteSigner
 from server.media import DeclaredFacts, FFmpegTools, MediaToolMissing, inspect_media
 from server.media.report import Flag, FlagCode
 from server.models import CaptureManifest, Evidence, EvidenceStatus, utcnow
-from server.services.custody import checkpoint_if_due
 from server.services.fixity import record_fixity_failure
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
@@ -320,55 +314,3 @@ def _declared(manifest: CaptureManifest | None, index: int) -> tuple[str | None,
         return media_type, DeclaredFacts(device_time=device_time, lat=lat, lon=lon)
     except (ValueError, TypeError, AttributeError, KeyError, ArithmeticError):
         return None, DeclaredFacts()
-
-
-@dataclass
-class Checkpointer:
-    """Signs a log checkpoint when the log grew and the latest is older than ``max_age``."""
-
-    uow_factory: Callable[[], AbstractContextManager[UnitOfWork]]
-    signer: Callable[[], NoteSigner]
-    max_age: timedelta = timedelta(seconds=60)
-
-    def run_once(self) -> bool:
-        """Sign one checkpoint if due; True when one was signed."""
-        with self.uow_factory() as uow:
-            signed = checkpoint_if_due(uow, self.signer(), max_age=self.max_age)
-            uow.commit()
-        return signed is not None
-
-
-class Every:
-    """Runs ``task`` in a daemon thread now and then every ``interval`` seconds until stopped.
-
-    A failing run is logged and retried at the next interval: background work never
-    takes the server process down.
-    """
-
-    def __init__(self, name: str, interval: float, task: Callable[[], object]) -> None:
-        self.name = name
-        self.interval = interval
-        self.task = task
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-
-    def start(self) -> Every:
-        """Start the thread (the first run begins at once, without blocking the caller)."""
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the thread to end and wait up to ``timeout`` for the current run."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.task()
-            except Exception:
-                log.exception(
-                    "background task %s failed; retrying in %ss", self.name, self.interval
-                )
-            self._stop.wait(self.interval)
