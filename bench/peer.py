@@ -155,18 +155,37 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def bench_p1(results: Results, profile: Profile) -> None:
-    """Photos, CaseTrail (embedded default) vs ``@tus/server`` FileStore, interleaved."""
-    from bench.ingest import _announce, _start
-
+    """Photos, CaseTrail vs ``@tus/server`` FileStore, interleaved: on the embedded default
+    (SQLite), then on PostgreSQL (a durable cluster: fsync and synchronous commit on) when
+    its binaries are installed."""
     where = install_peer()
     if where is None:
         results.emit("P1", "photos vs @tus/server", skipped="node not found")
         return
+    _p1_rounds(results, profile, where, "SQLite", None)
+    from tests.support.postgres import PostgresCluster, PostgresUnavailable
+
+    try:
+        cluster = PostgresCluster(durable=True).start()
+    except PostgresUnavailable as exc:
+        log(f"P1 on PostgreSQL skipped: {exc}")
+        return
+    try:
+        _p1_rounds(results, profile, where, "PostgreSQL", cluster.url(cluster.create_database()))
+    finally:
+        cluster.stop()
+
+
+def _p1_rounds(
+    results: Results, profile: Profile, where: Path, database: str, url: str | None
+) -> None:
+    from bench.ingest import _announce, _start
+
     n, runs = (200, 3) if profile.name == "full" else (60, 3)
     size = 3 * MiB
     photo = os.urandom(size)
     with tempfile.TemporaryDirectory() as tmp:
-        ours = _start(Path(tmp))
+        ours = _start(Path(tmp), env={"CASETRAIL_DATABASE_URL": url} if url else None)
         peer = PeerServer(where, Path(tmp) / "peer")
         try:
             seen: dict[int, dict[str, list[float]]] = {}
@@ -213,14 +232,16 @@ def bench_p1(results: Results, profile: Profile) -> None:
                     cell["peer_p99"].append(p_p99 * 1000)
                     cell["load"].append(load)
                     log(
-                        f"P1 run {run + 1} {clients} clients: CaseTrail {c_rate:.1f} files/s "
+                        f"P1 {database} run {run + 1} {clients} clients: CaseTrail "
+                        f"{c_rate:.1f} files/s "
                         f"p99 {c_p99 * 1000:.0f} ms, peer {p_rate:.1f} files/s p99 "
                         f"{p_p99 * 1000:.0f} ms; write+fsync alone {f_rate:.1f} files/s "
                         f"(load {load:.2f})"
                     )
             for clients, cell in seen.items():
                 results.emit(
-                    "P1", f"photos {n} × 3 MiB, {clients} clients vs @tus/server FileStore",
+                    "P1", f"photos {n} × 3 MiB, {clients} clients vs @tus/server FileStore, "
+                    f"CaseTrail on {database}",
                     ratio=round(statistics.median(cell["ratio"]), 3),
                     ratio_spread=_spread(cell["ratio"]), p99_ratio=_spread(cell["p99_ratio"]),
                     casetrail_files_s=_spread(cell["ct"]), peer_files_s=_spread(cell["peer"]),

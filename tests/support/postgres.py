@@ -54,7 +54,7 @@ def free_port() -> int:
 class PostgresCluster:
     """Start with :meth:`start`, make databases with :meth:`create_database`, then :meth:`stop`."""
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, *, durable: bool = False) -> None:
         found = bin_dir or find_pg_bin()
         if found is None:
             raise PostgresUnavailable(
@@ -69,6 +69,8 @@ class PostgresCluster:
         self.data_dir = self.base / "data"
         self.log_file = self.base / "postgres.log"
         self.user = "postgres"
+        self.durable = durable
+        """fsync and synchronous commit on (benchmarks); tests run without them."""
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [str(self.bin_dir / args[0]), *args[1:]]
@@ -92,9 +94,10 @@ class PostgresCluster:
         for attempt in range(3):
             options = (
                 f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                 "-c max_connections=100"
             )
+            if not self.durable:
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             started = self._run(
                 "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
                 "-o", options, "-w", "-t", str(START_TIMEOUT_S),
