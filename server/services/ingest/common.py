@@ -12,13 +12,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVarTuple
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from core.checkpoint import NoteSigner
 from server import hashstate
-from server.auth import Principal, authenticate, require_device_case_access
+from server.auth import Principal, authenticate
 from server.errors import (
     BadRequest,
     Invalid,
@@ -27,6 +27,7 @@ from server.errors import (
 from server.models import (
     CaptureManifest,
     Case,
+    CaseOfficer,
     Evidence,
     Upload,
     utcnow,
@@ -176,6 +177,22 @@ def _past_length(length: int | None) -> str:
     )
 
 
+_Ts = TypeVarTuple("_Ts")
+
+
+def _with_access(query: Select[*_Ts], principal: Principal) -> Select[Any]:
+    """``query`` (which selects ``Evidence``) with the evidence's case's agency and the
+    caller's assignment to it (``None`` when not assigned) added as two more columns."""
+    return (
+        query.add_columns(Case.agency_id, CaseOfficer.user_id)
+        .join(Case, Case.id == Evidence.case_id)
+        .outerjoin(
+            CaseOfficer,
+            (CaseOfficer.case_id == Evidence.case_id) & (CaseOfficer.user_id == principal.user_id),
+        )
+    )
+
+
 @dataclass
 class IngestBase:
     """What every ingest step shares: the unit-of-work factory, the store, the signer, settings."""
@@ -201,18 +218,16 @@ class IngestBase:
     def _bound_evidence(
         self, uow: UnitOfWork, principal: Principal, metadata: dict[str, str]
     ) -> Evidence:
-        session = uow.session
-        evidence: Evidence | None = None
+        """The announced file ``metadata`` names, if the caller may upload it: a file of a
+        case of the caller's agency to which the caller (a device's owner) is assigned —
+        read in one statement with its case's agency and the assignment."""
+        found = _with_access(select(Evidence), principal)
         if metadata.get("evidence_id"):
-            evidence = session.get(Evidence, metadata["evidence_id"])
+            found = found.where(Evidence.id == metadata["evidence_id"])
         elif metadata.get("manifest_id") and metadata.get("file_index", "").isdigit():
-            evidence = session.scalar(
-                select(Evidence)
-                .join(CaptureManifest, CaptureManifest.id == Evidence.manifest_id)
-                .where(
-                    CaptureManifest.manifest_id == metadata["manifest_id"],
-                    Evidence.file_index == int(metadata["file_index"]),
-                )
+            found = found.join(CaptureManifest, CaptureManifest.id == Evidence.manifest_id).where(
+                CaptureManifest.manifest_id == metadata["manifest_id"],
+                Evidence.file_index == int(metadata["file_index"]),
             )
         else:
             raise Invalid(
@@ -221,17 +236,11 @@ class IngestBase:
                 "file: evidence_id, or manifest_id + file_index; register the manifest first)",
                 {"Upload-Metadata": ["evidence_id or manifest_id + file_index required"]},
             )
-        if evidence is None:
+        row: Any = uow.session.execute(found).first()
+        # never name a case the caller may not see: one answer for all three
+        if row is None or row[1] != principal.agency_id or row[2] is None:
             raise NotFound("所指证据不存在或您无权查看 (evidence not found or not visible to you)")
-        missing = NotFound("所指证据不存在或您无权查看 (evidence not found or not visible to you)")
-        case = session.get(Case, evidence.case_id)
-        assert case is not None
-        if case.agency_id != principal.agency_id:
-            raise missing
-        try:
-            require_device_case_access(session, principal, case)
-        except NotFound:
-            raise missing from None  # never name a case the caller may not see
+        evidence: Evidence = row[0]
         return evidence
 
     def _visible_upload(
@@ -242,18 +251,15 @@ class IngestBase:
             uuid.UUID(upload_id)
         except ValueError:
             raise missing from None
-        upload = uow.session.get(Upload, upload_id)
-        if upload is None:
+        mine = (
+            select(Upload, Evidence)
+            .join(Evidence, Evidence.id == Upload.evidence_id)
+            .where(Upload.id == upload_id)
+        )
+        row: Any = uow.session.execute(_with_access(mine, principal)).first()
+        if row is None or row[2] != principal.agency_id or row[3] is None:
             raise missing
-        evidence = uow.session.get(Evidence, upload.evidence_id)
-        case = None if evidence is None else uow.session.get(Case, evidence.case_id)
-        if evidence is None or case is None or case.agency_id != principal.agency_id:
-            raise missing
-        try:
-            require_device_case_access(uow.session, principal, case)
-        except NotFound:
-            raise missing from None
-        return upload, evidence
+        return row[0], row[1]
 
     def _expired(self, upload: Upload) -> bool:
         return (
