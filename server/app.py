@@ -21,7 +21,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, send_from_directory
+from flask import Flask, Response, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from server import cross_origin, logs, metrics
@@ -72,6 +72,28 @@ WEB_BLUEPRINTS: list[str] = [
 ]
 
 
+class CaseTrailFlask(Flask):
+    """Flask whose automatic ``OPTIONS`` answer lists the methods of the route asked about."""
+
+    def make_default_options_response(self) -> Response:
+        """``Allow``: the methods of the matched route's own path template.
+
+        Werkzeug lists every rule the path fits, so ``/devices/enrol`` (POST) also
+        advertised the GET of ``/devices/<device_id>``; routing prefers the literal
+        route, and so does ``Allow`` now.
+        """
+        rule = request.url_rule
+        if rule is None:
+            return super().make_default_options_response()
+        methods: set[str] = set()
+        for other in self.url_map.iter_rules():
+            if other.rule == rule.rule and other.methods:
+                methods |= other.methods
+        response = self.response_class()
+        response.allow.update(methods)
+        return response
+
+
 def create_app(
     settings: Settings | None = None, *, store: Any = None, background: bool = False
 ) -> Flask:
@@ -81,7 +103,7 @@ def create_app(
     off, or call ``app.extensions["casetrail"].start_background()`` themselves.
     """
     settings = settings or Settings.from_env()
-    app = Flask("server")
+    app = CaseTrailFlask("server")
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_json_body,
         API_TITLE="CaseTrail 执法全过程记录 API",

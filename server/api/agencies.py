@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from server.api.common import BaseSchema, call, created
+from server.api.common import NOT_BLANK, BaseSchema, Blueprint, call, created
 from server.services import agencies
 
 blp = Blueprint("agencies", __name__, url_prefix="/agencies", description="执法机关 Agencies")
@@ -22,7 +21,9 @@ class AgencySchema(BaseSchema):
         validate=validate.Length(min=2, max=64),
         metadata={"description": "机关代码, e.g. 统一社会信用代码"},
     )
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata=NOT_BLANK
+    )
     created_at = fields.DateTime(dump_only=True)
 
 

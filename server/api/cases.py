@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from server.api.common import BaseSchema, PageQuerySchema, call, created
+from server.api.common import NOT_BLANK, BaseSchema, Blueprint, PageQuerySchema, call, created
 from server.components import components
 from server.models import CaseStatus
 from server.services import cases
@@ -45,9 +44,13 @@ class CaseSchema(BaseSchema):
     id = fields.String(dump_only=True)
     agency_id = fields.String(dump_only=True)
     case_no = fields.String(
-        required=True, validate=validate.Length(min=1, max=100), metadata={"description": "案号"}
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={**NOT_BLANK, "description": "案号"},
     )
-    title = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    title = fields.String(
+        required=True, validate=validate.Length(min=1, max=500), metadata=NOT_BLANK
+    )
     category = fields.String(
         required=True,
         validate=validate.Length(min=1, max=64),

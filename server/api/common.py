@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from flask import request
+import flask_smorest
+from flask import current_app, request
 from marshmallow import EXCLUDE, RAISE, Schema, fields
 
 from server.auth import Principal, authenticate
 from server.components import components
+from server.errors import Invalid
 from server.services.unit_of_work import UnitOfWork
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+NOT_BLANK: dict[str, Any] = {
+    "pattern": "[^\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+}
+"""Field metadata documenting "not blank": at least one character ``str.strip()`` keeps.
+
+The services strip these fields and refuse what is left empty (422, with every other
+finding); the pattern tells clients the same rule, exactly.
+"""
 
 
 class BaseSchema(Schema):
@@ -25,7 +38,7 @@ class BaseSchema(Schema):
 
 
 class QuerySchema(Schema):
-    """Query strings ignore parameters they do not know (cache busters, tracking)."""
+    """A query string's documented parameters (the blueprint refuses any other first)."""
 
     class Meta:
         unknown = EXCLUDE
@@ -37,6 +50,60 @@ class PageQuerySchema(QuerySchema):
 
     limit = fields.Integer(load_default=50, validate=lambda n: 1 <= n <= 200)
     offset = fields.Integer(load_default=0, validate=lambda n: n >= 0)
+
+
+_QUERY_KEY = "casetrail.documented_query"
+_CONVERTER = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+
+
+def _documented_query() -> dict[tuple[str, str], frozenset[str]]:
+    """``(path, method) → names`` of the query parameters the OpenAPI document declares."""
+    found: dict[tuple[str, str], frozenset[str]] | None = current_app.extensions.get(_QUERY_KEY)
+    if found is None:
+        api = current_app.extensions["flask-smorest"]["blp_name_to_api"][request.blueprint]
+        found = {}
+        for path, item in api.spec.to_dict()["paths"].items():
+            for method, operation in item.items():
+                if isinstance(operation, dict) and "responses" in operation:
+                    params = operation.get("parameters", []) + item.get("parameters", [])
+                    names = frozenset(p["name"] for p in params if p.get("in") == "query")
+                    found[(path, method)] = names
+        current_app.extensions[_QUERY_KEY] = found
+    return found
+
+
+def refuse_undocumented_query() -> None:
+    """422 for a query parameter the operation does not document.
+
+    A misspelt filter (``?stauts=open``) would otherwise answer the whole list as if it
+    were the filtered one. Methods the document does not list (automatic ``OPTIONS``)
+    are left to routing.
+    """
+    if not request.args or request.url_rule is None:
+        return
+    path = _CONVERTER.sub(r"{\1}", request.url_rule.rule)
+    operations = _documented_query()
+    documented = operations.get((path, request.method.lower()))
+    if documented is None and request.method == "HEAD":  # Flask answers HEAD with the GET view
+        documented = operations.get((path, "get"))
+    if documented is None:
+        return
+    unknown = sorted(set(request.args) - documented)
+    if unknown:
+        listed = ", ".join(unknown)
+        raise Invalid(
+            f"不支持的查询参数 {listed}，请查阅 /api/v1/docs "
+            f"(unknown query parameter {listed}; see /api/v1/docs)",
+            {"query": {name: ["未知参数 (unknown parameter)"] for name in unknown}},
+        )
+
+
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+    """flask-smorest's ``Blueprint`` whose operations refuse undocumented query parameters."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_request(refuse_undocumented_query)
 
 
 def call(

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from server.api.common import BaseSchema, call, created
+from server.api.common import NOT_BLANK, BaseSchema, Blueprint, call, created
 from server.components import components
 from server.services import completeness
 from server.services.completeness import NewWaiver
@@ -30,10 +29,13 @@ class WaiverSchema(BaseSchema):
         required=True,
         validate=validate.Length(min=1, max=200),
         metadata={
-            "description": "the finding's item (record type id, audio-video, credentials, …)"
+            **NOT_BLANK,
+            "description": "the finding's item (record type id, audio-video, credentials, …)",
         },
     )
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = fields.String(
+        required=True, validate=validate.Length(min=1, max=2000), metadata=NOT_BLANK
+    )
     waived_by = fields.String(dump_only=True)
     waived_at = fields.DateTime(dump_only=True)
 

@@ -13,10 +13,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from flask import Response
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from server.api.common import BaseSchema, PageQuerySchema, QuerySchema, call
+from server.api.common import BaseSchema, Blueprint, PageQuerySchema, QuerySchema, call
 from server.components import components
 from server.services import custody, custody_proofs
 from server.services.unit_of_work import UnitOfWork

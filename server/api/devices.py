@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import fields, validate
 
-from server.api.common import BaseSchema, call, call_anonymous, created
+from server.api.common import NOT_BLANK, BaseSchema, Blueprint, call, call_anonymous, created
 from server.errors import Unauthorized
 from server.services import devices
 
@@ -21,7 +21,9 @@ class DeviceSchema(BaseSchema):
     id = fields.String(dump_only=True)
     agency_id = fields.String(dump_only=True)
     owner_user_id = fields.String(required=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata=NOT_BLANK
+    )
     status = fields.String(dump_only=True, metadata={"description": "pending | active | revoked"})
     key_alg = fields.String(dump_only=True, allow_none=True)
     key_id = fields.String(dump_only=True, allow_none=True)

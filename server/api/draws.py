@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from server.api.common import BaseSchema, call, created
+from server.api.common import NOT_BLANK, BaseSchema, Blueprint, call, created
 from server.components import components
 from server.services import draws
 from server.services.draws import NewDraw
@@ -28,7 +27,9 @@ class ExclusionSchema(BaseSchema):
 
 
 class NewDrawSchema(BaseSchema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    title = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata=NOT_BLANK
+    )
     item_codes = fields.List(
         fields.String(), required=True, validate=validate.Length(min=1, max=100)
     )

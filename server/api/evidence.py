@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify, url_for
-from flask_smorest import Blueprint
 from marshmallow import INCLUDE, Schema, fields
 
-from server.api.common import call
+from server.api.common import Blueprint, call
 from server.evidence_http import (
     CONTENT_TYPES,
     derivative_response,

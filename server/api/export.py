@@ -30,11 +30,10 @@ from urllib.parse import quote
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from werkzeug.exceptions import MethodNotAllowed, RequestedRangeNotSatisfiable
 
-from server.api.common import BaseSchema, QuerySchema, call
+from server.api.common import BaseSchema, Blueprint, QuerySchema, call
 from server.archive.bag import BagFormat
 from server.archive.export import CaseExporter, SealedExport
 from server.auth import Principal, authenticate
@@ -136,6 +135,15 @@ class CaseExport(MethodView):
 
     @blp.doc(
         deprecated=True,
+        security=[],  # answers every caller alike, token or none
+        parameters=[
+            {
+                "in": "query",
+                "name": "format",
+                "schema": {"type": "string"},
+                "description": "ignored: what old clients sent with the GET",
+            }
+        ],
         responses={"405": {"description": "creating an export is a POST (Allow: POST)"}},
     )
     def get(self, case_id: str) -> NoReturn:
@@ -205,7 +213,7 @@ def launch(job_id: str) -> None:
 class CaseExports(MethodView):
     """A case's export jobs: start one (``POST``), list them (``GET``)."""
 
-    @blp.arguments(ExportJobRequestSchema)
+    @blp.arguments(ExportJobRequestSchema, required=False)  # no body: a tar
     @blp.response(202, ExportJobSchema)
     def post(self, body: dict[str, Any], case_id: str) -> Any:
         """Start exporting the case file in the background (archivist or admin)."""

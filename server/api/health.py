@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_smorest import Blueprint
 from marshmallow import fields
 
-from server.api.common import BaseSchema
+from server.api.common import BaseSchema, Blueprint
 from server.auth import authenticate
 from server.components import components
 from server.services.health import check_health

@@ -7,13 +7,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, ValidationError, fields, validate
 from werkzeug.datastructures import MultiDict
 
 from core.legal_review import MEASURES, DecisionFacts, PartyKind
 from core.procedure import CONDITIONS
-from server.api.common import BaseSchema, call, created
+from server.api.common import BaseSchema, Blueprint, call, created
 from server.errors import Invalid
 from server.services import legal_review
 from server.services.legal_review import OUTCOMES, NewDecision, NewReview

@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify
-from flask_smorest import Blueprint
 from marshmallow import fields
 
-from server.api.common import BaseSchema, call
+from server.api.common import BaseSchema, Blueprint, call
 from server.services import manifests
 
 blp = Blueprint("manifests", __name__, url_prefix="", description="采集清单 Capture manifests")

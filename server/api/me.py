@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import fields
 
-from server.api.common import BaseSchema, call
+from server.api.common import BaseSchema, Blueprint, call
 from server.api.users import UserSchema
 from server.auth import Principal
 from server.services.unit_of_work import UnitOfWork

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from core.calendar import WorkingCalendar
 from core.publication import PublicationState
 from core.redaction import SourceField
-from server.api.common import BaseSchema, QuerySchema, call
+from server.api.common import NOT_BLANK, BaseSchema, Blueprint, QuerySchema, call
 from server.components import components
 from server.services import publication
 from server.services.completeness import calendar_for
@@ -42,7 +41,9 @@ class FieldSchema(BaseSchema):
 
 class RedactionSchema(BaseSchema):
     doc_no = fields.String(
-        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "文书号"}
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={**NOT_BLANK, "description": "文书号"},
     )
     conclusion = fields.String(
         load_default=None,
@@ -67,7 +68,7 @@ class CorrectionSchema(RedactionSchema):
     reason = fields.String(
         required=True,
         validate=validate.Length(min=1, max=2000),
-        metadata={"description": "更正理由"},
+        metadata={**NOT_BLANK, "description": "更正理由"},
     )
 
 
@@ -75,7 +76,7 @@ class ExemptSchema(BaseSchema):
     reason = fields.String(
         required=True,
         validate=validate.Length(min=1, max=2000),
-        metadata={"description": "不予公开的法律、行政法规依据"},
+        metadata={**NOT_BLANK, "description": "不予公开的法律、行政法规依据"},
     )
 
 
@@ -83,7 +84,7 @@ class WithdrawSchema(BaseSchema):
     reason = fields.String(
         required=True,
         validate=validate.Length(min=1, max=2000),
-        metadata={"description": "撤回理由（向社会公开）"},
+        metadata={**NOT_BLANK, "description": "撤回理由（向社会公开）"},
     )
     revoked_on = fields.Date(
         load_default=None,

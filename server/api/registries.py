@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from server.api.common import BaseSchema, call, created
+from server.api.common import NOT_BLANK, BaseSchema, Blueprint, call, created
 from server.services import registries
 from server.services.registries import TARGET_KINDS, NewItem, NewTarget
 
@@ -24,8 +23,10 @@ blp = Blueprint(
 
 class ItemSchema(BaseSchema):
     id = fields.String(dump_only=True)
-    code = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    code = fields.String(required=True, validate=validate.Length(min=1, max=64), metadata=NOT_BLANK)
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata=NOT_BLANK
+    )
     basis = fields.String(load_default="", validate=validate.Length(max=2000))
     subject = fields.String(load_default="", validate=validate.Length(max=200))
     method = fields.String(load_default="", validate=validate.Length(max=200))
@@ -37,9 +38,11 @@ class TargetSchema(BaseSchema):
     code = fields.String(
         required=True,
         validate=validate.Length(min=1, max=64),
-        metadata={"description": "统一社会信用代码 or the agency's own number"},
+        metadata={**NOT_BLANK, "description": "统一社会信用代码 or the agency's own number"},
     )
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata=NOT_BLANK
+    )
     kind = fields.String(load_default="organisation", validate=validate.OneOf(TARGET_KINDS))
     sector = fields.String(load_default="", validate=validate.Length(max=100))
     active = fields.Boolean(dump_only=True)

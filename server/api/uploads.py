@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, request
-from flask_smorest import Blueprint
 from gunicorn.http.errors import ParseException
 
 from server import tus
+from server.api.common import Blueprint
+from server.auth import bearer_token
 from server.components import components
 from server.errors import Invalid
 from server.services.ingest import TERMINATED, Credentials, Ingest, UploadView
@@ -28,8 +29,15 @@ blp = Blueprint("uploads", __name__, url_prefix="/uploads", description="tus 断
 
 
 @blp.before_request
-def _check_version() -> None:
+def _check_credentials_then_version() -> None:
+    """No or malformed credentials: 401 before the tus version is looked at (412).
+
+    Only the header's form is checked here (no database); the ingest service
+    authenticates the token itself. ``OPTIONS`` is tus discovery and CORS preflight:
+    it needs neither.
+    """
     if request.method != "OPTIONS":
+        bearer_token(request.headers.get("Authorization"))
         tus.check_version(request.headers.get("Tus-Resumable"))
 
 
@@ -132,9 +140,34 @@ def _empty(status: int, headers: dict[str, str]) -> Response:
     return response
 
 
+_DIGITS = {"type": "string", "pattern": "^[0-9]{1,19}$"}
+_TUS_RESUMABLE = {
+    "in": "header",
+    "name": "Tus-Resumable",
+    "required": True,
+    "schema": {"type": "string", "enum": [tus.TUS_VERSION]},
+    "description": "tus protocol version (any other, or none: 412 with Tus-Version)",
+}
+_UPLOAD_CHECKSUM = {
+    "in": "header",
+    "name": "Upload-Checksum",
+    "required": False,
+    # the digest's base64 length is fixed by the algorithm (sha1 20, sha256 32, md5 16 bytes)
+    "schema": {
+        "type": "string",
+        "pattern": "^(sha1 [A-Za-z0-9+/]{27}=|sha256 [A-Za-z0-9+/]{43}=|md5 [A-Za-z0-9+/]{22}==)$",
+    },
+    "description": "<algorithm> <base64 digest> of this request's body (460 when it differs)",
+}
+_CHUNK = {
+    "content": {tus.OFFSET_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
 @blp.route("", methods=["OPTIONS"], provide_automatic_options=False)
 @blp.route("/<upload_id>", methods=["OPTIONS"], provide_automatic_options=False)
 @blp.response(204)
+@blp.doc(security=[{}, {"bearer": []}])  # a token may be sent, none is needed
 def options(upload_id: str | None = None) -> Response:
     """tus discovery: version, extensions, maximum size, checksum algorithms."""
     config = _service().config
@@ -143,6 +176,27 @@ def options(upload_id: str | None = None) -> Response:
 
 @blp.route("", methods=["POST"])
 @blp.response(201)
+@blp.doc(
+    parameters=[
+        _TUS_RESUMABLE,
+        {
+            "in": "header",
+            "name": "Upload-Length",
+            "required": True,
+            "schema": _DIGITS,
+            "description": "the file's size in bytes, as in the signed manifest",
+        },
+        {
+            "in": "header",
+            "name": "Upload-Metadata",
+            "required": False,
+            "schema": {"type": "string", "maxLength": tus.MAX_METADATA_BYTES},
+            "description": "tus metadata: evidence_id (and filename) of an announced file",
+        },
+        _UPLOAD_CHECKSUM,
+    ],
+    requestBody={**_CHUNK, "required": False},  # creation-with-upload: the first chunk
+)
 def create_upload() -> Response:
     """Create an upload for one announced evidence file (Upload-Length, Upload-Metadata)."""
     if request.headers.get("Upload-Defer-Length"):
@@ -181,6 +235,7 @@ def create_upload() -> Response:
 
 @blp.route("/<upload_id>", methods=["HEAD"])
 @blp.response(200)
+@blp.doc(parameters=[_TUS_RESUMABLE])
 def upload_status(upload_id: str) -> Response:
     """The upload's durable offset and length (resume from Upload-Offset)."""
     view = _as(lambda p: _service().status(p, upload_id))
@@ -195,6 +250,20 @@ def upload_status(upload_id: str) -> Response:
 
 @blp.route("/<upload_id>", methods=["PATCH"])
 @blp.response(204)
+@blp.doc(
+    parameters=[
+        _TUS_RESUMABLE,
+        {
+            "in": "header",
+            "name": "Upload-Offset",
+            "required": True,
+            "schema": _DIGITS,
+            "description": "where this chunk starts: the offset HEAD reported",
+        },
+        _UPLOAD_CHECKSUM,
+    ],
+    requestBody={**_CHUNK, "required": True},
+)
 def append(upload_id: str) -> Response:
     """Append the body at Upload-Offset (Content-Type: application/offset+octet-stream)."""
     _require_offset_stream()
@@ -209,6 +278,7 @@ def append(upload_id: str) -> Response:
 
 @blp.route("/<upload_id>", methods=["DELETE"])
 @blp.response(204)
+@blp.doc(parameters=[_TUS_RESUMABLE])
 def terminate(upload_id: str) -> Response:
     """Terminate the upload and discard its bytes (a stored original is never touched)."""
 

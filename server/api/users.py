@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from server.api.common import BaseSchema, QuerySchema, call, created
+from server.api.common import NOT_BLANK, BaseSchema, Blueprint, QuerySchema, call, created
 from server.models import Role
 from server.services import accounts, users
 from server.services.users import NewUser, UserChange
@@ -23,7 +22,9 @@ class UserSchema(BaseSchema):
     id = fields.String(dump_only=True)
     agency_id = fields.String(dump_only=True)
     username = fields.String(required=True, validate=validate.Length(min=2, max=64))
-    display_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    display_name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata=NOT_BLANK
+    )
     role = fields.String(
         required=True,
         validate=validate.OneOf(ROLES),
@@ -110,7 +111,7 @@ def get_user(user_id: str) -> Any:
 
 
 @blp.route("/<user_id>", methods=["PATCH"])
-@blp.arguments(UserChangeSchema)
+@blp.arguments(UserChangeSchema, required=False)  # no body: nothing changes
 @blp.response(200, UserSchema)
 def update_user(body: dict[str, Any], user_id: str) -> Any:
     """Change a user's role or 执法证号 (admin); a new role ends their web sessions."""
@@ -136,7 +137,7 @@ def list_tokens(user_id: str) -> Any:
 
 
 @blp.route("/<user_id>/tokens", methods=["POST"])
-@blp.arguments(TokenCreateSchema)
+@blp.arguments(TokenCreateSchema, required=False)  # no body: unnamed, no expiry
 @blp.response(201, IssuedTokenSchema)
 def create_token(body: dict[str, Any], user_id: str) -> Any:
     """Issue a token (for yourself, or as admin for a user); the secret is shown once."""
