@@ -53,7 +53,12 @@ def limited(
     blocks: Iterable[Block], *, limit: int | None = None, key: str | None = None
 ) -> Iterator[Block]:
     """``blocks`` as they come (bytes-like: a ``memoryview`` is handed on, not copied;
-    empty ones are skipped); ``TooLarge`` once they add up to more than ``limit``."""
+    empty ones are skipped); ``TooLarge`` once they add up to more than ``limit``.
+
+    A stream is refused (``TypeError``): iterating a file yields its *lines*; pass
+    :func:`read_blocks` of it instead."""
+    if hasattr(blocks, "read"):
+        raise TypeError("a stream is not blocks: pass storage.hashing.read_blocks(stream)")
     total = 0
     for block in blocks:
         if not block:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
-import io
 import json
 import os
 import queue
@@ -195,8 +194,10 @@ class LocalBlobStore:
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
-    def _makedirs(self, directory: Path) -> None:
-        """Create ``directory`` below the root, fsyncing the parent of each new level."""
+    def _makedirs(self, directory: Path) -> builtins.list[Path]:
+        """Create ``directory`` below the root; the new levels' parents, which the caller
+        fsyncs (after its own last change: on a journalling filesystem one commit then
+        covers them all)."""
         missing = []
         while not directory.is_dir():
             missing.append(directory)
@@ -204,15 +205,20 @@ class LocalBlobStore:
         for new in reversed(missing):
             with contextlib.suppress(FileExistsError):
                 new.mkdir()
-            _fsync_dir(new.parent)
+        return [new.parent for new in missing]
 
-    def _publish(self, source: Path, key: str, *, write_once: bool) -> None:
-        """Make ``source`` (fsynced) appear at ``key`` atomically; the source name goes away."""
+    def _publish(
+        self, source: Path, key: str, *, write_once: bool, unlink_source: bool = True
+    ) -> None:
+        """Make ``source`` (fsynced) appear at ``key`` atomically; the source name goes away
+        (``unlink_source=False``: a file without a name, ``/proc/self/fd/N``)."""
         path = self._path(key)
-        self._makedirs(path.parent)
+        new_parents = self._makedirs(path.parent)
         if write_once:
+            directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
-                os.link(source, path)
+                # linkat with AT_SYMLINK_FOLLOW (a plain link() would link /proc's symlink)
+                os.link(source, path.name, dst_dir_fd=directory, follow_symlinks=True)
             except FileExistsError:
                 raise AlreadyExists(
                     f"对象已存在，不可覆盖 / write-once key already exists: {key!r}", key=key
@@ -221,10 +227,33 @@ class LocalBlobStore:
                 raise AlreadyExists(
                     f"键与已有目录冲突 / key is a prefix: {key!r}", key=key
                 ) from None
-            os.unlink(source)
+            finally:
+                os.close(directory)
+            if unlink_source:
+                os.unlink(source)
         else:
             os.replace(source, path)
-        _fsync_dir(path.parent)
+        for parent in (path.parent, *new_parents):
+            _fsync_dir(parent)
+
+    def _new_file(self, write_once: bool) -> tuple[int, Path, bool]:
+        """A file to write an object into: (descriptor, path to publish, has a name).
+
+        Write-once objects get a file without a name (``O_TMPFILE``), linked into place
+        through ``/proc/self/fd`` once complete: a write cut short leaves nothing behind,
+        and no temporary name is created and removed. Elsewhere (no ``O_TMPFILE``, or an
+        object to replace) a named temporary file under ``.tmp/``.
+        """
+        if write_once and hasattr(os, "O_TMPFILE") and Path("/proc/self/fd").is_dir():
+            try:
+                fd = os.open(self._tmp, os.O_TMPFILE | os.O_WRONLY, 0o600)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                    raise
+            else:
+                return fd, Path(f"/proc/self/fd/{fd}"), False
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="w-")
+        return fd, Path(name), True
 
     @staticmethod
     def _stream_to(
@@ -272,20 +301,19 @@ class LocalBlobStore:
                 raise AlreadyExists(
                     f"对象已存在，不可覆盖 / write-once key already exists: {key!r}", key=key
                 )
-            fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="w-")
-            tmp = Path(tmp_name)
+            fd, tmp, named = self._new_file(write_once)
             try:
                 # a small object (a photo, at most _INLINE_MAX) is written by the calling
                 # thread while the digester's thread hashes: a writer thread as well costs
                 # more in GIL hand-overs than it overlaps (measured with bench P1)
                 small = max_size is not None and max_size <= _INLINE_MAX
                 digester = Digester(sha512=sha512)
-                with os.fdopen(fd, "wb") as f, digester:
+                with os.fdopen(fd, "wb", closefd=False) as f, digester:
                     self._stream_to(
                         f, limited(blocks, limit=max_size, key=key), digester, threads=not small
                     )
                     f.flush()
-                    os.fsync(f.fileno())
+                    os.fsync(fd)
                 if expected_sha256 is not None and digester.sha256 != expected_sha256:
                     raise DigestMismatch(
                         "数据摘要与预期不符，未保存 / SHA-256 mismatch, nothing stored at "
@@ -294,10 +322,12 @@ class LocalBlobStore:
                         expected=expected_sha256,
                         actual=digester.sha256,
                     )
-                self._publish(tmp, key, write_once=write_once)
+                self._publish(tmp, key, write_once=write_once, unlink_source=named)
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
+                os.close(fd)
+                if named:
+                    with contextlib.suppress(FileNotFoundError):
+                        tmp.unlink()
         return BlobInfo(key, digester.size, digester.sha256, digester.sha512)
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -368,12 +398,12 @@ class LocalBlobStore:
             if not path.is_file():
                 raise _not_found(key)
             note = quarantine_note(key, reason, bytes_kept=True, object=new_key)
-            self.write(quarantine_note_key(token), io.BytesIO(note))
+            self.write(quarantine_note_key(token), [note])
             target = self._path(new_key)
-            self._makedirs(target.parent)
+            new_parents = self._makedirs(target.parent)
             os.rename(path, target)
-            _fsync_dir(target.parent)
-            _fsync_dir(path.parent)
+            for directory in (target.parent, path.parent, *new_parents):
+                _fsync_dir(directory)
         return new_key
 
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -558,7 +588,7 @@ class LocalBlobStore:
             token = new_quarantine_token()
             new_key = quarantine_key(key, token)
             note = quarantine_note(key, reason, bytes_kept=True, object=new_key, size=total)
-            self.write(quarantine_note_key(token), io.BytesIO(note))
+            self.write(quarantine_note_key(token), [note])
             self._publish(data, new_key, write_once=True)
             self._remove_upload(upload_id)
         return new_key

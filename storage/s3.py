@@ -36,7 +36,6 @@ import base64
 import builtins
 import contextlib
 import hashlib
-import io
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -481,7 +480,7 @@ class S3BlobStore:
             head = self._client.head_object(Bucket=self.bucket, Key=self._k(key))
         version = head.get("VersionId") if self.versioned else None
         note = quarantine_note(key, reason, bytes_kept=True, object=new_key)
-        self.write(quarantine_note_key(token), io.BytesIO(note))
+        self.write(quarantine_note_key(token), [note])
         source = {"Bucket": self.bucket, "Key": self._k(key)}
         if version is not None:
             source["VersionId"] = version
@@ -673,7 +672,7 @@ class S3BlobStore:
             parts=[{"number": p.number, "size": p.size, "etag": p.etag} for p in parts],
         )
         note_key = quarantine_note_key(token)
-        self.write(note_key, io.BytesIO(note))
+        self.write(note_key, [note])
         self.abort_upload(key, upload_id)
         return note_key
 
