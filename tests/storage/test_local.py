@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,31 @@ def test_an_unreadable_journal_is_a_storage_error_not_a_crash(tmp_path: Path) ->
     assert "新建上传" in str(caught.value)
     with pytest.raises(Unavailable):
         store.put_part("u/k", uid, 2, [b"x"])
+
+
+class _ClientGone(Exception):
+    pass
+
+
+def test_a_write_cut_short_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+
+    def cut() -> Iterator[bytes]:
+        yield b"x" * (1 << 20)
+        raise _ClientGone("the body ended early")
+
+    with pytest.raises(_ClientGone):
+        store.write("originals/sha256/ab/cd/abcd", cut())
+    with pytest.raises(_ClientGone):
+        store.write("derivatives/x/thumb", cut(), write_once=False)
+    files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert files == []  # no object, no temporary file (written-once ones have no name)
+    assert not store.exists("originals/sha256/ab/cd/abcd")
+
+
+def test_a_stream_is_refused_as_blocks(tmp_path: Path) -> None:
+    import io
+
+    store = LocalBlobStore(tmp_path / "blobs")
+    with pytest.raises(TypeError, match="read_blocks"):
+        store.write("derivatives/x/note", io.BytesIO(b"line one\nline two\n"))  # type: ignore[arg-type]
