@@ -20,6 +20,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
 from storage.errors import TooLarge
 from storage.port import BLOCK_SIZE, BlobStore, Block, ByteStream
@@ -78,23 +79,47 @@ def _too_large(limit: int, key: str | None) -> TooLarge:
     )
 
 
-class _Worker:
-    """One hash object fed from a bounded queue by one thread."""
+class _Hasher(Protocol):
+    def update(self, block: Any, /) -> object: ...
 
-    def __init__(self, hasher: hashlib._Hash) -> None:
-        self.hasher = hasher
-        self.queue: queue.Queue[Block | None] = queue.Queue(maxsize=_QUEUE_BLOCKS)
-        self.thread = threading.Thread(target=self._run, name="digester", daemon=True)
-        self.thread.start()
+
+class HashWorker:
+    """One running hash fed from a bounded queue by its own thread — the one hasher worker
+    (the :class:`Digester`'s algorithms, the ingest's resumable SHA-256).
+
+    The feeding thread's reads and writes spend their time in system calls that release
+    the GIL, and so does ``hashlib`` on large blocks: on two cores the two overlap.
+    """
+
+    def __init__(self, hasher: _Hasher, name: str = "hasher") -> None:
+        self._update = hasher.update
+        self._queue: queue.Queue[Block | None] = queue.Queue(maxsize=_QUEUE_BLOCKS)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
-        update, get = self.hasher.update, self.queue.get
-        while (block := get()) is not None:
-            update(block)
+        update, get, done = self._update, self._queue.get, self._queue.task_done
+        while True:
+            block = get()
+            try:
+                if block is None:
+                    return
+                update(block)
+            finally:
+                done()
 
-    def stop(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
+    def update(self, block: Block) -> None:
+        """Queue ``block`` (at most a few blocks ahead of the hash; it is not copied)."""
+        self._queue.put(block)
+
+    def settle(self) -> None:
+        """Wait until every block queued so far is hashed."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Hash what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
 
 
 class Digester:
@@ -110,7 +135,7 @@ class Digester:
         self._sha512 = hashlib.sha512() if sha512 else None
         self.size = 0
         self._in_session = False
-        self._workers: list[_Worker] = []
+        self._workers: list[HashWorker] = []
 
     def __enter__(self) -> Digester:
         self._in_session = True
@@ -120,7 +145,7 @@ class Digester:
         self._in_session = False
         workers, self._workers = self._workers, []
         for worker in workers:
-            worker.stop()
+            worker.close()
 
     def _hashers(self) -> list[hashlib._Hash]:
         return [h for h in (self._sha256, self._sha512) if h is not None]
@@ -133,9 +158,9 @@ class Digester:
                 for hasher in self._hashers():
                     hasher.update(block)
                 return
-            self._workers = [_Worker(h) for h in self._hashers()]
+            self._workers = [HashWorker(h, "digester") for h in self._hashers()]
         for worker in self._workers:
-            worker.queue.put(block)
+            worker.update(block)
 
     @property
     def sha256(self) -> str:

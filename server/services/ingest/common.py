@@ -40,7 +40,7 @@ from storage.keys import upload_key
 from storage.port import BlobStore, PartInfo
 
 if TYPE_CHECKING:
-    from server.services.ingest.pump import _HashThread
+    from storage.hashing import HashWorker
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class _Progress:
     hasher: hashstate.RunningSha256 | None
     lock: str
     renewed_at: datetime | None = None
-    pipe: _HashThread | None = None  # feeds ``hasher`` while a PATCH streams
+    pipe: HashWorker | None = None  # feeds ``hasher`` while a PATCH streams
     hash_state: bytes | None = None  # as last recorded
     expected_sha256: str = ""
     recorded: list[PartInfo] | None = None  # read with the last step's record

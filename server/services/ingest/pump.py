@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import queue
 import tempfile
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -34,6 +32,7 @@ from server.services.ingest.bodies import _part_blocks, _Peekable
 from server.services.ingest.common import ClientGone, IngestBase, _Progress, _token
 from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
+from storage.hashing import HashWorker
 from storage.keys import upload_key
 from storage.port import PartInfo
 
@@ -91,7 +90,7 @@ class PartPump(IngestBase):
         caps = self.store.capabilities
         assert p.storage_upload_id is not None
         gone: ClientGone | None = None
-        pipe = p.pipe = None if p.hasher is None else _HashThread(p.hasher)
+        pipe = p.pipe = None if p.hasher is None else HashWorker(p.hasher, "ingest-sha256")
 
         def hashed(source: Iterator[bytes]) -> Iterator[bytes]:
             nonlocal gone
@@ -343,44 +342,6 @@ class PartPump(IngestBase):
                 .order_by(UploadPart.number)
             )
         ]
-
-
-class _HashThread:
-    """Feeds a running SHA-256 from a worker thread, beside the socket reads and writes.
-
-    ``rehashes`` holds the GIL while it hashes a block, but the reads and writes it runs
-    beside spend their time in system calls that release it, so the two overlap on two
-    cores. :meth:`settle` waits until every block queued so far is hashed.
-    """
-
-    def __init__(self, hasher: hashstate.RunningSha256) -> None:
-        self._hasher = hasher
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
-        self._thread = threading.Thread(target=self._run, name="ingest-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            block = self._queue.get()
-            try:
-                if block is None:
-                    return
-                self._hasher.update(block)
-            finally:
-                self._queue.task_done()
-
-    def update(self, block: bytes) -> None:
-        """Queue ``block`` (at most 4 blocks ahead of the hash)."""
-        self._queue.put(block)
-
-    def settle(self) -> None:
-        """Wait until every queued block is hashed."""
-        self._queue.join()
-
-    def close(self) -> None:
-        """Hash what is queued, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join()
 
 
 class _PartSender:
