@@ -44,7 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from server.media import DeclaredFacts, FFmpegTools, MediaToolMissing, inspect_media
 from server.media.report import Flag, FlagCode
@@ -59,6 +59,22 @@ log = logging.getLogger(__name__)
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 MAX_ATTEMPTS = 3
+
+
+def _claimable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A stored original whose inspection waits, or was abandoned (its lease ran out),
+    with attempts left."""
+    return (
+        Evidence.status == EvidenceStatus.STORED.value,
+        Evidence.inspection_attempts < MAX_ATTEMPTS,
+        or_(
+            Evidence.inspection_status == PENDING,
+            and_(
+                Evidence.inspection_status == RUNNING,
+                Evidence.inspection_lease_until < now,
+            ),
+        ),
+    )
 
 
 @dataclass
@@ -102,18 +118,7 @@ class InspectionJobs:
         with self.uow_factory() as uow:
             result = uow.session.execute(
                 update(Evidence)
-                .where(
-                    Evidence.id == evidence_id,
-                    Evidence.status == EvidenceStatus.STORED.value,
-                    Evidence.inspection_attempts < MAX_ATTEMPTS,
-                    or_(
-                        Evidence.inspection_status == PENDING,
-                        and_(
-                            Evidence.inspection_status == RUNNING,
-                            Evidence.inspection_lease_until < now,
-                        ),
-                    ),
-                )
+                .where(Evidence.id == evidence_id, *_claimable(now))
                 .values(
                     inspection_status=RUNNING,
                     inspection_lease_until=now + self.lease,
@@ -130,17 +135,7 @@ class InspectionJobs:
             ids = list(
                 uow.session.scalars(
                     select(Evidence.id)
-                    .where(
-                        Evidence.status == EvidenceStatus.STORED.value,
-                        Evidence.inspection_attempts < MAX_ATTEMPTS,
-                        or_(
-                            Evidence.inspection_status == PENDING,
-                            and_(
-                                Evidence.inspection_status == RUNNING,
-                                Evidence.inspection_lease_until < now,
-                            ),
-                        ),
-                    )
+                    .where(*_claimable(now))
                     .order_by(Evidence.received_at)
                     .limit(limit)
                 )
