@@ -141,6 +141,8 @@ class PeerServer:
             if "listening" in self.output[-1]:
                 break
         else:
+            self.proc.kill()
+            self.proc.wait(10)
             raise RuntimeError("the peer did not start:\n" + "".join(self.output[-20:]))
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -423,7 +425,8 @@ def bench_p2(results: Results, profile: Profile) -> None:
     from tests.support.seaweedfs import SeaweedFS, SeaweedFSError
 
     try:
-        weed = SeaweedFS().__enter__()
+        weed = SeaweedFS()
+        weed.start()
     except SeaweedFSError as exc:
         first = str(exc).splitlines()[0]
         log(f"P2 to SeaweedFS skipped: {first}")
@@ -462,7 +465,11 @@ def _p2_rounds(
         def peer_size(upload_id: str) -> int:
             return int(check.head_object(Bucket=bucket, Key=upload_id)["ContentLength"])
 
-    ours = _start(tmp, env)
+    try:
+        ours = _start(tmp, env)
+    except BaseException:
+        peer.stop()
+        raise
     try:
         nonces = [uuid.uuid4().bytes for _ in range(runs)]
         fixed: list[Any] = [_Fixed(data, nonce, prefix) for nonce in nonces]
