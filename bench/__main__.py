@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import peer
 
         peer.bench_p1(results, profile)
+    if selected("P2"):
+        from bench import peer
+
+        peer.bench_p2(results, profile)
     if selected("B8"):
         from bench import fixity
         from tests.support.seaweedfs import SeaweedFS

@@ -13,6 +13,17 @@ fsynced by the same number of threads (no HTTP, no hashing): the durability floo
 peer does not pay, since ``@tus/file-store`` never fsyncs. Without ``node`` the cell is skipped with one clear line.
 
 Run: ``python -m bench --only P1`` (``--profile full``: 200 photos per cell, 3 rounds).
+
+P2 — one large file (quick 256 MiB, full 1 GiB; random bytes made once, the last 16 bytes
+a fresh nonce per upload) sent by one Python client as a tus creation POST then PATCHes of
+16 MiB over one keep-alive connection (1 MiB send blocks), the same code for both servers:
+to the local store (CaseTrail's embedded default vs ``@tus/file-store``) and to SeaweedFS
+(CaseTrail with ``CASETRAIL_STORAGE_URL`` there vs ``@tus/s3-store``, 16 MiB parts, on the
+same bucket). Interleaved over 3 rounds; MB/s (MiB/s) of each and the ratio, min/median/max,
+with the load average. Every upload is checked (final 204 with Upload-Offset = length; the
+peer's object has the length) so a broken run reports no speed. Without ``node`` or
+SeaweedFS the cell (or its S3 half) is skipped with one clear line.
+Run: ``python -m bench --only P2``.
 """
 
 from __future__ import annotations
@@ -25,8 +36,10 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,6 +56,25 @@ const tus = new Server({ path: '/files', datastore: new FileStore({ directory })
 http.createServer((req, res) => tus.handle(req, res)).listen(Number(port), '127.0.0.1',
   () => console.log('listening'));
 """
+S3_SERVER_JS = """
+import http from 'node:http';
+import { Server } from '@tus/server';
+import { S3Store } from '@tus/s3-store';
+const [port, endpoint, bucket, region] = process.argv.slice(2);
+const datastore = new S3Store({
+  partSize: 16 * 1024 * 1024,
+  s3ClientConfig: {
+    bucket, endpoint, region, forcePathStyle: true,
+    credentials: {
+      accessKeyId: process.env.PEER_S3_ACCESS_KEY,
+      secretAccessKey: process.env.PEER_S3_SECRET_KEY,
+    },
+  },
+});
+const tus = new Server({ path: '/files', datastore });
+http.createServer((req, res) => tus.handle(req, res)).listen(Number(port), '127.0.0.1',
+  () => console.log('listening'));
+"""
 
 
 def peer_dir() -> Path:
@@ -51,15 +83,18 @@ def peer_dir() -> Path:
     return Path(os.environ.get("CASETRAIL_BENCH_PEER_DIR", default))
 
 
-def install_peer() -> Path | None:
+def install_peer(cell: str = "P1") -> Path | None:
     """The peer's directory with its packages installed; None (and one line) without node."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        log("P1 skipped: node/npm not found on PATH — install Node.js ≥ 20 to measure the peer")
+        log(
+            f"{cell} skipped: node/npm not found on PATH — install Node.js ≥ 20 to measure the peer"
+        )
         return None
     where = peer_dir()
     where.mkdir(parents=True, exist_ok=True)
-    if not (where / "node_modules" / "@tus" / "file-store").is_dir():
+    installed = where / "node_modules" / "@tus"
+    if not all((installed / name).is_dir() for name in ("server", "file-store", "s3-store")):
         (where / "package.json").write_text('{"name": "casetrail-bench-peer", "private": true}')
         log(f"installing {' '.join(PACKAGES)} into {where}")
         subprocess.run(
@@ -68,25 +103,53 @@ def install_peer() -> Path | None:
             check=True,
         )
     (where / "server.mjs").write_text(SERVER_JS)
+    (where / "s3-server.mjs").write_text(S3_SERVER_JS)
     return where
 
 
 class PeerServer:
-    """``@tus/server`` with a FileStore in a temporary directory, on a free port."""
+    """``@tus/server`` on a free port: a FileStore in ``data`` or, given ``s3`` (the
+    endpoint, bucket, region, access key and secret key), an S3Store on that bucket."""
 
-    def __init__(self, where: Path, data: Path) -> None:
+    def __init__(
+        self, where: Path, data: Path, s3: tuple[str, str, str, str, str] | None = None
+    ) -> None:
         from tests.support.server_process import free_port
 
         self.port = free_port()
+        env = dict(os.environ)
+        if s3 is None:
+            argv = [str(where / "server.mjs"), str(self.port), str(data)]
+        else:
+            endpoint, bucket, region, key, secret = s3
+            argv = [str(where / "s3-server.mjs"), str(self.port), endpoint, bucket, region]
+            env.update(PEER_S3_ACCESS_KEY=key, PEER_S3_SECRET_KEY=secret, TMPDIR=str(data))
+            data.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            ["node", str(where / "server.mjs"), str(self.port), str(data)],
+            ["node", *argv],
             cwd=where,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        # warnings (the AWS SDK's about the Node version) may come before "listening"; the
+        # rest of the output is drained by a thread so a chatty peer never blocks on its pipe
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode()
-        assert "listening" in line, line
+        self.output: list[str] = []
+        for raw in self.proc.stdout:
+            self.output.append(raw.decode(errors="replace"))
+            if "listening" in self.output[-1]:
+                break
+        else:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise RuntimeError("the peer did not start:\n" + "".join(self.output[-20:]))
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.output.append(raw.decode(errors="replace"))
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -200,7 +263,8 @@ def _p1_rounds(
                     # distinct bytes per photo (content-addressed storage must not dedupe),
                     # each body made when it is sent, the same way for both servers
                     nonces = [uuid.uuid4().bytes for _ in range(n)]
-                    token, ids = _announce(ours, [_Fixed(photo, x) for x in nonces])
+                    fixed: list[Any] = [_Fixed(photo, x) for x in nonces]
+                    token, ids = _announce(ours, fixed)
                     auth = {"Authorization": f"Bearer {token}"}
                     load = os.getloadavg()[0]
 
@@ -264,10 +328,185 @@ def _p1_rounds(
 
 
 class _Fixed:
-    """A photo's size and SHA-256 in the shape ``bench.ingest._announce`` reads."""
+    """A photo's size and SHA-256 in the shape ``bench.ingest._announce`` reads (``prefix``:
+    the digest of all but its last 16 bytes, made once, when the photo is large)."""
 
-    def __init__(self, photo: bytes, nonce: bytes) -> None:
-        digest = hashlib.sha256(memoryview(photo)[:-16])
+    def __init__(self, photo: bytes | memoryview, nonce: bytes, prefix: Any = None) -> None:
+        digest = hashlib.sha256(memoryview(photo)[:-16]) if prefix is None else prefix.copy()
         digest.update(nonce)
         self.size = len(photo)
         self.sha256 = "sha256:" + digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------- P2
+
+PATCH_BYTES = 16 * MiB
+
+
+class _Counted(http.client.HTTPConnection):
+    """A keep-alive connection that counts how often it had to (re)connect."""
+
+    connects = 0
+
+    def connect(self) -> None:
+        self.connects += 1
+        super().connect()
+
+
+def _blocks(data: memoryview, nonce: bytes, start: int, end: int) -> Iterator[bytes | memoryview]:
+    """Bytes ``start``–``end`` of ``data`` with its last ``len(nonce)`` bytes replaced by
+    ``nonce``, in 1 MiB send blocks (slices of ``data``, no copies but the one holding the
+    nonce)."""
+    cut = len(data) - len(nonce)
+    for pos in range(start, end, MiB):
+        stop = min(pos + MiB, end)
+        if stop <= cut:
+            yield data[pos:stop]
+        else:
+            yield bytes(data[pos : max(pos, cut)]) + nonce[max(pos, cut) - cut : stop - cut]
+
+
+def upload_large(
+    port: int, path: str, headers: dict[str, str], meta: str, data: memoryview, nonce: bytes
+) -> tuple[float, str, int]:
+    """One tus upload of ``data`` (its tail replaced by ``nonce``): a creation POST, then
+    PATCHes of 16 MiB on one keep-alive connection. Returns (seconds, the upload's path,
+    connections opened). Every answer is checked: 201 with a Location, then 204 with
+    Upload-Offset at the end of each PATCH — the last one equal to the length."""
+    size = len(data)
+    common = {**headers, "Tus-Resumable": "1.0.0"}
+    conn = _Counted("127.0.0.1", port, timeout=600, blocksize=MiB)
+    begun = time.perf_counter()
+    conn.request(
+        "POST", path, headers={**common, "Upload-Length": str(size), "Upload-Metadata": meta}
+    )
+    response = conn.getresponse()
+    answer = response.read()
+    assert response.status == 201, (response.status, answer[:300])
+    location = "/" + response.headers["Location"].split("://", 1)[-1].split("/", 1)[1]
+    offset = 0
+    while offset < size:
+        n = min(PATCH_BYTES, size - offset)
+        conn.request(
+            "PATCH",
+            location,
+            body=_blocks(data, nonce, offset, offset + n),
+            headers={
+                **common,
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+                "Content-Length": str(n),
+            },
+        )
+        response = conn.getresponse()
+        answer = response.read()
+        assert response.status == 204, (response.status, answer[:300])
+        reached = int(response.headers["Upload-Offset"])
+        assert reached == offset + n, (reached, offset + n)
+        offset = reached
+    elapsed = time.perf_counter() - begun
+    conn.close()
+    assert offset == size, (offset, size)
+    return elapsed, location, conn.connects
+
+
+def bench_p2(results: Results, profile: Profile) -> None:
+    """One large file in 16 MiB PATCHes, CaseTrail vs ``@tus/server``, interleaved: to the
+    local store (FileStore), then to SeaweedFS (S3Store on the same bucket)."""
+    where = install_peer("P2")
+    if where is None:
+        results.emit("P2", "large file vs @tus/server", skipped="node not found")
+        return
+    size = profile.ingest_bytes
+    data = memoryview(os.urandom(size))
+    prefix = hashlib.sha256(data[:-16])
+    with tempfile.TemporaryDirectory() as tmp:
+        _p2_rounds(results, where, Path(tmp) / "local", data, prefix, None)
+    from tests.support.seaweedfs import SeaweedFS, SeaweedFSError
+
+    try:
+        weed = SeaweedFS()
+        weed.start()
+    except SeaweedFSError as exc:
+        first = str(exc).splitlines()[0]
+        log(f"P2 to SeaweedFS skipped: {first}")
+        results.emit("P2", "large file to SeaweedFS vs @tus/s3-store", skipped=first)
+        return
+    try:
+        log(f"SeaweedFS started in {weed.start_seconds:.1f}s at {weed.endpoint_url}")
+        with tempfile.TemporaryDirectory() as tmp:
+            _p2_rounds(results, where, Path(tmp) / "s3", data, prefix, weed)
+    finally:
+        weed.stop()
+
+
+def _p2_rounds(
+    results: Results, where: Path, tmp: Path, data: memoryview, prefix: Any, weed: Any
+) -> None:
+    from bench.ingest import _announce, _s3_env, _start
+
+    runs, size = 3, len(data)
+    tmp.mkdir()
+    if weed is None:
+        target, peer_store, env, check = "local store", "FileStore", None, None
+        peer = PeerServer(where, tmp / "peer")
+
+        def peer_size(upload_id: str) -> int:
+            return (tmp / "peer" / upload_id).stat().st_size
+
+    else:
+        from tests.support.seaweedfs import ACCESS_KEY, REGION, SECRET_KEY
+
+        target, peer_store = "SeaweedFS", "S3Store"
+        env, bucket, check = _s3_env(weed)
+        s3 = (weed.endpoint_url, bucket, REGION, ACCESS_KEY, SECRET_KEY)
+        peer = PeerServer(where, tmp / "peer-tmp", s3)
+
+        def peer_size(upload_id: str) -> int:
+            return int(check.head_object(Bucket=bucket, Key=upload_id)["ContentLength"])
+
+    try:
+        ours = _start(tmp, env)
+    except BaseException:
+        peer.stop()
+        raise
+    try:
+        nonces = [uuid.uuid4().bytes for _ in range(runs)]
+        fixed: list[Any] = [_Fixed(data, nonce, prefix) for nonce in nonces]
+        token, ids = _announce(ours, fixed)
+        auth = {"Authorization": f"Bearer {token}"}
+        seen: dict[str, list[float]] = {"ct": [], "peer": [], "ratio": [], "load": []}
+        for run, (nonce, evidence_id) in enumerate(zip(nonces, ids, strict=True)):
+            load = os.getloadavg()[0]
+            os.sync()
+            c_s, _, c_conns = upload_large(
+                ours.port, "/api/v1/uploads", auth, "evidence_id " + _b64(evidence_id),
+                data, nonce,
+            )  # fmt: skip
+            os.sync()
+            p_s, location, p_conns = upload_large(
+                peer.port, "/files", {}, "filename " + _b64("large.bin"), data,
+                uuid.uuid4().bytes,
+            )  # fmt: skip
+            stored = peer_size(location.rsplit("/", 1)[1])
+            assert stored == size, (stored, size)
+            c_rate, p_rate = size / MiB / c_s, size / MiB / p_s
+            seen["ct"].append(c_rate)
+            seen["peer"].append(p_rate)
+            seen["ratio"].append(c_rate / p_rate)
+            seen["load"].append(load)
+            log(
+                f"P2 {target} run {run + 1}: CaseTrail {c_rate:.1f} MB/s ({c_conns} "
+                f"connection{'s' * (c_conns > 1)}), peer {p_rate:.1f} MB/s ({p_conns}), "
+                f"ratio {c_rate / p_rate:.2f} (load {load:.2f})"
+            )
+        results.emit(
+            "P2", f"large file {size >> 20} MiB in 16 MiB PATCHes to {target} "
+            f"vs @tus/server {peer_store}",
+            ratio=round(statistics.median(seen["ratio"]), 3), ratio_spread=_spread(seen["ratio"]),
+            casetrail_mb_s=_spread(seen["ct"]), peer_mb_s=_spread(seen["peer"]),
+            load_avg_1m=_spread(seen["load"]), runs=runs, target=1.2,
+        )  # fmt: skip
+    finally:
+        peer.stop()
+        ours.stop()
