@@ -8,7 +8,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import flask_smorest
 from flask import current_app, request
-from marshmallow import EXCLUDE, RAISE, Schema, fields
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from server.auth import Principal, authenticate
 from server.components import components
@@ -48,8 +48,10 @@ class QuerySchema(Schema):
 class PageQuerySchema(QuerySchema):
     """``limit`` and ``offset`` of a list."""
 
-    limit = fields.Integer(load_default=50, validate=lambda n: 1 <= n <= 200)
-    offset = fields.Integer(load_default=0, validate=lambda n: n >= 0)
+    # validate.Range, not a lambda: marshmallow 4 ignores a validator's False (it must
+    # raise), so limit=0 or offset=-1 went through silently clamped, and undocumented.
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
 
 _QUERY_KEY = "casetrail.documented_query"
