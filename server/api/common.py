@@ -29,6 +29,10 @@ finding); the pattern tells clients the same rule, exactly.
 """
 
 
+MAX_SQL_INTEGER = 2**63 - 1
+"""The largest integer SQLite and PostgreSQL take (a larger OFFSET was a 500)."""
+
+
 class BaseSchema(Schema):
     """Request bodies refuse unknown fields (no mass assignment of ``status``, ``case_seq`` …)."""
 
@@ -51,7 +55,7 @@ class PageQuerySchema(QuerySchema):
     # validate.Range, not a lambda: marshmallow 4 ignores a validator's False (it must
     # raise), so limit=0 or offset=-1 went through silently clamped, and undocumented.
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_SQL_INTEGER))
 
 
 _QUERY_KEY = "casetrail.documented_query"
