@@ -23,7 +23,7 @@ CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{1,63}$")
 def add_agency(uow: UnitOfWork, code: str, name: str) -> Agency:
     """Check and create an agency (no permission check: CLI and :func:`create_agency`)."""
     errors: dict[str, list[str]] = {}
-    if not CODE.match(code):
+    if not CODE.fullmatch(code):
         errors["code"] = ["机关代码须为 2–64 位字母、数字或 . _ - (2–64 letters, digits, . _ -)"]
     if not name.strip():
         errors["name"] = ["机关名称不能为空 (the agency name must not be empty)"]

@@ -77,7 +77,7 @@ def add_user(uow: UnitOfWork, agency_id: str, draft: NewUser) -> User:
     Callers are the API (after :func:`create_user` checks the admin) and the admin CLI.
     """
     errors: dict[str, list[str]] = {}
-    if not USERNAME.match(draft.username):
+    if not USERNAME.fullmatch(draft.username):
         errors["username"] = [
             "用户名须为 2–64 位小写字母、数字或 . _ - "
             "(2–64 lowercase letters, digits, '.', '_' or '-')"
@@ -86,7 +86,7 @@ def add_user(uow: UnitOfWork, agency_id: str, draft: NewUser) -> User:
         errors["display_name"] = ["姓名不能为空 (display name must not be empty)"]
     if draft.role == Role.INSPECTOR and not draft.cert_no:
         errors["cert_no"] = ["执法人员必须填写执法证号 (an inspector needs a 执法证号 cert_no)"]
-    elif draft.cert_no and not CERT_NO.match(draft.cert_no):
+    elif draft.cert_no and not CERT_NO.fullmatch(draft.cert_no):
         errors["cert_no"] = ["执法证号格式不正确 (cert_no: 4–64 letters, digits or '-')"]
     if errors:
         raise Invalid(errors=errors)
@@ -165,7 +165,7 @@ def change_user(uow: UnitOfWork, user: User, change: UserChange, by: str = "cli"
     errors: dict[str, list[str]] = {}
     if role == Role.INSPECTOR and not cert_no:
         errors["cert_no"] = ["执法人员必须填写执法证号 (an inspector needs a 执法证号 cert_no)"]
-    elif cert_no and not CERT_NO.match(cert_no):
+    elif cert_no and not CERT_NO.fullmatch(cert_no):
         errors["cert_no"] = ["执法证号格式不正确 (cert_no: 4–64 letters, digits or '-')"]
     if errors:
         raise Invalid(errors=errors)

@@ -80,6 +80,24 @@ def test_an_inspector_without_cert_no_and_a_taken_username_are_refused(world: Wo
     assert taken.status_code == 409
 
 
+@pytest.mark.parametrize(("field", "value"), [("username", "wang.wu\n"), ("cert_no", "F12345\n")])
+def test_a_trailing_newline_is_not_a_valid_username_or_cert_no(
+    world: World, field: str, value: str
+) -> None:
+    admin = world.as_("a_admin")
+    engine = parts(world.app).engine
+    before = snapshot(engine)
+    draft = {
+        "username": "wang.wu",
+        "display_name": "王五",
+        "role": "inspector",
+        "cert_no": "F12345",
+    }
+    refused = admin.post("/users", {**draft, field: value})
+    assert refused.status_code == 422 and field in refused.get_json()["errors"]
+    assert snapshot(engine) == before  # nothing created
+
+
 @pytest.mark.parametrize("who", ["a_insp1", "a_reviewer", "a_archivist"])
 def test_only_admins_manage_users(world: World, who: str) -> None:
     api = world.as_(who)
