@@ -8,12 +8,14 @@ TEMPLATE`` on PostgreSQL), which keeps a clean schema per test cheap.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -43,7 +45,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_template(postgres: PostgresCluster) -> PostgresCluster:
-    postgres.create_database(PG_TEMPLATE)
+    """The migrated template database (made once a session, whichever package asks first:
+    tests/web uses these fixtures by name, and each package's copy is its own fixture)."""
+    with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+        postgres.create_database(PG_TEMPLATE)
     engine = make_engine(postgres.url(PG_TEMPLATE))
     upgrade(engine)
     engine.dispose()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server.db import make_engine, upgrade
 from server.models import User
 from server.services import accounts
 from server.settings import Settings
@@ -19,42 +16,17 @@ from server.signing_key import create_signing_key
 from tests.server import conftest as server_fixtures
 from tests.server.conftest import parts
 from tests.support.calendars import calendar_2027
-from tests.support.postgres import PostgresCluster
 
 # The server package's fixtures, by name: an app on a migrated database and two agencies
-# of people with tokens. The PostgreSQL template gets its own name here, so this package
-# and tests/server can run in one session in any order.
-WEB_PG_TEMPLATE = "casetrail_web_template"
+# of people with tokens, on each database.
 sqlite_template = server_fixtures.sqlite_template
+pg_template = server_fixtures.pg_template
+db_url = server_fixtures.db_url
 # Deadlines opened today end next year: the agency calendar file covers 2027 (the
 # bundled one stops where official schedules stop; the docs' example file is refused).
 app = server_fixtures.app
 engine = server_fixtures.engine
 world = server_fixtures.world
-
-
-@pytest.fixture(scope="session")
-def pg_template(postgres: PostgresCluster) -> PostgresCluster:
-    postgres.create_database(WEB_PG_TEMPLATE)
-    engine_ = make_engine(postgres.url(WEB_PG_TEMPLATE))
-    upgrade(engine_)
-    engine_.dispose()
-    return postgres
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """URL of a fresh, migrated database: SQLite, then PostgreSQL."""
-    if request.param == "sqlite":
-        target = tmp_path / "db" / "casetrail.db"
-        target.parent.mkdir()
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
-        yield f"sqlite:///{target}"
-        return
-    cluster: PostgresCluster = request.getfixturevalue("pg_template")
-    name = cluster.create_database(template=WEB_PG_TEMPLATE)
-    yield cluster.url(name)
-    cluster.drop_database(name)
 
 
 @pytest.fixture
