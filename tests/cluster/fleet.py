@@ -17,7 +17,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,44 +26,11 @@ import httpx
 from PIL import Image
 
 from tests.faults.nothing_lost import Upload
+from tests.support.field_cases import new_field_case
 from tests.support.server_process import ServerProcess
 
 FIELD = str(Path(sys.executable).parent / "casetrail-field")
 MiB = 1 << 20
-
-
-def new_case(server: ServerProcess, tag: str) -> tuple[str, tuple[str, str], str]:
-    """A 检查 case with two inspectors and a device enrolment code: (case_no, certs, code)."""
-    with server.admin() as admin:
-        ids, certs = [], []
-        for n in (1, 2):
-            cert = f"5202{int(tag, 16) % 10**7:07d}{n}"
-            r = admin.post(
-                "/users",
-                json={
-                    "username": f"insp-{tag}-{n}",
-                    "display_name": f"检查员{n}",
-                    "role": "inspector",
-                    "cert_no": cert,
-                },
-            )
-            assert r.status_code == 201, r.text
-            ids.append(r.json()["id"])
-            certs.append(cert)
-        case_no = f"黔市监检〔2026〕{tag}号"
-        r = admin.post(
-            "/cases",
-            json={
-                "category": "inspection",
-                "case_no": case_no,
-                "title": "晚间集中同步检查",
-                "officer_ids": ids,
-            },
-        )
-        assert r.status_code == 201, r.text
-        r = admin.post("/devices", json={"owner_user_id": ids[0], "name": f"执法记录仪 {tag}"})
-        assert r.status_code == 201, r.text
-        return case_no, (certs[0], certs[1]), r.json()["enrolment_code"]
 
 
 def make_photos(out: Path, count: int, seed: int) -> list[Path]:
@@ -116,10 +82,9 @@ class FieldHome:
 
     @classmethod
     def enrol(cls, server: ServerProcess, home: Path) -> FieldHome:
-        tag = uuid.uuid4().hex[:8]
-        case_no, officers, code = new_case(server, tag)
-        device = cls(home, case_no, officers)
-        device.run("enroll", "--server", server.url, "--code", code)
+        case = new_field_case(server, title="晚间集中同步检查")
+        device = cls(home, case.case_no, case.officers)
+        device.run("enroll", "--server", server.url, "--code", case.code)
         return device
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -15,9 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from field_client.errors import ReceiptInvalid
 from field_client.receipts import Expected, verify_receipt
 from tests.field_client.conftest import make_file
 from tests.support.counting_proxy import CountingProxy
+from tests.support.field_cases import FieldCase, new_field_case
 from tests.support.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -46,51 +45,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         srv.stop()
 
 
-@dataclass
-class Case:
-    """A case with two assigned inspectors and a fresh device enrolment code."""
-
-    id: str
-    case_no: str
-    officers: tuple[str, str]
-    code: str
-
-
-def new_case(server: ServerProcess) -> Case:
-    tag = uuid.uuid4().hex[:8]
-    with server.admin() as admin:
-        ids, certs = [], []
-        for n in (1, 2):
-            cert = f"5201{int(tag, 16) % 10**7:07d}{n}"
-            r = admin.post(
-                "/users",
-                json={
-                    "username": f"insp-{tag}-{n}",
-                    "display_name": f"检查员{n}",
-                    "role": "inspector",
-                    "cert_no": cert,
-                },
-            )
-            assert r.status_code == 201, r.text
-            ids.append(r.json()["id"])
-            certs.append(cert)
-        case_no = f"黔市监检〔2025〕{tag}号"
-        r = admin.post(
-            "/cases",
-            json={
-                "category": "inspection",
-                "case_no": case_no,
-                "title": "某超市食品安全检查",
-                "officer_ids": ids,
-            },
-        )
-        assert r.status_code == 201, r.text
-        case_id = r.json()["id"]
-        r = admin.post("/devices", json={"owner_user_id": ids[0], "name": f"执法记录仪 {tag}"})
-        assert r.status_code == 201, r.text
-        return Case(case_id, case_no, (certs[0], certs[1]), r.json()["enrolment_code"])
-
-
 def field(home: Path, *args: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
     """Run `casetrail-field --home HOME ARGS…`; assert the exit status unless ``check`` is None."""
     r = subprocess.run(
@@ -101,7 +55,7 @@ def field(home: Path, *args: str, check: int | None = 0) -> subprocess.Completed
     return r
 
 
-def facts(case: Case) -> list[str]:
+def facts(case: FieldCase) -> list[str]:
     return [
         "--case", case.case_no, "--category", "inspection", "--stage", "implementation",
         "--record-type", "inspection-record",
@@ -110,7 +64,7 @@ def facts(case: Case) -> list[str]:
     ]  # fmt: skip
 
 
-def enrolled_home(tmp_path: Path, server_url: str, case: Case) -> Path:
+def enrolled_home(tmp_path: Path, server_url: str, case: FieldCase) -> Path:
     home = tmp_path / "device"
     field(home, "enroll", "--server", server_url, "--code", case.code)
     return home
@@ -198,7 +152,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def test_enrolment_keeps_secrets_private_and_pins_the_log_key(
     tmp_path: Path, server: ServerProcess
 ) -> None:
-    case = new_case(server)
+    case = new_field_case(server)
     home = enrolled_home(tmp_path, server.url, case)
     for name in ("device-key.pem", "device-token", "device.json"):
         assert (home / name).stat().st_mode & 0o077 == 0, name
@@ -213,7 +167,7 @@ def test_enrolment_keeps_secrets_private_and_pins_the_log_key(
 def test_offline_capture_then_sync_through_two_server_crashes(
     tmp_path: Path, server: ServerProcess, media: list[Path]
 ) -> None:
-    case = new_case(server)
+    case = new_field_case(server)
     proxy = CountingProxy(server.port).start()
     try:
         home = enrolled_home(tmp_path, proxy.url, case)
@@ -333,7 +287,7 @@ def settled(proxy: CountingProxy, quiet: float = 0.5, limit: float = 15.0) -> No
 def test_killed_client_resumes_resending_at_most_one_chunk(
     tmp_path: Path, server: ServerProcess
 ) -> None:
-    case = new_case(server)
+    case = new_field_case(server)
     proxy = CountingProxy(server.port, rate=4 * MiB).start()
     chunk = MiB
     try:
@@ -393,7 +347,7 @@ def test_killed_client_resumes_resending_at_most_one_chunk(
 
 
 def test_deleted_capture_shows_as_a_device_chain_gap(tmp_path: Path, server: ServerProcess) -> None:
-    case = new_case(server)
+    case = new_field_case(server)
     home = enrolled_home(tmp_path, server.url, case)
     for n in range(4):
         field(home, "capture", str(make_file(tmp_path / f"p{n}.jpg", 5000, seed=n)), *facts(case))
@@ -423,7 +377,7 @@ def test_deleted_capture_shows_as_a_device_chain_gap(tmp_path: Path, server: Ser
 
 
 def test_tampered_vault_copy_is_refused_and_reported(tmp_path: Path, server: ServerProcess) -> None:
-    case = new_case(server)
+    case = new_field_case(server)
     home = enrolled_home(tmp_path, server.url, case)
     src = make_file(tmp_path / "IMG_9.jpg", 300_000, seed=9)
     field(home, "capture", str(src), *facts(case))
