@@ -28,6 +28,18 @@ SECRET_KEY = "casetrail-test-secret-key"
 REGION = "us-east-1"
 
 
+def write_s3_identity(path: Path, access_key: str, secret_key: str) -> Path:
+    """SeaweedFS's S3 identity file (``-s3.config``) for one key pair allowed everything
+    the tests do; ``path``."""
+    identity = {
+        "name": "casetrail",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    path.write_text(json.dumps({"identities": [identity]}))
+    return path
+
+
 class SeaweedFSError(RuntimeError):
     """SeaweedFS could not be started (the message carries the tail of its log)."""
 
@@ -88,13 +100,7 @@ class SeaweedFS:
 
     def _command(self) -> list[str]:
         p = self.ports
-        s3_config = self.data_dir / "s3.json"
-        identity = {
-            "name": "casetrail",
-            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }
-        s3_config.write_text(json.dumps({"identities": [identity]}))
+        s3_config = write_s3_identity(self.data_dir / "s3.json", self.access_key, self.secret_key)
         (self.data_dir / "data").mkdir(exist_ok=True)
         return [
             self.weed,

@@ -31,6 +31,7 @@ from tests.support.seaweedfs import (
     SeaweedFSError,
     _free_ports,
     find_weed,
+    write_s3_identity,
 )
 from tests.support.systemd_units import (
     DEPLOY,
@@ -75,13 +76,7 @@ class SeaweedFSCluster:
     def _render_cluster_env(self) -> dict[str, str]:
         example = read_environment_file(DEPLOY / "seaweedfs" / "cluster.env")
         p = self.ports
-        s3_config = self.base / "s3.json"
-        identity = {
-            "name": "casetrail",
-            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }
-        s3_config.write_text(json.dumps({"identities": [identity]}))
+        s3_config = write_s3_identity(self.base / "s3.json", self.access_key, self.secret_key)
         values = {
             "WEED_BIND": "127.0.0.1",
             "WEED_MASTER_IP": "127.0.0.1",
