@@ -163,6 +163,25 @@ async def _until_closed(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     writer.close()
 
 
+async def _trickle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, byte: bytes
+) -> None:
+    """Send ``head``, then ``byte`` once a second until the server answers or closes."""
+    writer.write(head)
+    try:
+        while not reader.at_eof():
+            writer.write(byte)
+            await writer.drain()
+            try:
+                if await asyncio.wait_for(reader.read(4096), 1.0) == b"":
+                    break
+            except TimeoutError:
+                continue
+    except OSError:
+        pass
+    writer.close()
+
+
 class _Run:
     def __init__(self, port: int, token: str, limit: float) -> None:
         self.port, self.token, self.limit = port, token, limit
@@ -184,23 +203,8 @@ class _Run:
 
     async def header(self, n: int) -> None:
         reader, writer = await self._connect()
-
-        async def trickle() -> None:
-            writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: casetrail\r\nX-Slow: ")
-            try:
-                while not reader.at_eof():
-                    writer.write(b"a")
-                    await writer.drain()
-                    try:
-                        if await asyncio.wait_for(reader.read(4096), 1.0) == b"":
-                            break
-                    except TimeoutError:
-                        continue
-            except OSError:
-                pass
-            writer.close()
-
-        await self._timed("header", trickle())
+        head = b"GET /api/v1/health HTTP/1.1\r\nHost: casetrail\r\nX-Slow: "
+        await self._timed("header", _trickle(reader, writer, head, b"a"))
 
     async def idle(self, n: int) -> None:
         reader, writer = await self._connect()
@@ -230,23 +234,7 @@ class _Run:
     async def body(self, evidence_id: str, length: int) -> None:
         path = await self.create(evidence_id, length)
         reader, writer = await self._connect()
-
-        async def trickle() -> None:
-            writer.write(self._patch_head(path, length))
-            try:
-                while True:
-                    writer.write(b"\0")
-                    await writer.drain()
-                    try:
-                        if await asyncio.wait_for(reader.read(4096), 1.0) == b"":
-                            break
-                    except TimeoutError:
-                        continue
-            except OSError:
-                pass
-            writer.close()
-
-        await self._timed("body", trickle())
+        await self._timed("body", _trickle(reader, writer, self._patch_head(path, length), b"\0"))
 
     async def upload(self, evidence_id: str, data: bytes) -> tuple[int, float]:
         path = await self.create(evidence_id, len(data))

@@ -72,7 +72,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    settings = Settings.for_data_dir(tmp_path / "var", database_url=db_url, max_json_body=64 * 1024)
+    return server_settings(tmp_path, db_url)
+
+
+def server_settings(tmp_path: Path, db_url: str, **extra: Any) -> Settings:
+    """Settings of a test server on ``db_url`` under ``tmp_path`` (a 64 KiB JSON cap, a
+    fresh log-signing key), with ``extra`` settings (e.g. a calendar file)."""
+    settings = Settings.for_data_dir(
+        tmp_path / "var", database_url=db_url, max_json_body=64 * 1024, **extra
+    )
     create_signing_key(settings.signing_key_file)
     return settings
 

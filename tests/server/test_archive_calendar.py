@@ -13,9 +13,8 @@ from core.calendar import WorkingCalendar
 from server.archive.recompute import recompute_completeness
 from server.cli import main
 from server.settings import Settings
-from server.signing_key import create_signing_key
 from tests.server.archive_support import Capture, extract_tar, ingest_case
-from tests.server.conftest import World
+from tests.server.conftest import World, server_settings
 from tests.support.calendars import calendar_2027
 
 FILES = [("立案审批表.pdf", b"%PDF-1.4\n" + b"c" * 2000, "application/pdf")]
@@ -23,14 +22,7 @@ FILES = [("立案审批表.pdf", b"%PDF-1.4\n" + b"c" * 2000, "application/pdf")
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    settings = Settings.for_data_dir(
-        tmp_path / "var",
-        database_url=db_url,
-        max_json_body=64 * 1024,
-        calendar_file=calendar_2027(tmp_path),
-    )
-    create_signing_key(settings.signing_key_file)
-    return settings
+    return server_settings(tmp_path, db_url, calendar_file=calendar_2027(tmp_path))
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no SQL of its own

@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 from server.models import User
 from server.services import accounts
 from server.settings import Settings
-from server.signing_key import create_signing_key
 from tests.server import conftest as server_fixtures
 from tests.server.conftest import parts
 from tests.support.calendars import calendar_2027
@@ -31,14 +30,7 @@ world = server_fixtures.world
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    settings = Settings.for_data_dir(
-        tmp_path / "var",
-        database_url=db_url,
-        max_json_body=64 * 1024,
-        calendar_file=calendar_2027(tmp_path),
-    )
-    create_signing_key(settings.signing_key_file)
-    return settings
+    return server_fixtures.server_settings(tmp_path, db_url, calendar_file=calendar_2027(tmp_path))
 
 
 PASSWORD = "correct horse battery"
