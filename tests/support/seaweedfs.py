@@ -28,6 +28,17 @@ SECRET_KEY = "casetrail-test-secret-key"
 REGION = "us-east-1"
 
 
+def s3_answers(endpoint_url: str) -> bool:
+    """Whether the S3 gateway is up with its config: it refuses an unsigned request (403)."""
+    try:
+        urllib.request.urlopen(endpoint_url + "/", timeout=2)
+    except urllib.error.HTTPError as exc:
+        return exc.code in (400, 403)
+    except OSError:
+        return False
+    return True
+
+
 def write_s3_identity(path: Path, access_key: str, secret_key: str) -> Path:
     """SeaweedFS's S3 identity file (``-s3.config``) for one key pair allowed everything
     the tests do; ``path``."""
@@ -181,14 +192,7 @@ class SeaweedFS:
         )
 
     def _s3_answers(self) -> bool:
-        # An unsigned request is refused (403) once the S3 gateway is up with its config.
-        try:
-            urllib.request.urlopen(self.endpoint_url + "/", timeout=2)
-        except urllib.error.HTTPError as exc:
-            return exc.code in (400, 403)
-        except OSError:
-            return False
-        return True
+        return s3_answers(self.endpoint_url)
 
     def _volume_ready(self) -> bool:
         # Writes fail until the volume server has registered with the master.

@@ -31,6 +31,7 @@ from tests.support.seaweedfs import (
     SeaweedFSError,
     _free_ports,
     find_weed,
+    s3_answers,
     write_s3_identity,
 )
 from tests.support.systemd_units import (
@@ -192,13 +193,7 @@ class SeaweedFSCluster:
         ]
 
     def _s3_answers(self) -> bool:
-        try:
-            urllib.request.urlopen(self.endpoint_url + "/", timeout=2)
-        except urllib.error.HTTPError as exc:
-            return exc.code in (400, 403)
-        except OSError:
-            return False
-        return True
+        return s3_answers(self.endpoint_url)
 
     def log(self, name: str, lines: int = 40) -> str:
         """The last lines of one process's log."""
