@@ -146,6 +146,24 @@ class _Writer:
             raise self._error
 
 
+def _sync(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Make the file's bytes durable, then let the kernel drop them from the page cache
+    (``[offset, offset + length)``; ``length=0``: to the end).
+
+    Evidence is written once and read again rarely and later (inspection, export): kept
+    cached it would only grow the page cache into memory the machine has never touched,
+    and on a virtual machine that first touch made copying a photo into the cache cost
+    ten times the copy itself (P1: 5 ms per 3 MiB written; 0.5 ms when the pages of the
+    previous photo are reused). Dropping clean pages after ``fsync`` loses nothing.
+    """
+    os.fsync(fd)
+    if _FADV_DONTNEED is not None:
+        os.posix_fadvise(fd, offset, length, _FADV_DONTNEED)
+
+
+_FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -313,7 +331,7 @@ class LocalBlobStore:
                         f, limited(blocks, limit=max_size, key=key), digester, threads=not small
                     )
                     f.flush()
-                    os.fsync(fd)
+                    _sync(fd)
                 if expected_sha256 is not None and digester.sha256 != expected_sha256:
                     raise DigestMismatch(
                         "数据摘要与预期不符，未保存 / SHA-256 mismatch, nothing stored at "
@@ -506,7 +524,7 @@ class LocalBlobStore:
                 f.seek(offset)
                 size = self._stream_to(f, limited(blocks, key=key), None)
                 f.flush()
-                os.fsync(f.fileno())  # once per part, not per block
+                _sync(f.fileno(), offset, size)  # once per part, not per block
             self._append_journal(directory, number, size)
         return PartInfo(number, size, f"{number}-{size}")
 
