@@ -37,8 +37,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event as orm_events
+from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from core.checkpoint import Checkpoint as CheckpointBody
 from core.checkpoint import NoteSigner
@@ -127,12 +128,16 @@ class DbTreeReader:
             return found
         row = self._session.get(MerkleNode, (level, index))
         if row is None:
-            raise LookupError(
-                f"Merkle 日志缺少节点 (log node missing) level={level} index={index}: "
-                "run `casetrail custody verify`"
-            )
+            raise _missing_node(level, index)
         found = self.pending[(level, index)] = bytes(row.hash)  # complete: never changes
         return found
+
+
+def _missing_node(level: int, index: int) -> LookupError:
+    return LookupError(
+        f"Merkle 日志缺少节点 (log node missing) level={level} index={index}: "
+        "run `casetrail custody verify`"
+    )
 
 
 def _actor(actor: Principal | Actor) -> Actor:
@@ -176,11 +181,29 @@ class _Appender:
         self.reader = DbTreeReader(session)
         self.case_heads: dict[str, tuple[int, str]] = {}
         self.appended = 0
+        # rows appended but not yet written: one multi-row INSERT per table when the
+        # session next reads, signs a checkpoint or commits (see _write_appended)
+        self.new_nodes: list[dict[str, Any]] = []
+        self.new_events: list[dict[str, Any]] = []
         root = bytes(head.root) if head.size else EMPTY_ROOT
         peaks = _PEAKS.get((head.size, root))
-        if peaks is None:
-            peaks = {pos: self.reader.node(*pos) for pos in _peak_positions(head.size)}
+        if peaks is None:  # another process appended last: read the peaks in one query
+            peaks = _read_nodes(session, _peak_positions(head.size))
         self.reader.pending.update(peaks)
+
+    def write_appended(self, session: Session) -> None:
+        """INSERT the events and nodes appended since the last call (plain Core
+        statements: building and flushing an ORM object per row cost more than the rest
+        of a photo's batch), then keep the tree's right edge for the next transaction."""
+        if not self.new_events:
+            return
+        events, nodes = self.new_events, self.new_nodes
+        self.new_events, self.new_nodes = [], []
+        connection = session.connection()
+        connection.execute(insert(CustodyEventRow), events)
+        if nodes:
+            connection.execute(insert(MerkleNode), nodes)
+        self.remember()
 
     def remember(self) -> None:
         """Keep the current right edge for the next transaction (keyed by size and root:
@@ -207,22 +230,63 @@ def _peak_positions(size: int) -> list[tuple[int, int]]:
     return out
 
 
+def _read_nodes(session: Session, positions: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The hashes of the nodes at ``positions`` (``(level, index)``), all of which exist."""
+    if not positions:
+        return {}
+    found = {
+        (level, index): bytes(hash_)
+        for level, index, hash_ in session.execute(
+            select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
+                tuple_(MerkleNode.level, MerkleNode.index).in_(positions)
+            )
+        )
+    }
+    missing = [pos for pos in positions if pos not in found]
+    if missing:
+        raise _missing_node(*missing[0])
+    return found
+
+
 def _appender(session: Session) -> _Appender:
-    found = session.info.get("casetrail_log")
-    if isinstance(found, _Appender) and found.transaction is session.get_transaction():
+    found = _current_appender(session)
+    if found is not None:
         return found
     appender = _Appender(session)
     session.info["casetrail_log"] = appender
     return appender
 
 
+def _current_appender(session: Session) -> _Appender | None:
+    found = session.info.get("casetrail_log")
+    if isinstance(found, _Appender) and found.transaction is session.get_transaction():
+        return found
+    return None
+
+
+@orm_events.listens_for(Session, "do_orm_execute")
+def _before_read(state: ORMExecuteState) -> None:
+    """Appended rows reach the database before any query of the same session can look
+    for them (as autoflush does for ORM objects)."""
+    appender = _current_appender(state.session)
+    # not inside a savepoint: rolling it back would take rows the appender counts as
+    # written (they are written when it ends, or at the commit)
+    if appender is not None and not state.session.in_nested_transaction():
+        appender.write_appended(state.session)
+
+
+@orm_events.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    appender = _current_appender(session)
+    if appender is not None:
+        appender.write_appended(session)
+
+
 def tree_reader(session: Session) -> DbTreeReader:
     """A reader of the log's nodes: this transaction's appender when it holds the log
     (new nodes need no read), else one primary-key read per node."""
-    found = session.info.get("casetrail_log")
-    if isinstance(found, _Appender) and found.transaction is session.get_transaction():
-        return found.reader
-    return DbTreeReader(session)
+    found = _current_appender(session)
+    return found.reader if found is not None else DbTreeReader(session)
 
 
 def record_custody(
@@ -270,26 +334,27 @@ def record_custody(
     reader = log.reader
     for level, node_index, node in nodes_completed_by_append(reader, index, leaf):
         reader.pending[(level, node_index)] = node
-        session.add(MerkleNode(level=level, index=node_index, hash=node))
+        log.new_nodes.append({"level": level, "index": node_index, "hash": node})
+    now = utcnow()
     head.size = index + 1
     head.root = root_hash(reader, index + 1)
-    head.updated_at = utcnow()
+    head.updated_at = now
     digest = sha256_digest(canonical)
-    session.add(
-        CustodyEventRow(
-            id=event.event_id,
-            log_index=index,
-            case_id=case_id,
-            case_seq=event.case_seq,
-            event_type=event.type.value,
-            event_hash=digest,
-            leaf_hash=leaf,
-            canonical_json=canonical.decode("utf-8"),
-        )
+    log.new_events.append(
+        {
+            "id": event.event_id,
+            "log_index": index,
+            "case_id": case_id,
+            "case_seq": event.case_seq,
+            "event_type": event.type.value,
+            "event_hash": digest,
+            "leaf_hash": leaf,
+            "canonical_json": canonical.decode("utf-8"),
+            "created_at": now,
+        }
     )
     log.case_heads[case_id] = (event.case_seq, digest)
     log.appended += 1
-    log.remember()
     return StoredEvent(event, index, digest, leaf)
 
 

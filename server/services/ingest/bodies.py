@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -99,6 +100,38 @@ def _filled_blocks(
             return
 
 
+class _BufferPool:
+    """Receive buffers kept for the next request body, at most ``keep`` bytes of them.
+
+    A fresh multi-megabyte buffer is memory the process may never have touched (or has
+    given back to the system): each of its pages faults in while the body is received,
+    and on a virtual machine that costs several times the copy itself. Reusing the
+    previous photo's buffer costs nothing; the pool holds about what the busiest moment
+    had in flight, up to ``keep``.
+    """
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def take(self, length: int) -> bytearray:
+        """A buffer of at least ``length`` bytes (contents undefined)."""
+        with self._lock:
+            for i, buffer in enumerate(self._free):
+                if length <= len(buffer) <= 2 * length + BLOCK_SIZE:
+                    return self._free.pop(i)
+        return bytearray(-(-length // BLOCK_SIZE) * BLOCK_SIZE)
+
+    def give_back(self, buffer: bytearray) -> None:
+        with self._lock:
+            if sum(map(len, self._free)) + len(buffer) <= self._keep:
+                self._free.append(buffer)
+
+
+_RECEIVE_BUFFERS = _BufferPool(keep=32 * BLOCK_SIZE)
+
+
 class WholeBody:
     """A small request body (a photo) received into one buffer of its declared length.
 
@@ -111,8 +144,16 @@ class WholeBody:
 
     def __init__(self, body: ByteStream, length: int) -> None:
         self._body = body
-        self._view = memoryview(bytearray(length))
+        self._buffer = _RECEIVE_BUFFERS.take(length)
+        self._view = memoryview(self._buffer)[:length]
         self._filled = 0
+
+    def __enter__(self) -> WholeBody:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Give the buffer back for the next body; no view of it may be used after this."""
+        _RECEIVE_BUFFERS.give_back(self._buffer)
 
     @property
     def received(self) -> memoryview:

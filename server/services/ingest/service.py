@@ -222,67 +222,67 @@ class Ingest(Ending):
         a mismatch keeps the bytes in quarantine. SHA-512 is left to the inspection job,
         as for resumable uploads (it re-reads the original anyway).
         """
-        received = WholeBody(body, length)
-        key = original_key(expected)
-        adopted = False
-        try:
-            self.store.write(
-                key, received.blocks(), max_size=length, expected_sha256=expected, sha512=False
-            )
-        except storage_errors.DigestMismatch as exc:
-            return self._whole_mismatch(
-                principal, evidence_id, length, metadata, received.received, exc.actual
-            )
-        except storage_errors.AlreadyExists:
-            actual = "sha256:" + hashlib.sha256(received.rest()).hexdigest()
-            if actual != expected:
-                return self._whole_mismatch(
-                    principal, evidence_id, length, metadata, received.received, actual
-                )
-            self._reread(key, expected)  # the same verified content is already stored
-            adopted = True
-        fault_point("ingest.after_store")
-
-        locked: list[Evidence] = []  # held here: the session keeps rows only weakly
-
-        def lock(uow: UnitOfWork) -> None:
-            found = uow.session.get(Evidence, evidence_id, with_for_update=True)
-            assert found is not None
-            locked[:] = [found]
-
-        def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
-            evidence = uow.session.get(Evidence, evidence_id)  # locked by ``lock``
-            assert evidence is not None
-            if token_used:
-                note_token_use(uow.session, principal)
-            upload = self._new_upload(evidence, principal, length, metadata)
-            newly = evidence.status != EvidenceStatus.STORED
-            add_receipt = None
-            if newly:  # else a concurrent upload won with the same bytes
-                self._start(uow, upload, evidence, principal)
-                add_receipt = self._record_stored(uow, upload, evidence, principal, key, None)
-            else:
-                uow.session.add(upload)
-            upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
-            upload.hash_state = None
-
-            def finish(checkpoint: CheckpointOf) -> tuple[UploadView, bool]:
-                if add_receipt is not None:
-                    add_receipt(checkpoint)
-                return self._view(upload, evidence), newly
-
-            return finish
-
-        view, newly_stored = self.sequencer.run(work, lock)
-        if adopted and not self.store.exists(key):  # moved away before our commit
-            with contextlib.suppress(storage_errors.AlreadyExists):
+        with WholeBody(body, length) as received:
+            key = original_key(expected)
+            adopted = False
+            try:
                 self.store.write(
-                    key, [received.received], max_size=length, expected_sha256=expected
+                    key, received.blocks(), max_size=length, expected_sha256=expected, sha512=False
                 )
-        fault_point("ingest.after_commit")
-        if newly_stored:
-            self._schedule_inspection(view.evidence_id)
-        return view
+            except storage_errors.DigestMismatch as exc:
+                return self._whole_mismatch(
+                    principal, evidence_id, length, metadata, received.received, exc.actual
+                )
+            except storage_errors.AlreadyExists:
+                actual = "sha256:" + hashlib.sha256(received.rest()).hexdigest()
+                if actual != expected:
+                    return self._whole_mismatch(
+                        principal, evidence_id, length, metadata, received.received, actual
+                    )
+                self._reread(key, expected)  # the same verified content is already stored
+                adopted = True
+            fault_point("ingest.after_store")
+
+            locked: list[Evidence] = []  # held here: the session keeps rows only weakly
+
+            def lock(uow: UnitOfWork) -> None:
+                found = uow.session.get(Evidence, evidence_id, with_for_update=True)
+                assert found is not None
+                locked[:] = [found]
+
+            def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
+                evidence = uow.session.get(Evidence, evidence_id)  # locked by ``lock``
+                assert evidence is not None
+                if token_used:
+                    note_token_use(uow.session, principal)
+                upload = self._new_upload(evidence, principal, length, metadata)
+                newly = evidence.status != EvidenceStatus.STORED
+                add_receipt = None
+                if newly:  # else a concurrent upload won with the same bytes
+                    self._start(uow, upload, evidence, principal)
+                    add_receipt = self._record_stored(uow, upload, evidence, principal, key, None)
+                else:
+                    uow.session.add(upload)
+                upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
+                upload.hash_state = None
+
+                def finish(checkpoint: CheckpointOf) -> tuple[UploadView, bool]:
+                    if add_receipt is not None:
+                        add_receipt(checkpoint)
+                    return self._view(upload, evidence), newly
+
+                return finish
+
+            view, newly_stored = self.sequencer.run(work, lock)
+            if adopted and not self.store.exists(key):  # moved away before our commit
+                with contextlib.suppress(storage_errors.AlreadyExists):
+                    self.store.write(
+                        key, [received.received], max_size=length, expected_sha256=expected
+                    )
+            fault_point("ingest.after_commit")
+            if newly_stored:
+                self._schedule_inspection(view.evidence_id)
+            return view
 
     def _whole_mismatch(
         self,
