@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -52,19 +53,20 @@ class NoteSigner:
             raise CheckpointInvalid("检查点签名密钥须为 Ed25519 / checkpoint keys must be Ed25519")
         self.verifier()  # validates the name
 
+    @cached_property
     def _public_bytes(self) -> bytes:
         return self.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
 
-    @property
+    @cached_property
     def key_hash(self) -> bytes:
         """The 4-byte key hash that prefixes each signature."""
-        return note_key_hash(self.name, self._public_bytes())
+        return note_key_hash(self.name, self._public_bytes)
 
     def verifier(self) -> NoteVerifier:
         """The matching verifier (publish ``verifier().key_string()``)."""
-        return NoteVerifier(self.name, self._public_bytes())
+        return NoteVerifier(self.name, self._public_bytes)
 
     def signature_line(self, text: str) -> str:
         """``— <name> <base64(key hash || signature)>\\n`` over the note ``text``."""

@@ -132,10 +132,14 @@ def build_components(
     def unit_of_work() -> SqlUnitOfWork:
         return SqlUnitOfWork(session_factory)
 
+    signers: list[NoteSigner] = []  # made once: deriving the public key is not free
+
     def signer() -> NoteSigner:
         if key is None:
             raise _key_missing(settings)
-        return note_signer(key, settings.log_origin)
+        if not signers:
+            signers.append(note_signer(key, settings.log_origin))
+        return signers[0]
 
     jobs = InspectionJobs(
         unit_of_work, store, mode=inspection or settings.inspection, work_dir=str(spool)

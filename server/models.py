@@ -371,6 +371,9 @@ class LogHead(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    peaks: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The hashes of the complete subtrees that make up the tree, left to right (derived
+    from ``merkle_nodes``; an append checks them against ``root`` before using them)."""
 
 
 class Checkpoint(Base):

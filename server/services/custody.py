@@ -30,7 +30,6 @@ rows by primary key; :mod:`server.services.custody_audit` re-checks the whole lo
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -163,9 +162,10 @@ class _Appender:
     Taken once per transaction (the first :func:`record_custody` or checkpoint); later
     appends in the same transaction reuse it, so a batch of events costs one lock read,
     one head update and no Merkle node reads: ``reader.pending`` starts with the peaks
-    of the tree (the complete subtrees left of the next leaf, from :data:`_PEAKS` or
-    read once) and gains every node appended — exactly what new roots and the inclusion
-    proofs of new leaves need.
+    of the tree (the complete subtrees left of the next leaf, kept in ``log_head.peaks``
+    and checked against its root; read from ``merkle_nodes`` if they do not match) and
+    gains every node appended — exactly what new roots and the inclusion proofs of new
+    leaves need.
     """
 
     def __init__(self, session: Session) -> None:
@@ -185,10 +185,10 @@ class _Appender:
         # session next reads, signs a checkpoint or commits (see _write_appended)
         self.new_nodes: list[dict[str, Any]] = []
         self.new_events: list[dict[str, Any]] = []
-        root = bytes(head.root) if head.size else EMPTY_ROOT
-        peaks = _PEAKS.get((head.size, root))
-        if peaks is None:  # another process appended last: read the peaks in one query
-            peaks = _read_nodes(session, _peak_positions(head.size))
+        positions = _peak_positions(head.size)
+        peaks = _stored_peaks(head, positions)
+        if peaks is None:  # a head from before revision 0009, or one edited by hand
+            peaks = _read_nodes(session, positions)
         self.reader.pending.update(peaks)
 
     def write_appended(self, session: Session) -> None:
@@ -203,21 +203,34 @@ class _Appender:
         connection.execute(insert(CustodyEventRow), events)
         if nodes:
             connection.execute(insert(MerkleNode), nodes)
-        self.remember()
-
-    def remember(self) -> None:
-        """Keep the current right edge for the next transaction (keyed by size and root:
-        a rolled-back append leaves an entry no other tree can match)."""
-        size = self.head.size
-        peaks = {pos: self.reader.pending[pos] for pos in _peak_positions(size)}
-        with _PEAKS_LOCK:
-            if len(_PEAKS) > 64:
-                _PEAKS.clear()
-            _PEAKS[(size, bytes(self.head.root))] = peaks
+        pending = self.reader.pending
+        self.head.peaks = b"".join(pending[pos] for pos in _peak_positions(self.head.size))
 
 
-_PEAKS: dict[tuple[int, bytes], dict[tuple[int, int], bytes]] = {}
-_PEAKS_LOCK = threading.Lock()
+def _stored_peaks(
+    head: LogHead, positions: list[tuple[int, int]]
+) -> dict[tuple[int, int], bytes] | None:
+    """The peaks kept in ``head``, if they are the tree's: they hash to its root."""
+    kept = head.peaks
+    if kept is None or len(kept) != 32 * len(positions):
+        return None
+    peaks = {pos: bytes(kept[32 * i : 32 * i + 32]) for i, pos in enumerate(positions)}
+    root = bytes(head.root) if head.size else EMPTY_ROOT
+    return peaks if root_hash(_KnownNodes(peaks), head.size) == root else None
+
+
+class _KnownNodes:
+    """A :class:`core.merkle.TreeReader` over the given nodes only (the peaks: enough
+    for the root)."""
+
+    def __init__(self, nodes: dict[tuple[int, int], bytes]) -> None:
+        self._nodes = nodes
+
+    def node(self, level: int, index: int) -> bytes:
+        found = self._nodes.get((level, index))
+        if found is None:
+            raise _missing_node(level, index)
+        return found
 
 
 def _peak_positions(size: int) -> list[tuple[int, int]]:

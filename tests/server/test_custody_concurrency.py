@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from core.custody import Actor
 from core.merkle import verify_consistency
@@ -131,3 +132,34 @@ def test_concurrent_appends_make_one_unbroken_verifiable_chain(world: World, db_
     result = CliRunner().invoke(cli, ["custody", "verify"], env=cli_env(world))
     assert result.exit_code == 0, result.output
     assert "监管链完好" in result.output
+
+
+def test_appends_after_the_heads_peaks_were_lost_or_garbled_still_verify(
+    world: World, db_url: str
+) -> None:
+    """``log_head.peaks`` is derived data: missing (a head from before it existed) or
+    wrong, the next append reads the nodes instead and the log stays verifiable."""
+    admin = world.as_("a_admin")
+    case_id = admin.post(
+        "/cases", {"category": "penalty", "case_no": "峰值-1", "title": "日志右缘"}
+    ).get_json()["id"]
+    append_events(db_url, case_id, "before", 3)
+    engine = make_engine(db_url)
+    try:
+        for kept in (None, b"\x00" * 32 * 8, b"\x01" * 7):
+            with engine.begin() as connection:
+                size = connection.execute(text("SELECT size FROM log_head")).scalar_one()
+                stored = kept if kept is None or len(kept) % 32 else kept[: 32 * size.bit_count()]
+                connection.execute(text("UPDATE log_head SET peaks = :p"), {"p": stored})
+            append_events(db_url, case_id, "after", 2)
+        with engine.begin() as connection:
+            size, peaks = connection.execute(text("SELECT size, peaks FROM log_head")).one()
+        assert len(peaks) == 32 * size.bit_count()  # written again by the appends
+    finally:
+        engine.dispose()
+    parts(world.app).engine.dispose()
+    result = CliRunner().invoke(cli, ["custody", "verify"], env=cli_env(world))
+    assert result.exit_code == 0, result.output
+    assert "监管链完好" in result.output
+    items = all_events(admin, case_id)
+    assert [i["event"]["case_seq"] for i in items] == list(range(1, 1 + 1 + 3 + 3 * 2))
