@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from storage.errors import (
     AlreadyExists,
@@ -164,6 +165,29 @@ def _sync(fd: int, offset: int = 0, length: int = 0) -> None:
 _FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
 
 
+def _writing_back(fileobj: BinaryIO, offset: int) -> Callable[[Block], object]:
+    """``fileobj.write`` that also starts writing each large block to the disk at once.
+
+    Left alone, the kernel writes dirty pages back seconds later, so the ``fsync`` at the
+    end of a part waited for all of it (80–100 ms for 256 MiB here, while nothing else
+    happened). ``POSIX_FADV_DONTNEED`` on pages just written starts their write-back
+    without waiting for it (Linux); the disk then works while the next block arrives.
+    """
+    if _FADV_DONTNEED is None:
+        return fileobj.write
+    fd, advice, position = fileobj.fileno(), _FADV_DONTNEED, offset
+
+    def write(block: Block) -> None:
+        nonlocal position
+        fileobj.write(block)
+        n = len(block)
+        if n >= _THREADED_WRITE:  # large writes bypass the file object's buffer
+            os.posix_fadvise(fd, position, n, advice)
+        position += n
+
+    return write
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -275,24 +299,31 @@ class LocalBlobStore:
 
     @staticmethod
     def _stream_to(
-        fileobj: object, blocks: Iterator[Block], digester: Digester | None, *, threads: bool = True
+        fileobj: BinaryIO,
+        blocks: Iterator[Block],
+        digester: Digester | None,
+        *,
+        threads: bool = True,
+        offset: int = 0,
     ) -> int:
-        """Write ``blocks`` to ``fileobj``; return the byte count.
+        """Write ``blocks`` to ``fileobj`` (positioned at ``offset``); return the byte count.
 
         Large blocks are written by a :class:`_Writer` thread while the next block is
         produced (a socket read, for an upload): both spend their time in system calls
-        that release the GIL, so on two cores they overlap instead of taking turns.
+        that release the GIL, so on two cores they overlap instead of taking turns. Each
+        block's write-back to the disk starts as soon as it is written (see
+        :func:`_writing_back`), so the ``fsync`` that follows has little left to wait for.
         """
         size = 0
+        write = _writing_back(fileobj, offset)
         if not threads:
-            write = fileobj.write  # type: ignore[attr-defined]
             for block in blocks:
                 if digester is not None:
                     digester.update(block)
                 write(block)
                 size += len(block)
             return size
-        with _Writer(fileobj.write) as writer:  # type: ignore[attr-defined]
+        with _Writer(write) as writer:
             for block in blocks:
                 if digester is not None:
                     digester.update(block)  # queued first, so hashing runs while we write
@@ -522,7 +553,7 @@ class LocalBlobStore:
             with (directory / "data").open("r+b") as f:
                 f.truncate(offset)
                 f.seek(offset)
-                size = self._stream_to(f, limited(blocks, key=key), None)
+                size = self._stream_to(f, limited(blocks, key=key), None, offset=offset)
                 f.flush()
                 _sync(f.fileno(), offset, size)  # once per part, not per block
             self._append_journal(directory, number, size)

@@ -87,11 +87,16 @@ def test_disk_full_is_a_clear_storage_full_error(
     assert list((tmp_path / ".tmp").iterdir()) == []
 
 
-def test_a_failed_write_of_large_blocks_reaches_the_caller_as_it_was() -> None:
+def test_a_failed_write_of_large_blocks_reaches_the_caller_as_it_was(tmp_path: Path) -> None:
     # large blocks are written by a worker thread: its error must not get lost there
+    disk = (tmp_path / "f").open("wb")  # the descriptor whose write-back each block starts
+
     class FillingUp:
         def __init__(self) -> None:
             self.sizes: list[int] = []
+
+        def fileno(self) -> int:
+            return disk.fileno()
 
         def write(self, block: bytes) -> int:
             if len(self.sizes) == 2:
@@ -107,6 +112,7 @@ def test_a_failed_write_of_large_blocks_reaches_the_caller_as_it_was() -> None:
     assert target.sizes == [1 << 20, 1 << 20]
     small = FillingUp()
     assert LocalBlobStore._stream_to(small, iter([b"ab", b"c"]), None) == 3  # written inline
+    disk.close()
 
 
 def test_a_torn_journal_line_is_cut_off_and_the_upload_resumes(tmp_path: Path) -> None:
