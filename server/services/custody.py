@@ -281,11 +281,12 @@ def _current_appender(session: Session) -> _Appender | None:
 def _before_read(state: ORMExecuteState) -> None:
     """Appended rows reach the database before any query of the same session can look
     for them (as autoflush does for ORM objects)."""
-    appender = _current_appender(state.session)
-    # not inside a savepoint: rolling it back would take rows the appender counts as
-    # written (they are written when it ends, or at the commit)
-    if appender is not None and not state.session.in_nested_transaction():
-        appender.write_appended(state.session)
+    session = state.session
+    appender = _current_appender(session)
+    # not under ``no_autoflush`` (a sequencer batch: written once, at its commit), nor
+    # inside a savepoint, whose rollback would take rows the appender counts as written
+    if appender is not None and session.autoflush and not session.in_nested_transaction():
+        appender.write_appended(session)
 
 
 @orm_events.listens_for(Session, "before_commit")
