@@ -8,9 +8,12 @@ from one Python client (``http.client``, 1 MiB send blocks) at 1, 4 and 8 client
 cells are interleaved — CaseTrail, peer, CaseTrail, peer … — over ``runs`` rounds, so
 a load change on a shared machine hits both. Printed per cell: files/s and p99 of each,
 the throughput ratio (CaseTrail ÷ peer) and p99 ratio, min/median/max over the rounds,
-with the load average — and, as a third cell, the same photos written to new files and
-fsynced by the same number of threads (no HTTP, no hashing): the durability floor the
-peer does not pay, since ``@tus/file-store`` never fsyncs. Without ``node`` the cell is skipped with one clear line.
+with the load average. Two more cells put that ratio in context, since ``@tus/file-store``
+never fsyncs: the same peer with a FileStore that fsyncs as CaseTrail does before it
+answers (the new file, its ``.json``, the directory entry, every write: ``vs_fsyncing_peer``),
+and the same photos written to new files and fsynced by the same number of threads (no
+HTTP, no hashing: the durability floor). Without ``node`` the cell is skipped with one
+clear line.
 
 Run: ``python -m bench --only P1`` (``--profile full``: 200 photos per cell, 3 rounds).
 
@@ -49,10 +52,32 @@ from bench.common import MiB, Profile, Results, log
 PACKAGES = ("@tus/server@^2", "@tus/file-store@^2", "@tus/s3-store@^2")
 SERVER_JS = """
 import http from 'node:http';
+import fsP from 'node:fs/promises';
 import { Server } from '@tus/server';
 import { FileStore } from '@tus/file-store';
-const [port, directory] = process.argv.slice(2);
-const tus = new Server({ path: '/files', datastore: new FileStore({ directory }) });
+const [port, directory, durable] = process.argv.slice(2);
+async function fsync(p) {
+  const fh = await fsP.open(p, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+// the same FileStore, made durable as CaseTrail is before it answers: a new upload's
+// file, its .json and the directory entry fsynced; every write's bytes fsynced
+class DurableFileStore extends FileStore {
+  async create(file) {
+    const made = await super.create(file);
+    const at = this.resolve(file.id);
+    await fsync(at); await fsync(at + '.json'); await fsync(this.directory);
+    return made;
+  }
+  async write(readable, id, offset) {
+    const end = await super.write(readable, id, offset);
+    await fsync(this.resolve(id));
+    return end;
+  }
+}
+const datastore = durable === 'durable'
+  ? new DurableFileStore({ directory }) : new FileStore({ directory });
+const tus = new Server({ path: '/files', datastore });
 http.createServer((req, res) => tus.handle(req, res)).listen(Number(port), '127.0.0.1',
   () => console.log('listening'));
 """
@@ -108,18 +133,25 @@ def install_peer(cell: str = "P1") -> Path | None:
 
 
 class PeerServer:
-    """``@tus/server`` on a free port: a FileStore in ``data`` or, given ``s3`` (the
-    endpoint, bucket, region, access key and secret key), an S3Store on that bucket."""
+    """``@tus/server`` on a free port: a FileStore in ``data`` (``durable``: one that
+    fsyncs, see ``SERVER_JS``) or, given ``s3`` (the endpoint, bucket, region, access key
+    and secret key), an S3Store on that bucket."""
 
     def __init__(
-        self, where: Path, data: Path, s3: tuple[str, str, str, str, str] | None = None
+        self,
+        where: Path,
+        data: Path,
+        s3: tuple[str, str, str, str, str] | None = None,
+        *,
+        durable: bool = False,
     ) -> None:
         from tests.support.server_process import free_port
 
         self.port = free_port()
         env = dict(os.environ)
         if s3 is None:
-            argv = [str(where / "server.mjs"), str(self.port), str(data)]
+            mode = "durable" if durable else "as-shipped"
+            argv = [str(where / "server.mjs"), str(self.port), str(data), mode]
         else:
             endpoint, bucket, region, key, secret = s3
             argv = [str(where / "s3-server.mjs"), str(self.port), endpoint, bucket, region]
@@ -256,6 +288,7 @@ def _p1_rounds(
     with tempfile.TemporaryDirectory() as tmp:
         ours = _start(Path(tmp), env={"CASETRAIL_DATABASE_URL": url} if url else None)
         peer = PeerServer(where, Path(tmp) / "peer")
+        durable = PeerServer(where, Path(tmp) / "durable-peer", durable=True)
         try:
             seen: dict[int, dict[str, list[float]]] = {}
             for run in range(runs):
@@ -274,11 +307,12 @@ def _p1_rounds(
                         body = photo[:-16] + nonce
                         return post_photo(ours.port, "/api/v1/uploads", auth, meta, body)
 
-                    def tus(nonce: bytes) -> float:
+                    def tus(nonce: bytes, port: int = peer.port) -> float:
                         body = photo[:-16] + nonce
-                        return post_photo(
-                            peer.port, "/files", {}, "filename " + _b64("p.jpg"), body
-                        )
+                        return post_photo(port, "/files", {}, "filename " + _b64("p.jpg"), body)
+
+                    def durable_tus(nonce: bytes) -> float:
+                        return tus(nonce, durable.port)
 
                     floor_dir = Path(tmp) / f"floor-{run}-{clients}"
                     floor_dir.mkdir()
@@ -288,12 +322,18 @@ def _p1_rounds(
 
                     c_rate, c_p99 = _cell(list(zip(nonces, ids, strict=True)), clients, ct)
                     p_rate, p_p99 = _cell([uuid.uuid4().bytes for _ in range(n)], clients, tus)
+                    d_rate, d_p99 = _cell(
+                        [uuid.uuid4().bytes for _ in range(n)], clients, durable_tus
+                    )
                     f_rate, _ = _cell([uuid.uuid4().bytes for _ in range(n)], clients, floor)
                     shutil.rmtree(floor_dir)
                     cell = seen.setdefault(clients, {"ratio": [], "p99_ratio": [], "ct": [],
                                                      "peer": [], "ct_p99": [], "peer_p99": [],
-                                                     "load": [], "floor": []})  # fmt: skip
+                                                     "load": [], "floor": [], "durable": [],
+                                                     "durable_p99": []})  # fmt: skip
                     cell["floor"].append(f_rate)
+                    cell["durable"].append(c_rate / d_rate)
+                    cell["durable_p99"].append(c_p99 / d_p99)
                     cell["ratio"].append(c_rate / p_rate)
                     cell["p99_ratio"].append(c_p99 / p_p99)
                     cell["ct"].append(c_rate)
@@ -305,7 +345,8 @@ def _p1_rounds(
                         f"P1 {database} run {run + 1} {clients} clients: CaseTrail "
                         f"{c_rate:.1f} files/s "
                         f"p99 {c_p99 * 1000:.0f} ms, peer {p_rate:.1f} files/s p99 "
-                        f"{p_p99 * 1000:.0f} ms; write+fsync alone {f_rate:.1f} files/s "
+                        f"{p_p99 * 1000:.0f} ms, peer fsyncing {d_rate:.1f} files/s p99 "
+                        f"{d_p99 * 1000:.0f} ms; write+fsync alone {f_rate:.1f} files/s "
                         f"(load {load:.2f})"
                     )
             for clients, cell in seen.items():
@@ -318,12 +359,15 @@ def _p1_rounds(
                     casetrail_p99_ms=_spread(cell["ct_p99"]), peer_p99_ms=_spread(cell["peer_p99"]),
                     load_avg_1m=_spread(cell["load"]), runs=runs, target=1.0,
                     write_fsync_files_s=_spread(cell["floor"]),
+                    vs_fsyncing_peer=_spread(cell["durable"]),
+                    p99_vs_fsyncing_peer=_spread(cell["durable_p99"]),
                     casetrail_vs_write_fsync=_spread(
                         [c / f for c, f in zip(cell["ct"], cell["floor"], strict=True)]
                     ),
                 )  # fmt: skip
         finally:
             peer.stop()
+            durable.stop()
             ours.stop()
 
 
