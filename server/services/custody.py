@@ -36,8 +36,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import bindparam, func, insert, select, tuple_
 from sqlalchemy import event as orm_events
-from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from core.checkpoint import Checkpoint as CheckpointBody
@@ -156,6 +156,16 @@ def lock_log_head(session: Session) -> LogHead:
     return _appender(session).head
 
 
+# statements of every append, built once (building one cost as much as running it)
+_LOCKED_HEAD = select(LogHead).where(LogHead.id == 1).with_for_update()
+_CASE_HEAD = (
+    select(CustodyEventRow.case_seq, CustodyEventRow.event_hash)
+    .where(CustodyEventRow.case_id == bindparam("case_id"))
+    .order_by(CustodyEventRow.case_seq.desc())
+    .limit(1)
+)
+
+
 class _Appender:
     """One transaction's hold on the log: the locked head and the tree's right edge.
 
@@ -169,7 +179,7 @@ class _Appender:
     """
 
     def __init__(self, session: Session) -> None:
-        head = session.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
+        head = session.scalar(_LOCKED_HEAD)
         if head is None:
             raise Unavailable(
                 "数据库尚未升级，无法记录保管链：请管理员运行 `casetrail db upgrade` "
@@ -323,12 +333,7 @@ def record_custody(
     log = _appender(session)
     last = log.case_heads.get(case_id)
     if last is None:
-        found = session.execute(
-            select(CustodyEventRow.case_seq, CustodyEventRow.event_hash)
-            .where(CustodyEventRow.case_id == case_id)
-            .order_by(CustodyEventRow.case_seq.desc())
-            .limit(1)
-        ).first()
+        found = session.execute(_CASE_HEAD, {"case_id": case_id}).first()
         last = (0, "") if found is None else (found.case_seq, found.event_hash)
     event = CustodyEvent(
         event_id=new_id(),

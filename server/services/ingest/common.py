@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVarTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from core.checkpoint import NoteSigner
 from server import hashstate
@@ -180,17 +180,31 @@ def _past_length(length: int | None) -> str:
 _Ts = TypeVarTuple("_Ts")
 
 
-def _with_access(query: Select[*_Ts], principal: Principal) -> Select[Any]:
+def _with_access(query: Select[*_Ts]) -> Select[Any]:
     """``query`` (which selects ``Evidence``) with the evidence's case's agency and the
-    caller's assignment to it (``None`` when not assigned) added as two more columns."""
+    caller's assignment to it (``None`` when not assigned) added as two more columns; the
+    caller's user id is the parameter ``user_id``."""
     return (
         query.add_columns(Case.agency_id, CaseOfficer.user_id)
         .join(Case, Case.id == Evidence.case_id)
         .outerjoin(
             CaseOfficer,
-            (CaseOfficer.case_id == Evidence.case_id) & (CaseOfficer.user_id == principal.user_id),
+            (CaseOfficer.case_id == Evidence.case_id)
+            & (CaseOfficer.user_id == bindparam("user_id")),
         )
     )
+
+
+# built once: on a photo's path, building these cost as much as running them
+_EVIDENCE_BY_ID = _with_access(select(Evidence)).where(Evidence.id == bindparam("evidence_id"))
+_EVIDENCE_BY_INDEX = (
+    _with_access(select(Evidence))
+    .join(CaptureManifest, CaptureManifest.id == Evidence.manifest_id)
+    .where(
+        CaptureManifest.manifest_id == bindparam("manifest_id"),
+        Evidence.file_index == bindparam("file_index"),
+    )
+)
 
 
 @dataclass
@@ -221,13 +235,14 @@ class IngestBase:
         """The announced file ``metadata`` names, if the caller may upload it: a file of a
         case of the caller's agency to which the caller (a device's owner) is assigned —
         read in one statement with its case's agency and the assignment."""
-        found = _with_access(select(Evidence), principal)
+        found: Select[Any]
+        params: dict[str, Any] = {"user_id": principal.user_id}
         if metadata.get("evidence_id"):
-            found = found.where(Evidence.id == metadata["evidence_id"])
+            found, params["evidence_id"] = _EVIDENCE_BY_ID, metadata["evidence_id"]
         elif metadata.get("manifest_id") and metadata.get("file_index", "").isdigit():
-            found = found.join(CaptureManifest, CaptureManifest.id == Evidence.manifest_id).where(
-                CaptureManifest.manifest_id == metadata["manifest_id"],
-                Evidence.file_index == int(metadata["file_index"]),
+            found = _EVIDENCE_BY_INDEX
+            params.update(
+                manifest_id=metadata["manifest_id"], file_index=int(metadata["file_index"])
             )
         else:
             raise Invalid(
@@ -236,7 +251,7 @@ class IngestBase:
                 "file: evidence_id, or manifest_id + file_index; register the manifest first)",
                 {"Upload-Metadata": ["evidence_id or manifest_id + file_index required"]},
             )
-        row: Any = uow.session.execute(found).first()
+        row: Any = uow.session.execute(found, params).first()
         # never name a case the caller may not see: one answer for all three
         if row is None or row[1] != principal.agency_id or row[2] is None:
             raise NotFound("所指证据不存在或您无权查看 (evidence not found or not visible to you)")
@@ -256,7 +271,7 @@ class IngestBase:
             .join(Evidence, Evidence.id == Upload.evidence_id)
             .where(Upload.id == upload_id)
         )
-        row: Any = uow.session.execute(_with_access(mine, principal)).first()
+        row: Any = uow.session.execute(_with_access(mine), {"user_id": principal.user_id}).first()
         if row is None or row[2] != principal.agency_id or row[3] is None:
             raise missing
         return row[0], row[1]
