@@ -180,6 +180,15 @@ def _past_length(length: int | None) -> str:
 _Ts = TypeVarTuple("_Ts")
 
 
+def _lock_evidence(uow: UnitOfWork, evidence_id: str) -> tuple[Evidence, str]:
+    """The evidence row, locked until the unit ends (``FOR UPDATE`` on PostgreSQL), and
+    its manifest's public id (its receipt names it), in one statement."""
+    evidence, manifest_id = uow.session.execute(
+        _LOCKED_EVIDENCE, {"evidence_id": evidence_id}
+    ).one()
+    return evidence, manifest_id
+
+
 def _with_access(query: Select[*_Ts]) -> Select[Any]:
     """``query`` (which selects ``Evidence``) with the evidence's case's agency and the
     caller's assignment to it (``None`` when not assigned) added as two more columns; the
@@ -196,6 +205,13 @@ def _with_access(query: Select[*_Ts]) -> Select[Any]:
 
 
 # built once: on a photo's path, building these cost as much as running them
+_LOCKED_EVIDENCE = (
+    select(Evidence, CaptureManifest.manifest_id)
+    .join(CaptureManifest, CaptureManifest.id == Evidence.manifest_id)
+    .where(Evidence.id == bindparam("evidence_id"))
+    .with_for_update(of=Evidence)
+    .execution_options(populate_existing=True)
+)
 _EVIDENCE_BY_ID = _with_access(select(Evidence)).where(Evidence.id == bindparam("evidence_id"))
 _EVIDENCE_BY_INDEX = (
     _with_access(select(Evidence))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from core.canonical import canonical_json
 from core.custody import Actor, EventType, ObjectRef
@@ -18,7 +19,6 @@ from server.errors import (
 )
 from server.faults import fault_point
 from server.models import (
-    CaptureManifest,
     Evidence,
     EvidenceStatus,
     Upload,
@@ -31,6 +31,7 @@ from server.services.ingest.common import (
     FAILED,
     MISMATCH_MESSAGE,
     UploadView,
+    _lock_evidence,
     _Progress,
     _Recorded,
 )
@@ -216,14 +217,12 @@ class Completion(PartPump):
         """Commit the stored original (in the sequencer's next batch); with ``progress``
         the same commit ends that PATCH's lease."""
 
-        locked: list[Upload | Evidence] = []  # held here: the session keeps rows only weakly
+        locked: list[Any] = []  # held here: the session keeps rows only weakly
 
         def lock(uow: UnitOfWork) -> None:
             upload = uow.session.get(Upload, upload_id)
             assert upload is not None
-            evidence = uow.session.get(Evidence, upload.evidence_id, with_for_update=True)
-            assert evidence is not None
-            locked[:] = [upload, evidence]
+            locked[:] = [upload, *_lock_evidence(uow, upload.evidence_id)]
 
         def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
             upload = uow.session.get(Upload, upload_id)
@@ -232,7 +231,7 @@ class Completion(PartPump):
             assert evidence is not None
             newly = evidence.status != EvidenceStatus.STORED  # else a concurrent upload won
             add_receipt = (
-                self._record_stored(uow, upload, evidence, principal, key, sha512)
+                self._record_stored(uow, upload, evidence, locked[2], principal, key, sha512)
                 if newly
                 else None
             )
@@ -261,14 +260,14 @@ class Completion(PartPump):
         uow: UnitOfWork,
         upload: Upload,
         evidence: Evidence,
+        manifest_id: str,
         principal: Principal | Actor,
         key: str,
         sha512: str | None,
     ) -> Callable[[CheckpointOf], None]:
         """Evidence ``stored`` and its two custody events; the returned step adds the
-        signed receipt once the (batch's) checkpoint is there."""
-        manifest = uow.session.get(CaptureManifest, evidence.manifest_id)
-        assert manifest is not None
+        signed receipt once the (batch's) checkpoint is there. ``manifest_id``: the
+        public id of the evidence's manifest (read with the locked row)."""
         now = utcnow()
         evidence.status = EvidenceStatus.STORED.value
         evidence.storage_key = key
@@ -278,7 +277,7 @@ class Completion(PartPump):
         obj = ObjectRef(evidence.expected_sha256, evidence.expected_size)
         details = {
             "evidence_id": evidence.id,
-            "manifest_id": manifest.manifest_id,
+            "manifest_id": manifest_id,
             "file_index": evidence.file_index,
             "upload_id": upload.id,
         }
@@ -293,7 +292,6 @@ class Completion(PartPump):
             {**details, "storage_key": key},
             object=obj,
         )
-        manifest_id = manifest.manifest_id
 
         def add_receipt(checkpoint: CheckpointOf) -> None:
             signer = self.signer()

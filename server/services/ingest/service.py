@@ -8,6 +8,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from core.custody import EventType
 from server import hashstate, tus
@@ -35,6 +36,7 @@ from server.services.ingest.common import (
     Caller,
     UploadView,
     _keep_token_use,
+    _lock_evidence,
     _past_length,
     _principal,
     _token,
@@ -243,12 +245,10 @@ class Ingest(Ending):
                 adopted = True
             fault_point("ingest.after_store")
 
-            locked: list[Evidence] = []  # held here: the session keeps rows only weakly
+            locked: list[Any] = []  # held here: the session keeps rows only weakly
 
             def lock(uow: UnitOfWork) -> None:
-                found = uow.session.get(Evidence, evidence_id, with_for_update=True)
-                assert found is not None
-                locked[:] = [found]
+                locked[:] = _lock_evidence(uow, evidence_id)
 
             def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
                 evidence = uow.session.get(Evidence, evidence_id)  # locked by ``lock``
@@ -260,7 +260,9 @@ class Ingest(Ending):
                 add_receipt = None
                 if newly:  # else a concurrent upload won with the same bytes
                     self._start(uow, upload, evidence, principal)
-                    add_receipt = self._record_stored(uow, upload, evidence, principal, key, None)
+                    add_receipt = self._record_stored(
+                        uow, upload, evidence, locked[1], principal, key, None
+                    )
                 else:
                     uow.session.add(upload)
                 upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
