@@ -468,8 +468,7 @@ def sign_checkpoint(uow: UnitOfWork, signer: NoteSigner) -> StoredCheckpoint:
     root = bytes(head.root) if head.size else EMPTY_ROOT
     note = sign_checkpoint_note(CheckpointBody(signer.name, head.size, root), signer)
     row = Checkpoint(size=head.size, root=root, note=note, created_at=utcnow())
-    session.add(row)
-    session.flush()
+    session.add(row)  # written with the rest of the unit (a batch flushes once, at commit)
     return _stored_checkpoint(row)
 
 
