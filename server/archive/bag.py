@@ -9,9 +9,7 @@ Every digest of the payload manifests is known before the first byte (SHA-256 ve
 at ingest against the device's signed manifest; SHA-512 recorded by the first re-read
 after ingest), so the archive opens with its tag files — ``bagit.txt``,
 ``bag-info.txt``, the manifests, the ``casetrail/`` tag directory — and the payload
-follows. A reader can therefore check a bag in one streaming pass. Each payload file
-streamed whole is read ahead by a thread of its own, the next file's GET starting
-before the current one ends (:mod:`server.archive.read_ahead`). While streaming,
+follows. A reader can therefore check a bag in one streaming pass. While streaming,
 every payload file's size and SHA-256 are re-checked (hashed in a worker thread); a file
 whose bytes differ from its record raises :class:`FixityMismatch` before anything after it is sent, so the
 archive stays visibly incomplete (no end-of-archive marker, short of its
@@ -42,7 +40,6 @@ from functools import cached_property
 from typing import Any
 
 from server.archive.layout import encode_manifest_path
-from server.archive.read_ahead import ReadAhead
 from storage.hashing import Digester
 from storage.port import BLOCK_SIZE
 
@@ -475,60 +472,36 @@ def stream_bag(
     """
     segments, total = recipe._layout
     end = total if end is None else min(end, total)
-    placed, at = [], 0
-    for seg in segments:
-        placed.append((seg, at))
-        at += seg.length
-    whole = [  # payload files streamed whole, in order: each is read ahead of its turn
-        k
-        for k, (seg, seg_start) in enumerate(placed)
-        if isinstance(seg, _Payload) and start <= seg_start and seg_start + seg.length <= end
-    ]
-    ahead: dict[int, ReadAhead] = {}
-
-    def read_ahead(k: int) -> ReadAhead:
-        seg = placed[k][0]
-        assert isinstance(seg, _Payload)
-        key = seg.entry.storage_key
-        return ReadAhead(lambda: open_payload(key, 0, None))
-
     crcs: dict[int, int] = {}
-    try:
-        for k, (seg, seg_start) in enumerate(placed):
-            seg_end = seg_start + seg.length
-            lo, hi = max(start, seg_start), min(end, seg_end)
-            if lo >= hi:
-                if seg_start >= end:
-                    break
+    at = 0
+    for seg in segments:
+        seg_start, seg_end = at, at + seg.length
+        at = seg_end
+        lo, hi = max(start, seg_start), min(end, seg_end)
+        if lo >= hi:
+            if seg_start >= end:
+                break
+            continue
+        a, b = lo - seg_start, hi - seg_start
+        if isinstance(seg, _Literal):
+            if a == 0 and b == seg.length <= BLOCK_SIZE:
+                yield seg.data  # whole: the bytes themselves, no slice
                 continue
-            a, b = lo - seg_start, hi - seg_start
-            if isinstance(seg, _Literal):
-                if a == 0 and b == seg.length <= BLOCK_SIZE:
-                    yield seg.data  # whole: the bytes themselves, no slice
-                    continue
-                for i in range(a, b, BLOCK_SIZE):
-                    yield seg.data[i : min(b, i + BLOCK_SIZE)]
-            elif isinstance(seg, _Payload):
-                if k in whole:
-                    reader = ahead.pop(k, None) or read_ahead(k)
-                    later = whole.index(k) + 1
-                    if later < len(whole):  # the next file's GET starts now
-                        ahead[whole[later]] = read_ahead(whole[later])
-                    want_crc: list[int] | None = [] if recipe.format is BagFormat.ZIP else None
-                    try:
-                        yield from _verified_blocks(seg.entry, iter(reader), want_crc)
-                    finally:
-                        reader.close()
-                    if want_crc:
-                        crcs[seg.index] = want_crc[-1]
-                else:
-                    yield from open_payload(seg.entry.storage_key, a, b)
+            for i in range(a, b, BLOCK_SIZE):
+                yield seg.data[i : min(b, i + BLOCK_SIZE)]
+        elif isinstance(seg, _Payload):
+            if a == 0 and b == seg.length:
+                want_crc: list[int] | None = [] if recipe.format is BagFormat.ZIP else None
+                yield from _verified_blocks(
+                    seg.entry, open_payload(seg.entry.storage_key, 0, None), want_crc
+                )
+                if want_crc:
+                    crcs[seg.index] = want_crc[-1]
             else:
-                for i in seg.needs:
-                    if i not in crcs:
-                        crcs[i] = _crc_of(recipe.payload[i], open_payload)
-                data = seg.make(crcs)
-                yield data[a:b]
-    finally:  # ended early (a fixity failure, a client gone): stop the readers
-        for reader in ahead.values():
-            reader.close()
+                yield from open_payload(seg.entry.storage_key, a, b)
+        else:
+            for i in seg.needs:
+                if i not in crcs:
+                    crcs[i] = _crc_of(recipe.payload[i], open_payload)
+            data = seg.make(crcs)
+            yield data[a:b]

@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import tarfile
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -18,7 +17,6 @@ from click.testing import CliRunner
 
 from core.verify import leaf_hash as rfc6962_leaf
 from core.verify import open_checkpoint, verify_bag, verify_inclusion
-from server.archive import read_ahead
 from server.archive.bag import FixityMismatch
 from server.cli import main as cli
 from server.models import Evidence
@@ -290,27 +288,3 @@ def test_a_missing_object_refuses_the_export_before_any_byte(world: World) -> No
     assert "fixity_failed" in body["message"] and "evidence" in body["errors"]
     types = _types(world, case_id)
     assert "fixity_failed" in types and "exported" not in types
-
-
-def test_a_download_stopped_half_way_leaves_no_reader_behind(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # payload files are read ahead by threads (the next file's GET starts early): a
-    # client that goes away mid-payload must not leave them waiting to hand over blocks
-    monkeypatch.setattr(read_ahead, "AHEAD_BLOCKS", 1)
-    long_video = (
-        "VID_0003.mp4",
-        b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 16384,
-        "video/mp4",
-    )
-    ingested = ingest_case(
-        world, [Capture("site-inspection", "electronic-data-record", [long_video, VIDEO])]
-    )
-    response = _export(world, ingested.case["id"])
-    assert response.status_code == 200
-    blocks = iter(response.response)
-    received = 0
-    while received < 200_000:  # past the tag files, into the first payload file
-        received += len(next(blocks))
-    response.close()  # what the server does when the client disconnects
-    assert [t for t in threading.enumerate() if t.name == "export-read-ahead"] == []
