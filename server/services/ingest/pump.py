@@ -384,8 +384,7 @@ class _PartSender:
     def __init__(self, ingest: PartPump, p: _Progress) -> None:
         self._ingest = ingest
         self._p = p
-        self._overlapped = isinstance(ingest.store, PartsInFlight)
-        self._in_flight = PARTS_IN_FLIGHT if self._overlapped else 1
+        self._in_flight = PARTS_IN_FLIGHT if isinstance(ingest.store, PartsInFlight) else 1
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
         self._next = p.parts_count + 1
