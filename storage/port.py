@@ -14,7 +14,7 @@ process. Backends may need a minimum size for every part but the last
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -212,6 +212,28 @@ class BlobStore(Protocol):
 
     def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[UploadInfo]:
         """Open uploads whose key starts with ``prefix`` (for resume and reconciliation)."""
+        ...
+
+
+@runtime_checkable
+class PartsInFlight(Protocol):
+    """A store that can put a part while the one before it is still being put (S3).
+
+    Optional beside :class:`BlobStore`: a caller that records parts in order keeps
+    several going at once, yet never more than one stored part is left unrecorded.
+    """
+
+    def put_part_after(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        blocks: Iterable[Block],
+        previous: Callable[[], object],
+    ) -> PartInfo:
+        """``put_part``, but the part cannot be complete in the store before
+        ``previous()`` returns (the caller's "part ``number - 1`` is recorded"); if it
+        raises, nothing of this part is kept and the put fails."""
         ...
 
 

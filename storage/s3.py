@@ -24,7 +24,15 @@ The only module that imports boto3/botocore. Vendor errors stop here: every
   (boto3 ≥ 1.36 otherwise sends CRC trailers some S3 servers reject); single-request
   writes carry ``x-amz-checksum-sha256`` of the body, which we compute anyway, and so
   does every UploadPart (of the part buffer we hold), so a part damaged on the way is
-  refused by the store instead of being completed into an original.
+  refused by the store instead of being completed into an original. A body that carries
+  its SHA-256 in that signed header is not hashed a second time for the SigV4 payload
+  signature (``UNSIGNED-PAYLOAD``, as the AWS SDKs do over TLS): the store checks the
+  body against the signed checksum, so tampering is caught all the same, and the
+  process hashes each byte it sends once instead of twice.
+- Parts in flight (:meth:`S3BlobStore.put_part_after`): part ``n + 1`` may be sent while
+  part ``n`` is still being put, but its last bytes wait until the caller has recorded
+  part ``n``; so at most one stored part is ever unrecorded (the last, which may be
+  re-put) and the order check below still holds after a crash.
 - Duplicate part versions (SeaweedFS lists every put of a part number):
   ``complete_upload`` accepts any listed version of a number, so a caller that recorded
   the ETag each put answered completes exactly those bytes, on any process.
@@ -37,7 +45,7 @@ import builtins
 import contextlib
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,6 +203,74 @@ def _part_checksum(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
+_CHECKSUM_HEADER = "x-amz-checksum-sha256"
+
+
+def _sign_checksum_not_payload(client: Any) -> None:
+    """Register on ``client``: a request whose body's SHA-256 is in the signed
+    ``x-amz-checksum-sha256`` header goes with ``UNSIGNED-PAYLOAD`` (the store verifies
+    the body against that header) instead of botocore hashing the body once more — and
+    a held part body (:class:`_HeldPart`) is not read ahead for a signature."""
+    config = client.meta.config
+    s3: Any = {**(config.s3 or {}), "payload_signing_enabled": False}
+    unsigned = config.merge(Config(s3=s3))
+
+    def before_sign(request: Any, **_: Any) -> None:
+        if _CHECKSUM_HEADER in request.headers:
+            request.context["client_config"] = unsigned
+
+    client.meta.events.register(
+        "before-sign.s3", before_sign, unique_id="casetrail-checksum-signed"
+    )
+
+
+HELD_BYTES = 64 << 10
+"""The end of a part that :meth:`S3BlobStore.put_part_after` sends only once the part
+before it is recorded: the store cannot complete a part whose last bytes it lacks."""
+
+
+class _HeldPart:
+    """One part buffer as an UploadPart body (views of it, no copies) whose last
+    ``HELD_BYTES`` are sent only after ``release()`` returns; if ``release`` raises, the
+    request is cut short there and the store discards the part, and a retry (botocore
+    rewinds the body) is cut short again with the same ``error``. Seekable; ``release``
+    returns once at most."""
+
+    def __init__(self, data: bytes, release: Callable[[], object]) -> None:
+        self._view = memoryview(data)
+        self._held_from = max(0, len(data) - HELD_BYTES)
+        self._release: Callable[[], object] | None = release
+        self._at = 0
+        self.error: BaseException | None = None
+
+    def read(self, size: int | None = -1) -> memoryview:
+        end = len(self._view) if size is None or size < 0 else self._at + size
+        end = min(end, len(self._view))
+        if self._release is not None and end > self._held_from:
+            if self._at < self._held_from:
+                end = self._held_from  # everything before the held end goes now
+            else:
+                if self.error is not None:
+                    raise self.error
+                try:
+                    self._release()
+                except BaseException as exc:
+                    self.error = exc
+                    raise
+                self._release = None
+        chunk = self._view[self._at : end]
+        self._at = end
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._at, 2: len(self._view)}[whence]
+        self._at = min(max(0, base + offset), len(self._view))
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+
 class S3BlobStore:
     """A ``BlobStore`` on one S3 bucket, keys under an optional ``prefix``."""
 
@@ -214,6 +290,7 @@ class S3BlobStore:
         if prefix:
             check_prefix(prefix)
         self._client = client
+        _sign_checksum_not_payload(client)
         self.bucket = bucket
         self.prefix = prefix
         self.part_size = part_size
@@ -528,8 +605,85 @@ class S3BlobStore:
         """UploadPart from one buffer of at most ``part_size`` bytes, in order.
 
         The order is checked with ListParts, except for the part right after the one this
-        process put last in this upload (the common case: one writer streaming parts, as
-        the ingest lease guarantees), which saves a round trip per part.
+        process began to put last in this upload (the common case: one writer streaming
+        parts, as the ingest lease guarantees), which saves a round trip per part.
+        """
+        return self._put_part(key, upload_id, number, blocks, None)
+
+    def put_part_after(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        blocks: Iterable[Block],
+        previous: Callable[[], object],
+    ) -> PartInfo:
+        """:meth:`put_part`, sent while the part before it may still be in flight: its
+        last ``HELD_BYTES`` go only once ``previous()`` returns (the caller's "part
+        ``number - 1`` is stored and recorded"), so this part cannot be complete in the
+        store before that; its order is checked then, after the part before it. If
+        ``previous()`` or that check raises, the request is cut short, the store keeps
+        nothing of this part, and that error is raised here.
+        """
+        return self._put_part(key, upload_id, number, blocks, previous)
+
+    def _put_part(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        blocks: Iterable[Block],
+        previous: Callable[[], object] | None,
+    ) -> PartInfo:
+        if previous is None:
+            count = self._check_order(key, upload_id, number)
+        try:
+            data = self._read_part(limited(blocks, limit=self.part_size, key=key))
+        except TooLarge as exc:
+            raise TooLarge(
+                f"分片超过 {self.part_size} 字节上限，请拆分 / part exceeds the "
+                f"{self.part_size}-byte part limit; split it",
+                key=key,
+                limit=self.part_size,
+            ) from exc
+        body: bytes | _HeldPart = data
+        if previous is not None:
+            counted: list[int] = []
+
+            def release() -> None:
+                previous()  # the part before is stored: the order is checked after it
+                counted.append(self._check_order(key, upload_id, number))
+
+            body = _HeldPart(data, release)
+        try:
+            with _s3_errors(key):
+                response = self._client.upload_part(
+                    Bucket=self.bucket,
+                    Key=self._k(key),
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ContentLength=len(data),
+                    ChecksumSHA256=_part_checksum(data),
+                )
+        except BaseException as exc:
+            self._put.pop(upload_id, None)  # unsure what is stored: ask ListParts next time
+            if isinstance(body, _HeldPart) and body.error is not None:
+                raise body.error from exc
+            raise
+        if previous is not None:
+            count = counted[0]
+        etag = str(response["ETag"])
+        if number == count:
+            self._replaced.setdefault(upload_id, {})[number] = etag
+        return PartInfo(number, len(data), etag)
+
+    def _check_order(self, key: str, upload_id: str, number: int) -> int:
+        """Refuse a part out of order (``InvalidParts``); the number of parts before it.
+
+        No round trip for the part right after the one this process began to put last
+        (remembered as begun, so the next may start while it is in flight); otherwise
+        ListParts decides: the next part, or the last one again.
         """
         count = self._put.get(upload_id)
         if count is None or number != count + 1:
@@ -540,29 +694,8 @@ class S3BlobStore:
                     f"(or {count} to replace the last), got {number}",
                     key=key,
                 )
-        try:
-            data = self._read_part(limited(blocks, limit=self.part_size, key=key))
-        except TooLarge as exc:
-            raise TooLarge(
-                f"分片超过 {self.part_size} 字节上限，请拆分 / part exceeds the "
-                f"{self.part_size}-byte part limit; split it",
-                key=key,
-                limit=self.part_size,
-            ) from exc
-        with _s3_errors(key):
-            response = self._client.upload_part(
-                Bucket=self.bucket,
-                Key=self._k(key),
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=data,
-                ChecksumSHA256=_part_checksum(data),
-            )
-        etag = str(response["ETag"])
-        if number == count:
-            self._replaced.setdefault(upload_id, {})[number] = etag
         self._remember_put(upload_id, number)
-        return PartInfo(number, len(data), etag)
+        return count
 
     def list_parts(self, key: str, upload_id: str) -> builtins.list[PartInfo]:
         """ListParts (paginated), one entry per part number.

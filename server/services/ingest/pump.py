@@ -7,6 +7,8 @@ import contextlib
 import errno
 import logging
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -34,9 +36,15 @@ from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
 from storage.hashing import HashWorker
 from storage.keys import upload_key
-from storage.port import PartInfo
+from storage.port import PartInfo, PartsInFlight
 
 log = logging.getLogger(__name__)
+
+PARTS_IN_FLIGHT = 2
+"""Part puts an upload keeps going at once on a store that can hold a part's end until
+the one before it is recorded (:class:`storage.port.PartsInFlight`: S3), so the store
+works on two parts while the next one is received: at most three part buffers per
+upload. One on any other store."""
 
 
 class PartPump(IngestBase):
@@ -128,8 +136,9 @@ class PartPump(IngestBase):
     def _pump_buffered(self, p: _Progress, blocks: Iterator[bytes], min_part: int) -> None:
         """Stores with a part minimum (S3): part buffers, a durable tail below the minimum.
 
-        A full part buffer goes to a :class:`_PartSender` thread, and the next part is
-        received while it is put: at most two part buffers per upload are held.
+        Full part buffers go to a :class:`_PartSender`, and the next part is received
+        while up to :data:`PARTS_IN_FLIGHT` are put: at most that many + 1 part buffers
+        per upload are held.
         """
         assert p.storage_upload_id is not None
         part_size = max(min_part, min(self.config.s3_part_size, self._max_part()))
@@ -161,13 +170,7 @@ class PartPump(IngestBase):
         assert p.storage_upload_id is not None
         self._claim(p)
         info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, buffer)
-        if info.size != size:
-            raise Unavailable(
-                "存储写入的分片大小不符，此段未记录：请稍后从服务器报告的偏移量续传 (the store kept "
-                "a part of the wrong size; it was not recorded — resume later from the offset "
-                "the server reports)"
-            )
-        self._record_part(p, info, hash_state)
+        self._record_part(p, _stored_whole(info, size), hash_state)
 
     def _max_part(self) -> int:
         return self.store.capabilities.max_part_size or self.config.s3_part_size
@@ -344,23 +347,49 @@ class PartPump(IngestBase):
         ]
 
 
+def _stored_whole(info: PartInfo, size: int) -> PartInfo:
+    """``info``, if the store kept all ``size`` bytes of the part (else nothing is recorded)."""
+    if info.size != size:
+        raise Unavailable(
+            "存储写入的分片大小不符，此段未记录：请稍后从服务器报告的偏移量续传 (the store kept "
+            "a part of the wrong size; it was not recorded — resume later from the offset "
+            "the server reports)"
+        )
+    return info
+
+
+def _taken(buffer: list[bytes]) -> Iterator[bytes]:
+    """The blocks of ``buffer``, each let go as the store takes it (one copy of a part
+    in memory, not two)."""
+    buffer.reverse()
+    while buffer:
+        yield buffer.pop()
+
+
 class _PartSender:
-    """Puts full part buffers in a worker thread while the next part is being received.
+    """Puts full part buffers in worker threads while the next part is being received.
 
     :meth:`send` hands over one buffer with the hash state at its end (taken in the
-    receiving thread, so it covers exactly the bytes up to the part's end) after the
-    previous part is stored and recorded, raising that part's error if it failed:
-    ``Upload-Offset`` and the saved hash state only ever advance after a part upload
-    succeeded, and at most two part buffers (one being put, one filling) are held.
-    Leaving the ``with`` block waits for the last part, raising its error unless
-    another one is already on its way out.
+    receiving thread, so it covers exactly the bytes up to the part's end). Up to
+    :data:`PARTS_IN_FLIGHT` parts are put at once, numbered in the order they were
+    received, and recorded strictly in that order: a part's last bytes reach the store
+    only once the part before it is recorded (``put_part_after``), so ``Upload-Offset``
+    and the saved hash state only ever cover parts stored and recorded, and a crash at
+    any moment leaves at most one stored part unrecorded — the next one, which a resumed
+    upload puts again. When the oldest part failed, :meth:`send` raises its error (the
+    parts after it fail with it, kept by nobody). Leaving the ``with`` block waits for
+    every part, raising the first error unless another one is already on its way out.
     """
 
     def __init__(self, ingest: PartPump, p: _Progress) -> None:
         self._ingest = ingest
         self._p = p
+        self._in_flight = PARTS_IN_FLIGHT if isinstance(ingest.store, PartsInFlight) else 1
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
+        self._pending: deque[Future[None]] = deque()
+        self._next = p.parts_count + 1
+        # claims and records read and move ``p`` and the upload row together, one at a time
+        self._recording = threading.Lock()
 
     def __enter__(self) -> _PartSender:
         return self
@@ -368,23 +397,54 @@ class _PartSender:
     def send(self, buffer: list[bytes], size: int) -> None:
         """Put ``buffer`` (``size`` bytes) as the next part, in the background."""
         state = self._ingest._hash_state(self._p)
-        self._wait()
+        while len(self._pending) >= self._in_flight:
+            self._pending.popleft().result()
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-part")
-        self._pending = self._pool.submit(self._ingest._put_buffer, self._p, buffer, size, state)
+            self._pool = ThreadPoolExecutor(self._in_flight, thread_name_prefix="ingest-part")
+        previous = self._pending[-1] if self._pending else None
+        number, self._next = self._next, self._next + 1
+        self._pending.append(self._pool.submit(self._put, number, buffer, size, state, previous))
 
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+    def _put(
+        self,
+        number: int,
+        buffer: list[bytes],
+        size: int,
+        hash_state: bytes | None,
+        previous: Future[None] | None,
+    ) -> None:
+        """Put part ``number``; record it once ``previous`` (the part before) is recorded."""
+        p, store = self._p, self._ingest.store
+        assert p.storage_upload_id is not None
+        with self._recording:
+            self._ingest._claim(p)
+        blocks = _taken(buffer)
+        if previous is None:
+            info = store.put_part(p.storage_key, p.storage_upload_id, number, blocks)
+        else:
+            assert isinstance(store, PartsInFlight)
+            info = store.put_part_after(
+                p.storage_key, p.storage_upload_id, number, blocks, previous.result
+            )
+            previous.result()  # recorded before our last bytes left: raises if it failed
+        with self._recording:
+            assert p.parts_count + 1 == number, (p.parts_count, number)
+            self._ingest._record_part(p, _stored_whole(info, size), hash_state)
+
+    def _wait_all(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         try:
             if exc_type is None:
-                self._wait()
+                self._wait_all()
             else:
                 with contextlib.suppress(Exception):
-                    self._wait()
+                    self._wait_all()
         finally:
+            for pending in self._pending:  # after an error: let the later parts end too
+                with contextlib.suppress(Exception):
+                    pending.result()
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
