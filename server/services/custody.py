@@ -192,7 +192,7 @@ class _Appender:
         self.case_heads: dict[str, tuple[int, str]] = {}
         self.appended = 0
         # rows appended but not yet written: one multi-row INSERT per table when the
-        # session next reads, signs a checkpoint or commits (see _write_appended)
+        # session next reads (outside a sequencer batch) or commits (write_appended)
         self.new_nodes: list[dict[str, Any]] = []
         self.new_events: list[dict[str, Any]] = []
         positions = _peak_positions(head.size)

@@ -12,12 +12,13 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
-import boto3
 import httpx
 import pytest
 
 from server.services.receipts import decode_header
+from storage.s3 import make_s3_client
 from tests.server.e2e_support import field_device, s3_env
 from tests.support.seaweedfs import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS
 from tests.support.server_process import ServerProcess
@@ -28,15 +29,13 @@ MIB = 1 << 20
 PART = 16 * MIB  # the server's part size on S3
 
 
+def _s3(seaweedfs: SeaweedFS) -> Any:
+    return make_s3_client(seaweedfs.endpoint_url, ACCESS_KEY, SECRET_KEY, REGION)
+
+
 def _stored_parts(seaweedfs: SeaweedFS, bucket: str) -> list[tuple[int, int]]:
     """(number, size) of every part of the one open upload in ``bucket``."""
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=seaweedfs.endpoint_url,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=REGION,
-    )
+    s3 = _s3(seaweedfs)
     [upload] = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
     listed = s3.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
     return sorted({(p["PartNumber"], p["Size"]) for p in listed.get("Parts", [])})
@@ -107,13 +106,7 @@ def test_kill_with_parts_in_flight_resumes_from_parts_stored_and_recorded(
             assert resumed.status_code == 204, resumed.text
         receipt = decode_header(resumed.headers["CaseTrail-Receipt"])
         assert receipt["sha256"] == digest and receipt["size"] == len(data)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=seaweedfs.endpoint_url,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
+        s3 = _s3(seaweedfs)
         originals = s3.list_objects_v2(Bucket=bucket, Prefix="casetrail/originals/")["Contents"]
         [original] = [o["Key"] for o in originals]
         body = s3.get_object(Bucket=bucket, Key=original)["Body"].read()
