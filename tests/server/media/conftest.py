@@ -6,6 +6,7 @@ import io
 import random
 import struct
 import subprocess
+import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,13 @@ PHOTO_TIME = "2024:05:01 08:30:00"
 @pytest.fixture(scope="session")
 def ffmpeg() -> FFmpegTools:
     return FFmpegTools.resolve()
+
+
+@pytest.fixture(autouse=True)
+def _temp_files_under_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``inspect_media`` without ``out_dir`` makes its own directory (the caller keeps the
+    derivatives in it): in these tests under ``tmp_path``, removed with it, not in /tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 @pytest.fixture
