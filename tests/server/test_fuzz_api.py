@@ -27,7 +27,9 @@ seed that reproduces it).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections import Counter
@@ -163,7 +165,10 @@ def _app(tmp: str) -> tuple[Flask, dict[str | None, str]]:
     return app, tokens
 
 
-_APP, _TOKENS = _app(tempfile.mkdtemp(prefix="casetrail-fuzz-"))
+# made at import (Schemathesis reads the app while collecting), removed when pytest exits
+_DATA_DIR = tempfile.mkdtemp(prefix="casetrail-fuzz-")
+atexit.register(shutil.rmtree, _DATA_DIR, True)
+_APP, _TOKENS = _app(_DATA_DIR)
 schema = schemathesis.openapi.from_wsgi(
     "/api/v1/openapi.json", _APP, config=schemathesis.Config.from_dict(config())
 )
