@@ -239,12 +239,7 @@ class Completion(PartPump):
             if progress is not None and upload.lock_owner == progress.lock:
                 upload.lock_owner, upload.lock_expires_at = None, None
 
-            def finish(checkpoint: CheckpointOf) -> tuple[UploadView, bool]:
-                if add_receipt is not None:
-                    add_receipt(checkpoint)
-                return self._view(upload, evidence), newly
-
-            return finish
+            return self._answer(upload, evidence, newly, add_receipt)
 
         view, newly = self.sequencer.run(work, lock)
         if progress is not None:
@@ -254,6 +249,23 @@ class Completion(PartPump):
         self._drop_tail(upload_id)
         self._schedule_inspection(view.evidence_id)
         return view
+
+    def _answer(
+        self,
+        upload: Upload,
+        evidence: Evidence,
+        newly: bool,
+        add_receipt: Callable[[CheckpointOf], None] | None,
+    ) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
+        """A completion job's last step (after every job's work in the batch): the receipt,
+        when this completion stored the evidence, then the upload's view."""
+
+        def finish(checkpoint: CheckpointOf) -> tuple[UploadView, bool]:
+            if add_receipt is not None:
+                add_receipt(checkpoint)
+            return self._view(upload, evidence), newly
+
+        return finish
 
     def _record_stored(
         self,

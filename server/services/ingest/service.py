@@ -268,12 +268,7 @@ class Ingest(Ending):
                 upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
                 upload.hash_state = None
 
-                def finish(checkpoint: CheckpointOf) -> tuple[UploadView, bool]:
-                    if add_receipt is not None:
-                        add_receipt(checkpoint)
-                    return self._view(upload, evidence), newly
-
-                return finish
+                return self._answer(upload, evidence, newly, add_receipt)
 
             view, newly_stored = self.sequencer.run(work, lock)
             if adopted and not self.store.exists(key):  # moved away before our commit
