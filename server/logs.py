@@ -4,14 +4,17 @@ Every request gets a request id: the client's ``X-Request-Id`` when it is a plai
 (letters, digits, ``._:-``, at most 128), else a new one. It is sent back in the
 response's ``X-Request-Id`` and carried by every log line written while the request
 runs (``request_id``), so one request's lines can be picked out of many processes. The
-last line of each request is ``request`` with method, route, status and duration.
+last line of each request is ``request`` with method, route, status, duration, the
+client's address and its ``User-Agent`` (the server's only access log: gunicorn's own is
+off, it said the same in another format).
 
 ``casetrail serve`` writes to stderr, one JSON object a line (``CASETRAIL_LOG_FORMAT=json``,
 the default; ``text`` for people at a terminal)::
 
     {"time": "2026-03-03T09:30:00.123+08:00", "level": "INFO", "logger": "casetrail.request",
      "message": "request", "request_id": "6f1c…", "method": "PATCH",
-     "route": "/api/v1/uploads/<upload_id>", "status": 204, "duration_ms": 41.7}
+     "route": "/api/v1/uploads/<upload_id>", "status": 204, "duration_ms": 41.7,
+     "client": "10.0.0.7", "user_agent": "tus-java-client/0.5"}
 
 Times are Beijing time (Asia/Shanghai) with their offset. Lines written outside a
 request (background inspection, checkpoints) have ``"request_id": null``.
@@ -129,6 +132,8 @@ def _finish(response: Response) -> Response:
             "path": request.path,
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "client": request.remote_addr,
+            "user_agent": request.headers.get("User-Agent", "")[:200] or None,
         },
     )
     return response

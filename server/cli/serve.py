@@ -158,7 +158,9 @@ def serve(
             "timeout": 120,
             "graceful_timeout": 30,
             "keepalive": 5,
-            "accesslog": "-",
+            # no access log of gunicorn's: each request's last JSON line (server.logs)
+            # says the same, in the one format the logs have
+            "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",
         },

@@ -135,6 +135,10 @@ def test_metrics_count_an_upload_while_it_runs_and_logs_carry_one_request_id(
         mine = [line for line in lines if line.get("request_id") == request_id]
         assert [line["message"] for line in mine] == ["上传完成 upload completed", "request"]
         assert mine[-1]["route"] == UPLOAD_ROUTE and mine[-1]["status"] == 204
+        # the request line is the access log: who called, with what; gunicorn writes none
+        assert mine[-1]["client"] == "127.0.0.1"
+        assert mine[-1]["user_agent"].startswith("python-httpx/")
+        assert not [line for line in server.log().splitlines() if '"PATCH /api/v1/' in line]
         assert all(line["time"].endswith("+08:00") for line in mine)
         # Requests without an id got their own, one each.
         others = {line["request_id"] for line in lines if line["message"] == "request"} - {

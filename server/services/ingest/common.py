@@ -18,7 +18,7 @@ from sqlalchemy import Select, bindparam, select
 
 from core.checkpoint import NoteSigner
 from server import hashstate
-from server.auth import Principal, authenticate
+from server.auth import TOKEN_OWNER, Principal, authenticate, principal_of, token_digest
 from server.errors import (
     BadRequest,
     Invalid,
@@ -30,6 +30,7 @@ from server.models import (
     CaseOfficer,
     Evidence,
     Upload,
+    User,
     utcnow,
 )
 from server.services.ingest import lease
@@ -213,6 +214,17 @@ _LOCKED_EVIDENCE = (
     .execution_options(populate_existing=True)
 )
 _EVIDENCE_BY_ID = _with_access(select(Evidence)).where(Evidence.id == bindparam("evidence_id"))
+_CALLER_AND_EVIDENCE = (
+    TOKEN_OWNER.add_columns(Evidence, Case.agency_id, CaseOfficer.user_id)
+    .outerjoin(Evidence, Evidence.id == bindparam("evidence_id"))
+    .outerjoin(Case, Case.id == Evidence.case_id)
+    .outerjoin(
+        CaseOfficer,
+        (CaseOfficer.case_id == Evidence.case_id) & (CaseOfficer.user_id == User.id),
+    )
+)
+"""The token's owner (:data:`server.auth.TOKEN_OWNER`) and the evidence with its access
+columns as in ``_EVIDENCE_BY_ID``, for the token's user: a photo's lookup in one read."""
 _EVIDENCE_BY_INDEX = (
     _with_access(select(Evidence))
     .join(CaptureManifest, CaptureManifest.id == Evidence.manifest_id)
@@ -246,33 +258,43 @@ class IngestBase:
         return reading() if reading is not None else unit
 
     def _bound_evidence(
-        self, uow: UnitOfWork, principal: Principal, metadata: dict[str, str]
-    ) -> Evidence:
-        """The announced file ``metadata`` names, if the caller may upload it: a file of a
-        case of the caller's agency to which the caller (a device's owner) is assigned —
-        read in one statement with its case's agency and the assignment."""
-        found: Select[Any]
-        params: dict[str, Any] = {"user_id": principal.user_id}
+        self, uow: UnitOfWork, who: Caller, metadata: dict[str, str]
+    ) -> tuple[Principal, Evidence]:
+        """The caller, and the announced file ``metadata`` names if the caller may upload
+        it: a file of a case of the caller's agency to which the caller (a device's owner)
+        is assigned. Read with its case's agency and the assignment in one statement —
+        and, for a header naming ``evidence_id`` (the photo path), with the token too."""
+        params: dict[str, Any] = {}
         if metadata.get("evidence_id"):
-            found, params["evidence_id"] = _EVIDENCE_BY_ID, metadata["evidence_id"]
+            params["evidence_id"] = metadata["evidence_id"]
         elif metadata.get("manifest_id") and metadata.get("file_index", "").isdigit():
-            found = _EVIDENCE_BY_INDEX
             params.update(
                 manifest_id=metadata["manifest_id"], file_index=int(metadata["file_index"])
             )
+        row: Any
+        if isinstance(who, Credentials) and "evidence_id" in params:
+            params["digest"] = token_digest(who.authorization)
+            row = uow.session.execute(_CALLER_AND_EVIDENCE, params).first()
+            principal = principal_of(row, params["digest"])
+            row = row[3:]
         else:
-            raise Invalid(
-                "Upload-Metadata 须包含 evidence_id，或 manifest_id 与 file_index，用以指明"
-                "采集清单中的文件；请先登记采集清单 (Upload-Metadata must name the announced "
-                "file: evidence_id, or manifest_id + file_index; register the manifest first)",
-                {"Upload-Metadata": ["evidence_id or manifest_id + file_index required"]},
-            )
-        row: Any = uow.session.execute(found, params).first()
+            principal = _principal(uow, who)
+            if not params:
+                raise Invalid(
+                    "Upload-Metadata 须包含 evidence_id，或 manifest_id 与 file_index，用以指明"
+                    "采集清单中的文件；请先登记采集清单 (Upload-Metadata must name the "
+                    "announced file: evidence_id, or manifest_id + file_index; register the "
+                    "manifest first)",
+                    {"Upload-Metadata": ["evidence_id or manifest_id + file_index required"]},
+                )
+            params["user_id"] = principal.user_id
+            found = _EVIDENCE_BY_ID if "evidence_id" in params else _EVIDENCE_BY_INDEX
+            row = uow.session.execute(found, params).first()
         # never name a case the caller may not see: one answer for all three
-        if row is None or row[1] != principal.agency_id or row[2] is None:
+        if row is None or row[0] is None or row[1] != principal.agency_id or row[2] is None:
             raise NotFound("所指证据不存在或您无权查看 (evidence not found or not visible to you)")
         evidence: Evidence = row[0]
-        return evidence
+        return principal, evidence
 
     def _visible_upload(
         self, uow: UnitOfWork, principal: Principal, upload_id: str

@@ -98,7 +98,7 @@ class PartPump(IngestBase):
         caps = self.store.capabilities
         assert p.storage_upload_id is not None
         gone: ClientGone | None = None
-        pipe = p.pipe = None if p.hasher is None else HashWorker(p.hasher, "ingest-sha256")
+        pipe = p.pipe = None if p.hasher is None else HashWorker(p.hasher)
 
         def hashed(source: Iterator[bytes]) -> Iterator[bytes]:
             nonlocal gone

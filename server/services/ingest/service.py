@@ -83,16 +83,14 @@ class Ingest(Ending):
             # a photo: the lookup reads a snapshot (never SQLite's write lock); its one
             # write transaction is the completion's
             with self._reading() as uow:
-                principal = _principal(uow, who)
+                principal, evidence = self._announced(uow, who, metadata, length)
                 token_used = bool(uow.session.dirty)
-                evidence = self._announced(uow, principal, metadata, length)
                 target = (evidence.id, evidence.expected_sha256)
                 stored = evidence.status == EvidenceStatus.STORED
             if not stored:
                 return self._create_whole(principal, token_used, *target, length, metadata, body)
         with self.uow_factory() as uow:
-            principal = _principal(uow, who)
-            evidence = self._announced(uow, principal, metadata, length)
+            principal, evidence = self._announced(uow, who, metadata, length)
             upload = self._new_upload(evidence, principal, length, metadata)
             key = upload.storage_key or ""
             evidence_id, expected = evidence.id, evidence.expected_sha256
@@ -128,10 +126,11 @@ class Ingest(Ending):
         return self.status(principal, upload_id)
 
     def _announced(
-        self, uow: UnitOfWork, principal: Principal, metadata: dict[str, str], length: int
-    ) -> Evidence:
-        """The announced file the upload names, refused unless ``length`` is its size."""
-        evidence = self._bound_evidence(uow, principal, metadata)
+        self, uow: UnitOfWork, who: Caller, metadata: dict[str, str], length: int
+    ) -> tuple[Principal, Evidence]:
+        """The caller and the announced file the upload names, refused unless ``length``
+        is its size."""
+        principal, evidence = self._bound_evidence(uow, who, metadata)
         if length != evidence.expected_size:
             raise Invalid(
                 f"Upload-Length {length} 与采集清单所述大小 {evidence.expected_size} 不符；"
@@ -139,7 +138,7 @@ class Ingest(Ending):
                 "signed manifest; upload the original file the manifest lists)",
                 {"Upload-Length": [f"expected {evidence.expected_size}, got {length}"]},
             )
-        return evidence
+        return principal, evidence
 
     def _completed_again(self, uow: UnitOfWork, upload: Upload, evidence: Evidence) -> UploadView:
         """Commit ``upload`` as completed at once: its evidence is already stored."""
