@@ -109,7 +109,7 @@ from server.models import (
     Role,
     new_id,
 )
-from server.services import custody
+from server.services import custody, custody_log
 from server.services.cases import pinned_standard
 from server.services.completeness import completeness_report
 from server.services.fixity import record_fixity_failure
@@ -376,7 +376,7 @@ class CaseExporter:
                 .order_by(CustodyEventRow.case_seq)
             )
         )
-        reader = custody.DbTreeReader(session)  # each shared node read once
+        reader = custody_log.DbTreeReader(session)  # each shared node read once
         size = bound.checkpoint.size
         proofs = {
             row.id: {

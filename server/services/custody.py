@@ -36,32 +36,30 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import bindparam, func, insert, select, tuple_
-from sqlalchemy import event as orm_events
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
 
 from core.checkpoint import Checkpoint as CheckpointBody
 from core.checkpoint import NoteSigner
 from core.checkpoint import sign_checkpoint as sign_checkpoint_note
 from core.custody import Actor, CustodyEvent, EventType, ObjectRef
 from core.merkle import (
-    EMPTY_ROOT,
     leaf_hash,
     nodes_completed_by_append,
     root_hash,
 )
 from core.verify import parse_json, sha256_digest
 from server.auth import Principal, get_visible_case
-from server.errors import Conflict, Unavailable
+from server.errors import Conflict
 from server.models import (
     Case,
     Checkpoint,
     CustodyEventRow,
     LogHead,
-    MerkleNode,
     new_id,
     utcnow,
 )
+from server.services.custody_log import appender
 from server.services.unit_of_work import UnitOfWork
 
 SYSTEM_ACTOR = Actor("system", "system")
@@ -108,37 +106,6 @@ class StoredCheckpoint:
         }
 
 
-class DbTreeReader:
-    """A :class:`core.merkle.TreeReader` over ``merkle_nodes``: one primary-key read per node.
-
-    ``pending`` holds nodes added in this transaction but maybe not flushed yet, and every
-    node read so far (a complete subtree's hash never changes), so proofs of many leaves
-    read each shared node once.
-    """
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self.pending: dict[tuple[int, int], bytes] = {}
-
-    def node(self, level: int, index: int) -> bytes:
-        """Hash of the complete aligned subtree ``(level, index)``; LookupError if missing."""
-        found = self.pending.get((level, index))
-        if found is not None:
-            return found
-        row = self._session.get(MerkleNode, (level, index))
-        if row is None:
-            raise _missing_node(level, index)
-        found = self.pending[(level, index)] = bytes(row.hash)  # complete: never changes
-        return found
-
-
-def _missing_node(level: int, index: int) -> LookupError:
-    return LookupError(
-        f"Merkle 日志缺少节点 (log node missing) level={level} index={index}: "
-        "run `casetrail custody verify`"
-    )
-
-
 def _actor(actor: Principal | Actor) -> Actor:
     if isinstance(actor, Actor):
         return actor
@@ -151,166 +118,13 @@ def event_time(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def lock_log_head(session: Session) -> LogHead:
-    """The ``log_head`` row, locked until the unit of work ends (PostgreSQL row lock)."""
-    return _appender(session).head
-
-
-# statements of every append, built once (building one cost as much as running it)
-_LOCKED_HEAD = select(LogHead).where(LogHead.id == 1).with_for_update()
+# built once (building it cost as much as running it)
 _CASE_HEAD = (
     select(CustodyEventRow.case_seq, CustodyEventRow.event_hash)
     .where(CustodyEventRow.case_id == bindparam("case_id"))
     .order_by(CustodyEventRow.case_seq.desc())
     .limit(1)
 )
-
-
-class _Appender:
-    """One transaction's hold on the log: the locked head and the tree's right edge.
-
-    Taken once per transaction (the first :func:`record_custody` or checkpoint); later
-    appends in the same transaction reuse it, so a batch of events costs one lock read,
-    one head update and no Merkle node reads: ``reader.pending`` starts with the peaks
-    of the tree (the complete subtrees left of the next leaf, kept in ``log_head.peaks``
-    and checked against its root; read from ``merkle_nodes`` if they do not match) and
-    gains every node appended — exactly what new roots and the inclusion proofs of new
-    leaves need.
-    """
-
-    def __init__(self, session: Session) -> None:
-        head = session.scalar(_LOCKED_HEAD)
-        if head is None:
-            raise Unavailable(
-                "数据库尚未升级，无法记录保管链：请管理员运行 `casetrail db upgrade` "
-                "(the database is not migrated: the log head is missing; the admin runs "
-                "`casetrail db upgrade`)"
-            )
-        self.head = head
-        self.transaction = session.get_transaction()
-        self.reader = DbTreeReader(session)
-        self.case_heads: dict[str, tuple[int, str]] = {}
-        self.appended = 0
-        # rows appended but not yet written: one multi-row INSERT per table when the
-        # session next reads (outside a sequencer batch) or commits (write_appended)
-        self.new_nodes: list[dict[str, Any]] = []
-        self.new_events: list[dict[str, Any]] = []
-        positions = _peak_positions(head.size)
-        peaks = _stored_peaks(head, positions)
-        if peaks is None:  # a head from before revision 0009, or one edited by hand
-            peaks = _read_nodes(session, positions)
-        self.reader.pending.update(peaks)
-
-    def write_appended(self, session: Session) -> None:
-        """INSERT the events and nodes appended since the last call (plain Core
-        statements: building and flushing an ORM object per row cost more than the rest
-        of a photo's batch), then keep the tree's right edge for the next transaction."""
-        if not self.new_events:
-            return
-        events, nodes = self.new_events, self.new_nodes
-        self.new_events, self.new_nodes = [], []
-        connection = session.connection()
-        connection.execute(insert(CustodyEventRow), events)
-        if nodes:
-            connection.execute(insert(MerkleNode), nodes)
-        pending = self.reader.pending
-        self.head.peaks = b"".join(pending[pos] for pos in _peak_positions(self.head.size))
-
-
-def _stored_peaks(
-    head: LogHead, positions: list[tuple[int, int]]
-) -> dict[tuple[int, int], bytes] | None:
-    """The peaks kept in ``head``, if they are the tree's: they hash to its root."""
-    kept = head.peaks
-    if kept is None or len(kept) != 32 * len(positions):
-        return None
-    peaks = {pos: bytes(kept[32 * i : 32 * i + 32]) for i, pos in enumerate(positions)}
-    root = bytes(head.root) if head.size else EMPTY_ROOT
-    return peaks if root_hash(_KnownNodes(peaks), head.size) == root else None
-
-
-class _KnownNodes:
-    """A :class:`core.merkle.TreeReader` over the given nodes only (the peaks: enough
-    for the root)."""
-
-    def __init__(self, nodes: dict[tuple[int, int], bytes]) -> None:
-        self._nodes = nodes
-
-    def node(self, level: int, index: int) -> bytes:
-        found = self._nodes.get((level, index))
-        if found is None:
-            raise _missing_node(level, index)
-        return found
-
-
-def _peak_positions(size: int) -> list[tuple[int, int]]:
-    """``(level, index)`` of the complete aligned subtrees that make up a tree of ``size``."""
-    out, start = [], 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size >> level & 1:
-            out.append((level, start >> level))
-            start += 1 << level
-    return out
-
-
-def _read_nodes(session: Session, positions: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The hashes of the nodes at ``positions`` (``(level, index)``), all of which exist."""
-    if not positions:
-        return {}
-    found = {
-        (level, index): bytes(hash_)
-        for level, index, hash_ in session.execute(
-            select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
-                tuple_(MerkleNode.level, MerkleNode.index).in_(positions)
-            )
-        )
-    }
-    missing = [pos for pos in positions if pos not in found]
-    if missing:
-        raise _missing_node(*missing[0])
-    return found
-
-
-def _appender(session: Session) -> _Appender:
-    found = _current_appender(session)
-    if found is not None:
-        return found
-    appender = _Appender(session)
-    session.info["casetrail_log"] = appender
-    return appender
-
-
-def _current_appender(session: Session) -> _Appender | None:
-    found = session.info.get("casetrail_log")
-    if isinstance(found, _Appender) and found.transaction is session.get_transaction():
-        return found
-    return None
-
-
-@orm_events.listens_for(Session, "do_orm_execute")
-def _before_read(state: ORMExecuteState) -> None:
-    """Appended rows reach the database before any query of the same session can look
-    for them (as autoflush does for ORM objects)."""
-    session = state.session
-    appender = _current_appender(session)
-    # not under ``no_autoflush`` (a sequencer batch: written once, at its commit), nor
-    # inside a savepoint, whose rollback would take rows the appender counts as written
-    if appender is not None and session.autoflush and not session.in_nested_transaction():
-        appender.write_appended(session)
-
-
-@orm_events.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    appender = _current_appender(session)
-    if appender is not None:
-        appender.write_appended(session)
-
-
-def tree_reader(session: Session) -> DbTreeReader:
-    """A reader of the log's nodes: this transaction's appender when it holds the log
-    (new nodes need no read), else one primary-key read per node."""
-    found = _current_appender(session)
-    return found.reader if found is not None else DbTreeReader(session)
 
 
 def record_custody(
@@ -330,7 +144,7 @@ def record_custody(
     """
     session = uow.session
     case_id = case if isinstance(case, str) else case.id
-    log = _appender(session)
+    log = appender(session)
     last = log.case_heads.get(case_id)
     if last is None:
         found = session.execute(_CASE_HEAD, {"case_id": case_id}).first()
@@ -348,16 +162,14 @@ def record_custody(
     )
     canonical = event.canonical_bytes()
     leaf = leaf_hash(canonical)
-    head = log.head
-    index = head.size
+    index = log.size
     reader = log.reader
     for level, node_index, node in nodes_completed_by_append(reader, index, leaf):
         reader.pending[(level, node_index)] = node
         log.new_nodes.append({"level": level, "index": node_index, "hash": node})
     now = utcnow()
-    head.size = index + 1
-    head.root = root_hash(reader, index + 1)
-    head.updated_at = now
+    log.size = index + 1
+    log.root = root_hash(reader, index + 1)
     digest = sha256_digest(canonical)
     log.new_events.append(
         {
@@ -454,22 +266,24 @@ def checkpoint_at(session: Session, size: int) -> StoredCheckpoint | None:
 def sign_checkpoint(uow: UnitOfWork, signer: NoteSigner) -> StoredCheckpoint:
     """Sign and store a checkpoint of the log as it is now (reusing one of the same size)."""
     session = uow.session
-    log = _appender(session)
-    head = log.head
+    log = appender(session)
+    size, root = log.size, log.root
     # after an append under this lock no checkpoint of the new size can exist yet
     latest = None if log.appended else latest_checkpoint(session)
-    if latest is not None and latest.size == head.size:
+    if latest is not None and latest.size == size:
         return latest
-    if latest is not None and latest.size > head.size:
+    if latest is not None and latest.size > size:
         raise Conflict(
-            f"日志比最近的检查点还短 (log size {head.size} < checkpoint size {latest.size}): "
+            f"日志比最近的检查点还短 (log size {size} < checkpoint size {latest.size}): "
             "the log was truncated — run `casetrail custody verify`"
         )
-    root = bytes(head.root) if head.size else EMPTY_ROOT
-    note = sign_checkpoint_note(CheckpointBody(signer.name, head.size, root), signer)
-    row = Checkpoint(size=head.size, root=root, note=note, created_at=utcnow())
-    session.add(row)  # written with the rest of the unit (a batch flushes once, at commit)
-    return _stored_checkpoint(row)
+    note = sign_checkpoint_note(CheckpointBody(signer.name, size, root), signer)
+    signed = StoredCheckpoint(size, root, note, utcnow())
+    # written with the rest of the unit (write_appended: at its commit, or its next read)
+    log.new_checkpoints.append(
+        {"size": size, "root": root, "note": note, "created_at": signed.created_at}
+    )
+    return signed
 
 
 def current_checkpoint(uow: UnitOfWork, signer: NoteSigner) -> StoredCheckpoint:

@@ -22,7 +22,6 @@ from server.auth import Principal, get_visible_case
 from server.errors import Invalid, NotFound
 from server.models import CustodyEventRow
 from server.services.custody import (
-    DbTreeReader,
     StoredCheckpoint,
     StoredEvent,
     checkpoint_at,
@@ -30,6 +29,7 @@ from server.services.custody import (
     log_size,
     stored_event,
 )
+from server.services.custody_log import DbTreeReader
 from server.services.unit_of_work import UnitOfWork
 
 

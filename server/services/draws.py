@@ -45,7 +45,8 @@ from server.models import (
     utcnow,
 )
 from server.services.cases import NewCase, create_case
-from server.services.custody import DbTreeReader, record_custody, sign_checkpoint
+from server.services.custody import record_custody, sign_checkpoint
+from server.services.custody_log import DbTreeReader
 from server.services.unit_of_work import UnitOfWork
 
 LEDGER_CASE_NO = "双随机抽查登记簿"

@@ -38,7 +38,8 @@ from core.errors import CoreError
 from core.merkle import inclusion_proof
 from core.verify import inclusion_ok
 from server.models import Evidence
-from server.services.custody import StoredCheckpoint, StoredEvent, tree_reader
+from server.services.custody import StoredCheckpoint, StoredEvent
+from server.services.custody_log import tree_reader
 from server.services.unit_of_work import UnitOfWork
 
 RECEIPT_TYPE = "casetrail.ingest-receipt/v1"

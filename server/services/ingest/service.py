@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import insert
+
 from core.custody import EventType
 from server import hashstate, tus
 from server.auth import Principal, note_token_use
@@ -195,13 +197,7 @@ class Ingest(Ending):
         if evidence.status != EvidenceStatus.STORED:
             evidence.status = EvidenceStatus.UPLOADING.value
         uow.session.add(upload)
-        record_custody(
-            uow,
-            evidence.case_id,
-            EventType.UPLOAD_STARTED,
-            principal,
-            {"evidence_id": evidence.id, "upload_id": upload.id, "length": upload.length},
-        )
+        _record_started(uow, upload, evidence, principal)
 
     def _create_whole(
         self,
@@ -255,18 +251,18 @@ class Ingest(Ending):
                 if token_used:
                     note_token_use(uow.session, principal)
                 upload = self._new_upload(evidence, principal, length, metadata)
+                upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
+                upload.hash_state = None
+                # the row goes in as it ends (a plain INSERT: the ORM's flush of one new
+                # object cost more than the statement); ``upload`` stays out of the session
+                uow.session.connection().execute(insert(Upload), [_columns(upload)])
                 newly = evidence.status != EvidenceStatus.STORED
                 add_receipt = None
                 if newly:  # else a concurrent upload won with the same bytes
-                    self._start(uow, upload, evidence, principal)
+                    _record_started(uow, upload, evidence, principal)
                     add_receipt = self._record_stored(
                         uow, upload, evidence, locked[1], principal, key, None
                     )
-                else:
-                    uow.session.add(upload)
-                upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
-                upload.hash_state = None
-
                 return self._answer(upload, evidence, newly, add_receipt)
 
             view, newly_stored = self.sequencer.run(work, lock)
@@ -389,3 +385,23 @@ class Ingest(Ending):
             )
         if body_length is not None and offset + body_length > upload.length:
             raise PayloadTooLarge(_past_length(upload.length))
+
+
+def _record_started(
+    uow: UnitOfWork, upload: Upload, evidence: Evidence, principal: Principal
+) -> None:
+    record_custody(
+        uow,
+        evidence.case_id,
+        EventType.UPLOAD_STARTED,
+        principal,
+        {"evidence_id": evidence.id, "upload_id": upload.id, "length": upload.length},
+    )
+
+
+_UPLOAD_COLUMNS = frozenset(Upload.__table__.columns.keys())
+
+
+def _columns(upload: Upload) -> dict[str, Any]:
+    """The columns set on a new ``upload`` (the others take their defaults)."""
+    return {k: v for k, v in vars(upload).items() if k in _UPLOAD_COLUMNS}
