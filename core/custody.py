@@ -129,6 +129,12 @@ class ObjectRef:
 
 
 def _json_problems(d: Mapping[str, Any]) -> list[str]:
+    return _checked(d)[0]
+
+
+def _checked(d: Mapping[str, Any]) -> tuple[list[str], bytes | None]:
+    """Every problem of the JSON form ``d``, and its canonical bytes (``None`` when it has
+    problems)."""
     problems: list[str] = []
 
     def text(name: str, v: object) -> None:
@@ -188,16 +194,18 @@ def _json_problems(d: Mapping[str, Any]) -> list[str]:
     details = d.get("details")
     if not isinstance(details, Mapping):
         problems.append("details: 须为 JSON 对象 / must be a JSON object")
-    problems += [
-        f"{p}: 不允许浮点数，请用字符串 / floats not allowed, use a string"
-        for p in find_floats(dict(d))
-    ]
-    if not problems:
-        try:
-            canonical_json(d)
-        except CanonicalJSONError as e:
-            problems.append(e.message)
-    return problems
+    try:
+        canonical: bytes | None = canonical_json(d)
+    except CanonicalJSONError as e:
+        canonical, unencodable = None, e.message
+    if canonical is None:  # (encoded, it has no float: nothing to look for)
+        problems += [
+            f"{p}: 不允许浮点数，请用字符串 / floats not allowed, use a string"
+            for p in find_floats(dict(d))
+        ]
+        if not problems:
+            problems.append(unencodable)
+    return problems, None if problems else canonical
 
 
 @dataclass(frozen=True)
@@ -220,9 +228,10 @@ class CustodyEvent:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        problems = _json_problems(self.to_json())
+        problems, canonical = _checked(self.to_json())
         if problems:
             raise CustodyEventInvalid("监管链事件不合法 / invalid custody event", problems)
+        object.__setattr__(self, "_canonical", canonical)  # encoded once, while checked
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object form (see module docstring)."""
@@ -265,7 +274,8 @@ class CustodyEvent:
 
     def canonical_bytes(self) -> bytes:
         """RFC 8785 bytes of :meth:`to_json` — what is hashed and logged."""
-        return canonical_json(self.to_json())
+        canonical: bytes = self.__dict__["_canonical"]
+        return canonical
 
     def event_hash(self) -> str:
         """``sha256:<hex>`` of the canonical bytes; the next event's ``case_prev``."""

@@ -188,6 +188,10 @@ def _writing_back(fileobj: BinaryIO, offset: int) -> Callable[[Block], object]:
     return write
 
 
+_TMPFILE_LINKABLE = hasattr(os, "O_TMPFILE") and Path("/proc/self/fd").is_dir()
+"""Files without a name can be made and later linked by name (Linux)."""
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -250,11 +254,18 @@ class LocalBlobStore:
         return [new.parent for new in missing]
 
     def _publish(
-        self, source: Path, key: str, *, write_once: bool, unlink_source: bool = True
+        self,
+        source: Path,
+        key: str,
+        *,
+        write_once: bool,
+        unlink_source: bool = True,
+        path: Path | None = None,
     ) -> None:
-        """Make ``source`` (fsynced) appear at ``key`` atomically; the source name goes away
-        (``unlink_source=False``: a file without a name, ``/proc/self/fd/N``)."""
-        path = self._path(key)
+        """Make ``source`` (fsynced) appear at ``key`` (at ``path`` when the caller has it)
+        atomically; the source name goes away (``unlink_source=False``: a file without a
+        name, ``/proc/self/fd/N``)."""
+        path = path or self._path(key)
         new_parents = self._makedirs(path.parent)
         if write_once:
             directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
@@ -286,7 +297,7 @@ class LocalBlobStore:
         and no temporary name is created and removed. Elsewhere (no ``O_TMPFILE``, or an
         object to replace) a named temporary file under ``.tmp/``.
         """
-        if write_once and hasattr(os, "O_TMPFILE") and Path("/proc/self/fd").is_dir():
+        if write_once and _TMPFILE_LINKABLE:
             try:
                 fd = os.open(self._tmp, os.O_TMPFILE | os.O_WRONLY, 0o600)
             except OSError as exc:
@@ -371,7 +382,7 @@ class LocalBlobStore:
                         expected=expected_sha256,
                         actual=digester.sha256,
                     )
-                self._publish(tmp, key, write_once=write_once, unlink_source=named)
+                self._publish(tmp, key, write_once=write_once, unlink_source=named, path=path)
             finally:
                 os.close(fd)
                 if named:
