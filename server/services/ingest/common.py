@@ -213,26 +213,60 @@ _LOCKED_EVIDENCE = (
     .with_for_update(of=Evidence)
     .execution_options(populate_existing=True)
 )
-_EVIDENCE_BY_ID = _with_access(select(Evidence)).where(Evidence.id == bindparam("evidence_id"))
-_CALLER_AND_EVIDENCE = (
-    TOKEN_OWNER.add_columns(Evidence, Case.agency_id, CaseOfficer.user_id)
-    .outerjoin(Evidence, Evidence.id == bindparam("evidence_id"))
-    .outerjoin(Case, Case.id == Evidence.case_id)
-    .outerjoin(
-        CaseOfficer,
-        (CaseOfficer.case_id == Evidence.case_id) & (CaseOfficer.user_id == User.id),
-    )
+_ANNOUNCED = (
+    Evidence.id,
+    Evidence.expected_sha256,
+    Evidence.expected_size,
+    Evidence.status,
+    Case.agency_id.label("case_agency_id"),
+    CaseOfficer.user_id.label("officer_id"),
 )
-"""The token's owner (:data:`server.auth.TOKEN_OWNER`) and the evidence with its access
-columns as in ``_EVIDENCE_BY_ID``, for the token's user: a photo's lookup in one read."""
-_EVIDENCE_BY_INDEX = (
-    _with_access(select(Evidence))
+"""An announced file's columns an upload needs, with who may upload it: its case's agency
+and the caller's assignment to that case (``None`` when not assigned)."""
+
+
+def _announced_file(query: Select[*_Ts], officer: Any) -> Select[Any]:
+    """``query`` (from ``Evidence``) with the :data:`_ANNOUNCED` columns, ``officer`` the
+    caller's user id (a parameter or the token's user)."""
+    return (
+        query.add_columns(*_ANNOUNCED)
+        .outerjoin(Case, Case.id == Evidence.case_id)
+        .outerjoin(
+            CaseOfficer,
+            (CaseOfficer.case_id == Evidence.case_id) & (CaseOfficer.user_id == officer),
+        )
+    )
+
+
+_EVIDENCE_BY_ID = _announced_file(
+    select().select_from(Evidence).where(Evidence.id == bindparam("evidence_id")),
+    bindparam("user_id"),
+)
+_EVIDENCE_BY_INDEX = _announced_file(
+    select()
+    .select_from(Evidence)
     .join(CaptureManifest, CaptureManifest.id == Evidence.manifest_id)
     .where(
         CaptureManifest.manifest_id == bindparam("manifest_id"),
         Evidence.file_index == bindparam("file_index"),
-    )
+    ),
+    bindparam("user_id"),
 )
+_CALLER_AND_EVIDENCE = _announced_file(
+    TOKEN_OWNER.outerjoin(Evidence, Evidence.id == bindparam("evidence_id")), User.id
+)
+"""The token's owner (:data:`server.auth.TOKEN_OWNER`) and the file, for the token's
+user: a photo's lookup in one read of plain columns."""
+
+
+@dataclass(frozen=True)
+class AnnouncedFile:
+    """The announced file an upload names, as its lookup read it."""
+
+    id: str
+    expected_sha256: str
+    expected_size: int
+    status: str
 
 
 @dataclass
@@ -259,7 +293,7 @@ class IngestBase:
 
     def _bound_evidence(
         self, uow: UnitOfWork, who: Caller, metadata: dict[str, str]
-    ) -> tuple[Principal, Evidence]:
+    ) -> tuple[Principal, AnnouncedFile]:
         """The caller, and the announced file ``metadata`` names if the caller may upload
         it: a file of a case of the caller's agency to which the caller (a device's owner)
         is assigned. Read with its case's agency and the assignment in one statement —
@@ -275,8 +309,7 @@ class IngestBase:
         if isinstance(who, Credentials) and "evidence_id" in params:
             params["digest"] = token_digest(who.authorization)
             row = uow.session.execute(_CALLER_AND_EVIDENCE, params).first()
-            principal = principal_of(row, params["digest"])
-            row = row[3:]
+            principal = principal_of(uow.session, row, params["digest"])
         else:
             principal = _principal(uow, who)
             if not params:
@@ -291,10 +324,14 @@ class IngestBase:
             found = _EVIDENCE_BY_ID if "evidence_id" in params else _EVIDENCE_BY_INDEX
             row = uow.session.execute(found, params).first()
         # never name a case the caller may not see: one answer for all three
-        if row is None or row[0] is None or row[1] != principal.agency_id or row[2] is None:
+        if (
+            row is None
+            or row.id is None
+            or row.case_agency_id != principal.agency_id
+            or row.officer_id is None
+        ):
             raise NotFound("所指证据不存在或您无权查看 (evidence not found or not visible to you)")
-        evidence: Evidence = row[0]
-        return principal, evidence
+        return principal, AnnouncedFile(row.id, row.expected_sha256, row.expected_size, row.status)
 
     def _visible_upload(
         self, uow: UnitOfWork, principal: Principal, upload_id: str

@@ -35,6 +35,7 @@ from server.services.ingest.common import (
     COMPLETED,
     FAILED,
     TERMINATED,
+    AnnouncedFile,
     Caller,
     UploadView,
     _keep_token_use,
@@ -85,14 +86,16 @@ class Ingest(Ending):
             # a photo: the lookup reads a snapshot (never SQLite's write lock); its one
             # write transaction is the completion's
             with self._reading() as uow:
-                principal, evidence = self._announced(uow, who, metadata, length)
+                principal, announced = self._announced(uow, who, metadata, length)
                 token_used = bool(uow.session.dirty)
-                target = (evidence.id, evidence.expected_sha256)
-                stored = evidence.status == EvidenceStatus.STORED
+                target = (announced.id, announced.expected_sha256)
+                stored = announced.status == EvidenceStatus.STORED
             if not stored:
                 return self._create_whole(principal, token_used, *target, length, metadata, body)
         with self.uow_factory() as uow:
-            principal, evidence = self._announced(uow, who, metadata, length)
+            principal, announced = self._announced(uow, who, metadata, length)
+            evidence = uow.session.get(Evidence, announced.id)
+            assert evidence is not None
             upload = self._new_upload(evidence, principal, length, metadata)
             key = upload.storage_key or ""
             evidence_id, expected = evidence.id, evidence.expected_sha256
@@ -129,7 +132,7 @@ class Ingest(Ending):
 
     def _announced(
         self, uow: UnitOfWork, who: Caller, metadata: dict[str, str], length: int
-    ) -> tuple[Principal, Evidence]:
+    ) -> tuple[Principal, AnnouncedFile]:
         """The caller and the announced file the upload names, refused unless ``length``
         is its size."""
         principal, evidence = self._bound_evidence(uow, who, metadata)
