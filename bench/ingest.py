@@ -8,7 +8,8 @@ run, on the same machine, against the same store:
 - B3  resume cost: 5 MiB PATCHes, connection cut inside the chunk after 40 %, HEAD, resume:
       bytes re-sent (≤ one chunk) and HEAD p99 (< 50 ms).
 - B4  2–5 MiB photos (creation-with-upload) at 1/4/8 clients vs ``put_object`` at the same
-      concurrency: throughput ≥ 0.6, p99 ≤ 2× direct.
+      concurrency: throughput ≥ 0.6, p99 ≤ 2× direct; with the CPU ms per photo each party
+      (client, server, store) spent on either path.
 - B5  server RSS growth while ingesting size S vs 2·S: growth must not scale with size.
 - B6  4 uploads throttled to 256 KB/s + a health probe: probe p99 < 50 ms.
 - B9  local-store ingest through the server vs write + fsync of the same bytes.
@@ -17,6 +18,7 @@ run, on the same machine, against the same store:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import os
@@ -338,8 +340,11 @@ def bench_b4(results: Results, profile: Profile, seaweedfs: Any) -> None:
                     return time.perf_counter() - begun
 
                 total = sum(p.size for p in photos)
+                cpu = _PhotoCpu(n, server.proc.pid, seaweedfs.proc.pid)
                 d_lat, d_t = _pool_latencies(direct, photos, clients)
+                d_cpu = cpu.lap()
                 t_lat, t_t = _pool_latencies(via_tus, list(zip(photos, ids, strict=True)), clients)
+                t_cpu = cpu.lap()
                 d99 = statistics.quantiles(d_lat, n=100)[98]
                 t99 = statistics.quantiles(t_lat, n=100)[98]
                 results.emit(
@@ -348,9 +353,50 @@ def bench_b4(results: Results, profile: Profile, seaweedfs: Any) -> None:
                     ratio=ratio(d_t, t_t), target=0.6,
                     p99_ms=round(t99 * 1000, 1), direct_p99_ms=round(d99 * 1000, 1),
                     p99_vs_direct=round(t99 / d99, 2),
+                    cpu_ms_per_photo={"tus": t_cpu, "direct": d_cpu},
                 )  # fmt: skip
         finally:
             server.stop()
+
+
+class _PhotoCpu:
+    """CPU ms per photo of each party since the last lap: this process (the clients), the
+    server (its process tree) and the store. On two shared cores their sum per photo is
+    what sets the throughput, so it tells which party a ratio is lost in (times are in
+    clock ticks, 10 ms: a cell of a few photos is coarse)."""
+
+    def __init__(self, photos: int, server_pid: int, store_pid: int) -> None:
+        self.photos = photos
+        self.pids = {"server": server_pid, "store": store_pid}
+        self.last = self._now()
+
+    def _now(self) -> dict[str, float]:
+        now = {name: _tree_cpu_s(pid) for name, pid in self.pids.items()}
+        now["client"] = time.process_time()
+        return now
+
+    def lap(self) -> dict[str, float]:
+        now, before = self._now(), self.last
+        self.last = now
+        return {k: round((now[k] - before[k]) * 1000 / self.photos, 1) for k in now}
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children (the server's workers)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids += [int(x) for x in f.read().split()]
+    ticks = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _pool_latencies(fn: Any, items: list[Any], workers: int) -> tuple[list[float], float]:

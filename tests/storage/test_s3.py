@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from storage import Unavailable
+from storage import AlreadyExists, Unavailable
 from storage.hashing import read_blocks
 from storage.keys import original_key, upload_key
 from storage.s3 import S3BlobStore, make_s3_client
-from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all
+from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all, sha256
 from tests.support.seaweedfs import SeaweedFS
 
 pytestmark = pytest.mark.seaweedfs
@@ -165,7 +165,7 @@ def test_outage_mid_write_is_unavailable_and_leaves_nothing(own_seaweedfs: Seawe
 
 
 def _damage_parts_on_the_way(request: Any, **_: object) -> None:
-    """Flip one bit of an UploadPart body after it was signed (damage in transit)."""
+    """Flip one bit of a request body after it was signed (damage in transit)."""
     body = request.body.read() if hasattr(request.body, "read") else request.body
     damaged = bytearray(body)
     damaged[10] ^= 1
@@ -187,6 +187,34 @@ def test_a_part_damaged_on_the_way_is_refused_by_the_store(
     with pytest.raises(Unavailable):  # write() puts parts the same way
         store.write("originals/y", [payload(2 * PART + 1)])
     assert not store.exists("originals/y")
+
+
+def test_a_photo_damaged_on_the_way_is_refused_by_the_store(
+    seaweedfs: SeaweedFS, bucket: str
+) -> None:
+    # a single-request write goes as one unsigned-payload PutObject: only its signed
+    # x-amz-checksum-sha256 lets the store notice that the bytes it got are not ours
+    client = client_for(seaweedfs)
+    store = S3BlobStore(client, bucket, prefix=f"t-{uuid.uuid4().hex[:12]}/", part_size=PART)
+    assert store.capabilities.write_once_native  # probed (with PutObjects) before the damage
+    client.meta.events.register("before-send.s3.PutObject", _damage_parts_on_the_way)
+    data = payload(3 << 20, seed=5)
+    key = original_key(sha256(data))
+    with pytest.raises(Unavailable):
+        store.write(key, [data[: 1 << 20], data[1 << 20 :]], expected_sha256=sha256(data))
+    assert not store.exists(key)
+
+
+def test_a_photo_already_stored_is_refused_as_it_is_today(env: StoreEnv) -> None:
+    # the body goes without "Expect: 100-continue": the store refuses the existing key
+    # after reading it, and that is still AlreadyExists, not a broken connection
+    data = payload(PART - 1, seed=6)
+    key = original_key(sha256(data))
+    env.store.write(key, [data])
+    for _ in range(3):
+        with pytest.raises(AlreadyExists):
+            env.store.write(key, [payload(PART - 1, seed=7)])
+    assert read_all(env.store, key) == data
 
 
 def test_completion_takes_the_recorded_version_of_a_part_put_twice(env: StoreEnv) -> None:
