@@ -26,6 +26,7 @@ cannot deadlock with a single completion of another process on PostgreSQL.
 
 from __future__ import annotations
 
+import _thread
 import logging
 import threading
 from collections.abc import Callable
@@ -51,6 +52,8 @@ class _Job(Generic[T]):
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
+        self.wake = _thread.allocate_lock()  # released once done, or handed the lead
+        self.wake.acquire()
 
 
 class Sequencer:
@@ -65,37 +68,42 @@ class Sequencer:
         self._uow_factory = uow_factory
         self._signer = signer
         self._max_batch = max_batch
-        self._cond = threading.Condition()
+        self._mutex = threading.Lock()
         self._queue: list[_Job[Any]] = []
-        self._busy = False
+        self._busy = False  # a leader is running a batch (or about to)
         self.batches = 0
         """Batches committed so far (for tests and benchmarks)."""
 
     def run(self, work: Work[T], lock: Callable[[UnitOfWork], object] | None = None) -> T:
         """Run ``work`` (after ``lock``) in the next batch; its result once committed."""
         job: _Job[T] = _Job(work, lock)
-        with self._cond:
+        with self._mutex:
             self._queue.append(job)
-        while True:
-            with self._cond:
-                while not job.done and self._busy:
-                    self._cond.wait()
+            leading, self._busy = not self._busy, True
+        while not job.done:
+            if not leading:
+                job.wake.acquire()  # plain locks: a Condition's Python cost was felt per photo
                 if job.done:
                     break
-                # leader: take what is queued, oldest first (ours among them, or next time)
-                self._busy = True
+            # the leader: the oldest jobs waiting (ours first among them) in one batch
+            with self._mutex:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
             try:
                 self._run_batch(batch)
             finally:
-                with self._cond:
-                    for left in batch:  # only if the batch itself was interrupted
-                        if not left.done:
-                            left.error = left.error or RuntimeError("sequencer batch interrupted")
-                            left.done = True
-                    self._busy = False
-                    self._cond.notify_all()
+                for other in batch:
+                    if not other.done:  # only if the batch itself was interrupted
+                        other.error = other.error or RuntimeError("sequencer batch interrupted")
+                        other.done = True
+                    if other is not job:
+                        other.wake.release()
+                with self._mutex:  # the lead goes to the oldest job still waiting, if any
+                    after = self._queue[0] if self._queue else None
+                    self._busy = after is not None
+                if after is not None and after is not job:
+                    after.wake.release()
+            leading = after is job
         if job.error is not None:
             raise job.error
         result: T = job.result
