@@ -24,7 +24,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import MiB, Profile, Results, RssSampler, best_of, log, mb_per_s, ratio
+from bench.common import (
+    MiB,
+    Profile,
+    Results,
+    RssSampler,
+    best_of,
+    cpu_seconds,
+    log,
+    mb_per_s,
+    ratio,
+)
 from server.app import create_app
 from server.archive.bag import BagFormat
 from server.archive.export import CaseExporter
@@ -41,13 +51,6 @@ from tests.server.archive_support import seed_large_case
 
 FILES = 4
 _CORES = os.cpu_count() or 1
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_b7(results: Results, profile: Profile, server: Any) -> None:
@@ -102,9 +105,9 @@ def bench_b7(results: Results, profile: Profile, server: Any) -> None:
 
         raw_get()  # warm-up (connections, SeaweedFS volume lookups)
         base_s = best_of(profile.repeats, raw_get)
-        own, weed = os.times(), _cpu_seconds(server.proc.pid)
+        own, weed = os.times(), cpu_seconds(server.proc.pid)
         raw_wall = best_of(1, raw_get)
-        raw_cpu = sum(os.times()[:2]) - sum(own[:2]) + _cpu_seconds(server.proc.pid) - weed
+        raw_cpu = sum(os.times()[:2]) - sum(own[:2]) + cpu_seconds(server.proc.pid) - weed
         hash_s = best_of(profile.repeats, sha256_only)
         with RssSampler() as rss:
             took = best_of(profile.repeats, export)

@@ -18,7 +18,6 @@ run, on the same machine, against the same store:
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import http.client
 import os
@@ -33,7 +32,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import MiB, Profile, Results, log, mb_per_s, ratio
+from bench.common import (
+    MiB,
+    Profile,
+    Results,
+    cpu_seconds,
+    log,
+    mb_per_s,
+    process_tree,
+    ratio,
+)
 
 CHUNK = 5 * MiB
 _BLOCK = os.urandom(4 * MiB)
@@ -371,7 +379,7 @@ class _PhotoCpu:
         self.last = self._now()
 
     def _now(self) -> dict[str, float]:
-        now = {name: _tree_cpu_s(pid) for name, pid in self.pids.items()}
+        now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         now["client"] = time.process_time()
         return now
 
@@ -379,24 +387,6 @@ class _PhotoCpu:
         now, before = self._now(), self.last
         self.last = now
         return {k: round((now[k] - before[k]) * 1000 / self.photos, 1) for k in now}
-
-
-def _tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its children (the server's workers)."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                pids += [int(x) for x in f.read().split()]
-    ticks = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _pool_latencies(fn: Any, items: list[Any], workers: int) -> tuple[list[float], float]:
@@ -411,14 +401,7 @@ def _pool_latencies(fn: Any, items: list[Any], workers: int) -> tuple[list[float
 
 def _tree_rss(pid: int) -> int:
     total = 0
-    pids = [pid]
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                pids += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    for p in pids:
+    for p in process_tree(pid):
         try:
             with open(f"/proc/{p}/statm") as f:
                 total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -20,39 +20,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.common import MiB, Profile, Results, log, mb_per_s, ratio
+from bench.common import MiB, Profile, Results, cpu_seconds, log, mb_per_s, ratio
 from bench.ingest import Payload, Uploader, _announce
 
 CLIENTS = 16
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (from /proc)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of ``pids`` and their descendants so far."""
-    total = 0
-    for pid in {q for p in pids for q in _tree(p)}:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / TICK
 
 
 def _components(cluster: Any, nginx: list[Any]) -> dict[str, list[int]]:
@@ -100,12 +71,12 @@ def bench_b10(results: Results, profile: Profile) -> None:
                     assert offset == p.size
                     return time.perf_counter() - start
 
-                cpu = {k: _cpu_seconds(v) for k, v in parts.items()}
+                cpu = {k: cpu_seconds(*v) for k, v in parts.items()}
                 start = time.perf_counter()
                 with ThreadPoolExecutor(CLIENTS) as pool:
                     latencies = list(pool.map(send, zip(photos, ids, strict=True)))
                 seconds = time.perf_counter() - start
-                used = {k: _cpu_seconds(v) - cpu[k] for k, v in parts.items()}
+                used = {k: cpu_seconds(*v) - cpu[k] for k, v in parts.items()}
                 if name == "3":  # where the two cores went while 3 processes served
                     shares = {k: round(v / seconds, 2) for k, v in used.items()}
                 rate = mb_per_s(sum(p.size for p in photos), seconds)
