@@ -67,9 +67,9 @@ _HEAD_UPDATE = (
 class LogAppender:
     """One transaction's hold on the log: the locked head and the tree's right edge.
 
-    Taken once per transaction (the first :func:`server.services.custody.record_custody` or checkpoint); later
-    appends in the same transaction reuse it, so a batch of events costs one lock read,
-    one head update and no Merkle node reads: ``reader.pending`` starts with the peaks
+    Taken once per transaction (its first event or checkpoint); later appends in the
+    same transaction reuse it, so a batch of events costs one lock read, one head update
+    and no Merkle node reads: ``reader.pending`` starts with the peaks
     of the tree (the complete subtrees left of the next leaf, kept in ``log_head.peaks``
     and checked against its root; read from ``merkle_nodes`` if they do not match) and
     gains every node appended — exactly what new roots and the inclusion proofs of new
