@@ -21,6 +21,7 @@ the origin. Parsing and verification (:func:`open_checkpoint`, :func:`open_note`
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -74,9 +75,12 @@ class NoteSigner:
         return f"\u2014 {self.name} {base64.b64encode(self.key_hash + sig).decode('ascii')}\n"
 
 
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f]")
+
+
 def sign_note(text: str, *signers: NoteSigner) -> str:
     """Sign note ``text`` (non-empty, ends with a newline, no control characters but newline)."""
-    if not text.endswith("\n") or any(ord(c) < 0x20 and c != "\n" for c in text) or "\n\n" in text:
+    if not text.endswith("\n") or _CONTROL_BUT_NEWLINE.search(text) or "\n\n" in text:
         raise CheckpointInvalid(
             "注记正文须以换行结尾且不含空行或控制字符 / note text must end with a newline and "
             "contain no blank line or control character"

@@ -112,6 +112,9 @@ _LABELS_ZH = {
 }
 
 
+_EVENT_TYPES = frozenset(EventType)
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acted: an id (user, device or ``system``) and a role (``inspector``, ``reviewer``, …)."""
@@ -167,7 +170,7 @@ def _checked(d: Mapping[str, Any]) -> tuple[list[str], bytes | None]:
         problems.append(
             f"case_prev: {prev!r} 须为 sha256:<hex> / must be sha256:<hex> for case_seq > 1"
         )
-    if d.get("type") not in set(EventType):
+    if d.get("type") not in _EVENT_TYPES:
         problems.append(f"type: 未知事件类型 {d.get('type')!r} / unknown event type")
     if not is_rfc3339(d.get("time"), utc=True):
         problems.append(

@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from storage.errors import InvalidKey
 from storage.hashing import read_blocks
-from storage.keys import check_key, derivative_key, original_key, quarantine_key
+from storage.keys import (
+    MAX_KEY_BYTES,
+    MAX_SEGMENT_BYTES,
+    _rule_problems,
+    check_key,
+    derivative_key,
+    key_problems,
+    original_key,
+    quarantine_key,
+)
 from storage.local import LocalBlobStore
 
 ROOT = Path("/srv/casetrail/blobs")
@@ -76,3 +85,27 @@ def test_layout_helpers_make_valid_keys() -> None:
 class _Empty:
     def read(self, size: int = -1, /) -> bytes:
         return b""
+
+
+long_segments = st.lists(
+    st.sampled_from(
+        ["a" * (MAX_SEGMENT_BYTES - 1), "b" * MAX_SEGMENT_BYTES, "c" * (MAX_SEGMENT_BYTES + 1)]
+    ),
+    min_size=1,
+    max_size=6,
+).map("/".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(hostile_text, long_segments, st.text(max_size=40)))
+def test_the_one_match_fast_path_judges_keys_as_the_rules_do(key: str) -> None:
+    """The server's own keys are checked in one regular-expression match; any key, hostile
+    or overlong, gets exactly the rules' verdict and problem list."""
+    assert key_problems(key) == _rule_problems(key)
+
+
+def test_the_fast_path_keeps_the_total_length_limit() -> None:
+    longest = "/".join(["a" * 200] * 5) + "/" + "b" * 19
+    assert len(longest) == MAX_KEY_BYTES
+    assert key_problems(longest) == []
+    assert key_problems(longest + "b") == _rule_problems(longest + "b") != []
