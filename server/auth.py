@@ -134,7 +134,7 @@ def token_digest(authorization: str | None) -> str:
 def authenticate(session: Session, authorization: str | None) -> Principal:
     """The principal behind ``authorization``; :class:`Unauthorized` for anything not valid."""
     digest = token_digest(authorization)
-    found = session.execute(TOKEN_OWNER, {"digest": digest}).first()
+    found = session.connection().execute(TOKEN_OWNER, {"digest": digest}).first()
     return principal_of(session, found, digest)
 
 

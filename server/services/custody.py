@@ -147,7 +147,7 @@ def record_custody(
     log = appender(session)
     last = log.case_heads.get(case_id)
     if last is None:
-        found = session.execute(_CASE_HEAD, {"case_id": case_id}).first()
+        found = session.connection().execute(_CASE_HEAD, {"case_id": case_id}).first()
         last = (0, "") if found is None else (found.case_seq, found.event_hash)
     event = CustodyEvent(
         event_id=new_id(),

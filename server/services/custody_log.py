@@ -77,7 +77,7 @@ class LogAppender:
     """
 
     def __init__(self, session: Session) -> None:
-        head = session.execute(_LOCKED_HEAD).first()
+        head = session.connection().execute(_LOCKED_HEAD).first()
         if head is None:
             raise Unavailable(
                 "数据库尚未升级，无法记录保管链：请管理员运行 `casetrail db upgrade` "

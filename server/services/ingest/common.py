@@ -308,7 +308,7 @@ class IngestBase:
         row: Any
         if isinstance(who, Credentials) and "evidence_id" in params:
             params["digest"] = token_digest(who.authorization)
-            row = uow.session.execute(_CALLER_AND_EVIDENCE, params).first()
+            row = uow.session.connection().execute(_CALLER_AND_EVIDENCE, params).first()
             principal = principal_of(uow.session, row, params["digest"])
         else:
             principal = _principal(uow, who)
@@ -322,7 +322,7 @@ class IngestBase:
                 )
             params["user_id"] = principal.user_id
             found = _EVIDENCE_BY_ID if "evidence_id" in params else _EVIDENCE_BY_INDEX
-            row = uow.session.execute(found, params).first()
+            row = uow.session.connection().execute(found, params).first()
         # never name a case the caller may not see: one answer for all three
         if (
             row is None
@@ -358,9 +358,11 @@ class IngestBase:
             and upload.expires_at < utcnow()
         )
 
-    def _view(self, upload: Upload, evidence: Evidence) -> UploadView:
-        receipt = None
-        if upload.status == COMPLETED and evidence.receipt:
+    def _view(
+        self, upload: Upload, evidence: Evidence, receipt: dict[str, Any] | None = None
+    ) -> UploadView:
+        """The upload as the client sees it (``receipt``: the one just made, if at hand)."""
+        if receipt is None and upload.status == COMPLETED and evidence.receipt:
             receipt = json.loads(evidence.receipt)
         status = TERMINATED if self._expired(upload) else upload.status
         return UploadView(

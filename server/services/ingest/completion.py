@@ -228,10 +228,7 @@ class Completion(PartPump):
             locked[:] = [upload, *_lock_evidence(uow, upload.evidence_id)]
 
         def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
-            upload = uow.session.get(Upload, upload_id)
-            assert upload is not None
-            evidence = uow.session.get(Evidence, upload.evidence_id)  # locked by ``lock``
-            assert evidence is not None
+            upload, evidence = locked[0], locked[1]  # read (the evidence locked) by ``lock``
             newly = evidence.status != EvidenceStatus.STORED  # else a concurrent upload won
             add_receipt = (
                 self._record_stored(uow, upload, evidence, locked[2], principal, key, sha512)
@@ -258,15 +255,15 @@ class Completion(PartPump):
         upload: Upload,
         evidence: Evidence,
         newly: bool,
-        add_receipt: Callable[[CheckpointOf], None] | None,
+        add_receipt: Callable[[CheckpointOf], dict[str, Any]] | None,
     ) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
         """A completion job's last step (after every job's work in the batch): the receipt,
         when this completion stored the evidence, then the upload's view."""
 
         def finish(checkpoint: CheckpointOf) -> tuple[UploadView, bool]:
-            if add_receipt is not None:
-                add_receipt(checkpoint)
-            return self._view(upload, evidence), newly
+            if add_receipt is None:
+                return self._view(upload, evidence), newly
+            return self._view(upload, evidence, add_receipt(checkpoint)), newly
 
         return finish
 
@@ -279,9 +276,9 @@ class Completion(PartPump):
         principal: Principal | Actor,
         key: str,
         sha512: str | None,
-    ) -> Callable[[CheckpointOf], None]:
-        """Evidence ``stored`` and its two custody events; the returned step adds the
-        signed receipt once the (batch's) checkpoint is there. ``manifest_id``: the
+    ) -> Callable[[CheckpointOf], dict[str, Any]]:
+        """Evidence ``stored`` and its two custody events; the returned step adds (and
+        returns) the signed receipt once the (batch's) checkpoint is there. ``manifest_id``: the
         public id of the evidence's manifest (read with the locked row)."""
         # the row changes once, with its receipt, as one plain UPDATE (the ORM's flush of
         # it cost more than the statement); the loaded row is told at once, so a later job
@@ -314,7 +311,7 @@ class Completion(PartPump):
             object=obj,
         )
 
-        def add_receipt(checkpoint: CheckpointOf) -> None:
+        def add_receipt(checkpoint: CheckpointOf) -> dict[str, Any]:
             signer = self.signer()
             receipt = build_receipt(uow, signer, evidence, manifest_id, stored, checkpoint())
             stored_values["receipt"] = canonical_json(receipt).decode("utf-8")
@@ -322,6 +319,7 @@ class Completion(PartPump):
             uow.session.connection().execute(
                 _EVIDENCE_STORED, {"evidence_id": evidence.id, **stored_values}
             )
+            return receipt
 
         return add_receipt
 

@@ -179,19 +179,26 @@ class Ingest(Ending):
             )
 
     def _new_upload(
-        self, evidence: Evidence, principal: Principal, length: int, metadata: dict[str, str]
+        self,
+        evidence: Evidence,
+        principal: Principal,
+        length: int,
+        metadata: dict[str, str],
+        *,
+        whole: bool = False,
     ) -> Upload:
+        """A new upload of ``evidence``; ``whole``: one that arrived complete (a photo)."""
         return Upload(
             id=str(uuid.uuid4()),
             evidence_id=evidence.id,
-            offset=0,
+            offset=length if whole else 0,
             length=length,
-            expires_at=utcnow() + self.config.upload_ttl,
+            expires_at=None if whole else utcnow() + self.config.upload_ttl,
             storage_key=original_key(evidence.expected_sha256),
             filename=metadata.get("filename"),
             created_by=principal.actor_id,
-            status=ACTIVE,
-            hash_state=hashstate.RunningSha256().save(),
+            status=COMPLETED if whole else ACTIVE,
+            hash_state=None if whole else hashstate.RunningSha256().save(),
         )
 
     @staticmethod
@@ -249,13 +256,10 @@ class Ingest(Ending):
                 locked[:] = _lock_evidence(uow, evidence_id)
 
             def work(uow: UnitOfWork) -> Callable[[CheckpointOf], tuple[UploadView, bool]]:
-                evidence = uow.session.get(Evidence, evidence_id)  # locked by ``lock``
-                assert evidence is not None
+                evidence: Evidence = locked[0]  # read and locked by ``lock``
                 if token_used:
                     note_token_use(uow.session, principal)
-                upload = self._new_upload(evidence, principal, length, metadata)
-                upload.status, upload.offset, upload.expires_at = COMPLETED, length, None
-                upload.hash_state = None
+                upload = self._new_upload(evidence, principal, length, metadata, whole=True)
                 # the row goes in as it ends (a plain INSERT: the ORM's flush of one new
                 # object cost more than the statement); ``upload`` stays out of the session
                 uow.session.connection().execute(insert(Upload), [_columns(upload)])
