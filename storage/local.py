@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import ctypes
 import errno
+import fcntl
 import json
 import os
 import queue
@@ -188,6 +190,84 @@ def _writing_back(fileobj: BinaryIO, offset: int) -> Callable[[Block], object]:
     return write
 
 
+_PAGE = 4096
+"""``O_DIRECT``'s alignment: buffer addresses, lengths and file offsets in whole pages."""
+
+_O_DIRECT: int | None = getattr(os, "O_DIRECT", None)
+
+
+def _address(block: Block) -> int:
+    """Where a writable block's bytes start in memory (-1 for a read-only block)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(block))
+    except (TypeError, ValueError):
+        return -1
+
+
+class _DirectWrites:
+    """Writes to ``fd`` (from ``offset``) that skip the page cache where they can.
+
+    Copied into the page cache, a photo cost more CPU than its SHA-256: the copy, the
+    write-back started from there, the pages dropped after ``fsync`` (≈ 0.85 ms per
+    3 MiB here). With ``O_DIRECT`` the disk reads the receive buffer itself (≈ 0.3 ms; the
+    same wall time, ``fsync`` included). Whole pages of page-aligned blocks — the receive
+    buffers of :mod:`server.services.ingest.bodies` are — go direct; the rest (a last
+    partial page, a block of ``bytes``, any block on a filesystem without ``O_DIRECT``
+    such as tmpfs) through the cache. ``fsync`` makes both durable.
+    """
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self._fd = fd
+        self._position = offset
+        self._direct = False
+        self._refused = _O_DIRECT is None
+
+    def write(self, block: Block) -> None:
+        view = memoryview(block)
+        whole = len(view) - len(view) % _PAGE
+        if (
+            whole
+            and not self._refused
+            and self._position % _PAGE == 0
+            and _address(view) % _PAGE == 0
+            and self._switch(direct=True)
+        ):
+            try:
+                self._write_all(view[:whole])
+                view = view[whole:]
+            except OSError as exc:  # an alignment this disk does not take: cached, then
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._refused = True
+        if view:
+            self._switch(direct=False)
+            self._write_all(view)
+
+    def _switch(self, *, direct: bool) -> bool:
+        """Turn ``O_DIRECT`` on or off for the descriptor; False if refused."""
+        if direct == self._direct:
+            return True
+        assert _O_DIRECT is not None
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        try:
+            fcntl.fcntl(
+                self._fd, fcntl.F_SETFL, flags | _O_DIRECT if direct else flags & ~_O_DIRECT
+            )
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self._refused = True
+            return False
+        self._direct = direct
+        return True
+
+    def _write_all(self, view: memoryview) -> None:
+        while view:
+            n = os.write(self._fd, view)
+            self._position += n
+            view = view[n:]
+
+
 _TMPFILE_LINKABLE = hasattr(os, "O_TMPFILE") and Path("/proc/self/fd").is_dir()
 """Files without a name can be made and later linked by name (Linux)."""
 
@@ -326,15 +406,16 @@ class LocalBlobStore:
         :func:`_writing_back`), so the ``fsync`` that follows has little left to wait for.
         """
         size = 0
-        write = _writing_back(fileobj, offset)
         if not threads:
+            fileobj.flush()
+            write = _DirectWrites(fileobj.fileno(), offset).write
             for block in blocks:
                 if digester is not None:
                     digester.update(block)
                 write(block)
                 size += len(block)
             return size
-        with _Writer(write) as writer:
+        with _Writer(_writing_back(fileobj, offset)) as writer:
             for block in blocks:
                 if digester is not None:
                     digester.update(block)  # queued first, so hashing runs while we write

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import errno
+import fcntl
+import hashlib
+import mmap
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storage import LocalBlobStore, StorageFull, Unavailable
 from storage.port import PartInfo
@@ -181,3 +186,86 @@ def test_a_stream_is_refused_as_blocks(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "blobs")
     with pytest.raises(TypeError, match="read_blocks"):
         store.write("derivatives/x/note", io.BytesIO(b"line one\nline two\n"))  # type: ignore[arg-type]
+
+
+_SIZE = 3 * (1 << 20) + 12_345  # a photo: whole pages, then a partial one
+
+
+def _photo_buffer() -> mmap.mmap:
+    buffer = mmap.mmap(-1, _SIZE + 8192)  # page-aligned, as the receive buffers are
+    buffer.write(os.urandom(len(buffer)))
+    return buffer
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start=st.sampled_from([0, 1, 4096, 4097]),
+    cuts=st.lists(st.integers(0, _SIZE), max_size=5),
+    as_bytes=st.sets(st.integers(0, 5)),
+)
+def test_blocks_written_past_the_page_cache_come_back_byte_for_byte(
+    tmp_path_factory: pytest.TempPathFactory, start: int, cuts: list[int], as_bytes: set[int]
+) -> None:
+    """Aligned whole pages go to the disk directly, anything else through the cache —
+    any split of any buffer, at any offset, reads back as sent, with its digest."""
+    store = LocalBlobStore(tmp_path_factory.mktemp("direct"))
+    view = memoryview(_photo_buffer())[start : start + _SIZE]
+    edges = [0, *sorted(cuts), _SIZE]
+    blocks = [view[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+    blocks = [bytes(b) if i in as_bytes else b for i, b in enumerate(blocks)]
+    expected = bytes(view)
+    sha256 = "sha256:" + hashlib.sha256(expected).hexdigest()
+    info = store.write("photos/p", blocks, max_size=_SIZE, expected_sha256=sha256)
+    assert info.sha256 == sha256 and info.size == _SIZE
+    assert read_all(store, "photos/p") == expected
+
+
+def _direct_io(directory: Path) -> bool:
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_DIRECT, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def test_a_photo_in_a_page_aligned_buffer_skips_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not _direct_io(tmp_path):
+        pytest.skip("this filesystem has no O_DIRECT")
+    switched: list[bool] = []
+    real = fcntl.fcntl
+
+    def spy(fd: int, command: int, arg: int = 0) -> int:
+        if command == fcntl.F_SETFL:
+            switched.append(bool(arg & os.O_DIRECT))
+        return real(fd, command, arg)
+
+    monkeypatch.setattr(fcntl, "fcntl", spy)
+    view = memoryview(_photo_buffer())[:_SIZE]
+    blocks = [view[i : i + (1 << 20)] for i in range(0, _SIZE, 1 << 20)]
+    LocalBlobStore(tmp_path).write("photos/p", blocks, max_size=_SIZE)
+    assert switched == [True, False]  # on for the whole pages, off for the last partial one
+    assert read_all(LocalBlobStore(tmp_path), "photos/p") == bytes(view)
+
+
+def test_a_filesystem_refusing_direct_io_gets_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = fcntl.fcntl
+    tried: list[int] = []
+
+    def refuse(fd: int, command: int, arg: int = 0) -> int:
+        if command == fcntl.F_SETFL and arg & os.O_DIRECT:
+            tried.append(fd)
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))  # what tmpfs once said
+        return real(fd, command, arg)
+
+    monkeypatch.setattr(fcntl, "fcntl", refuse)
+    view = memoryview(_photo_buffer())[:_SIZE]
+    store = LocalBlobStore(tmp_path)
+    blocks = [view[i : i + (1 << 20)] for i in range(0, _SIZE, 1 << 20)]
+    store.write("photos/p", blocks, max_size=_SIZE)
+    assert len(tried) == 1  # asked once, then every block went through the cache
+    assert read_all(store, "photos/p") == bytes(view)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import mmap
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -112,18 +113,20 @@ class _BufferPool:
 
     def __init__(self, keep: int) -> None:
         self._keep = keep
-        self._free: list[bytearray] = []
+        self._free: list[mmap.mmap] = []
         self._lock = threading.Lock()
 
-    def take(self, length: int) -> bytearray:
-        """A buffer of at least ``length`` bytes (contents undefined)."""
+    def take(self, length: int) -> mmap.mmap:
+        """A buffer of at least ``length`` bytes (contents undefined), page-aligned (a
+        private anonymous mapping): the local store writes it to the disk as it is, with
+        ``O_DIRECT``."""
         with self._lock:
             for i, buffer in enumerate(self._free):
                 if length <= len(buffer) <= 2 * length + BLOCK_SIZE:
                     return self._free.pop(i)
-        return bytearray(-(-length // BLOCK_SIZE) * BLOCK_SIZE)
+        return mmap.mmap(-1, max(1, -(-length // BLOCK_SIZE)) * BLOCK_SIZE)
 
-    def give_back(self, buffer: bytearray) -> None:
+    def give_back(self, buffer: mmap.mmap) -> None:
         with self._lock:
             if sum(map(len, self._free)) + len(buffer) <= self._keep:
                 self._free.append(buffer)
