@@ -210,10 +210,10 @@ class _DirectWrites:
     Copied into the page cache, a photo cost more CPU than its SHA-256: the copy, the
     write-back started from there, the pages dropped after ``fsync`` (≈ 0.85 ms per
     3 MiB here). With ``O_DIRECT`` the disk reads the receive buffer itself (≈ 0.3 ms; the
-    same wall time, ``fsync`` included). Whole pages of page-aligned blocks — the receive
-    buffers of :mod:`server.services.ingest.bodies` are — go direct; the rest (a last
-    partial page, a block of ``bytes``, any block on a filesystem without ``O_DIRECT``
-    such as tmpfs) through the cache. ``fsync`` makes both durable.
+    same wall time, ``fsync`` included). Whole pages of page-aligned blocks — the ingest's
+    receive buffers are anonymous mappings — go direct; the rest (a last partial page, a
+    block of ``bytes``, every block on a filesystem that refuses ``O_DIRECT``) through
+    the cache. ``fsync`` makes both durable.
     """
 
     def __init__(self, fd: int, offset: int) -> None:
