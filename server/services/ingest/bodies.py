@@ -227,12 +227,16 @@ class _Peekable:
     def __init__(self, blocks: Iterator[bytes]) -> None:
         self._blocks = blocks
         self._head: list[bytes] = []
+        self.ended = False
+        """The iterator has ended (seen by a :meth:`peek`): no block is left after the
+        ones pushed back."""
 
     def peek(self) -> bool:
         """Whether another non-empty block is available."""
         if not self._head:
             block = next(self._blocks, b"")
             if not block:
+                self.ended = True
                 return False
             self._head.append(block)
         return True

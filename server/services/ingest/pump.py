@@ -131,7 +131,7 @@ class PartPump(IngestBase):
             part = _part_blocks(source, self.config.local_part_size)
             self._claim(p)
             info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, part)
-            self._record_part(p, info, self._hash_state(p))
+            self._record_part(p, info, self._hash_state(p), last=source.ended)
 
     def _pump_buffered(self, p: _Progress, blocks: Iterator[bytes], min_part: int) -> None:
         """Stores with a part minimum (S3): part buffers, a durable tail below the minimum.
@@ -156,21 +156,27 @@ class PartPump(IngestBase):
         if not buffer or not new_bytes:
             return
         if buffered >= min_part or p.offset - p.tail_size + buffered == p.length:
-            self._put_buffer(p, buffer, buffered, self._hash_state(p))
+            self._put_buffer(p, buffer, buffered, self._hash_state(p), last=True)
         else:
             self._claim(p)
             self.store.write(upload_key(_token(p.upload_id)), buffer, write_once=False)
             p.tail_size = buffered
-            self._record(p, self._hash_state(p))
+            self._record(p, self._hash_state(p), last=True)
 
     def _put_buffer(
-        self, p: _Progress, buffer: list[bytes], size: int, hash_state: bytes | None
+        self,
+        p: _Progress,
+        buffer: list[bytes],
+        size: int,
+        hash_state: bytes | None,
+        *,
+        last: bool = False,
     ) -> None:
         """Put ``buffer`` as the next part and record it with ``hash_state`` (its end)."""
         assert p.storage_upload_id is not None
         self._claim(p)
         info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, buffer)
-        self._record_part(p, _stored_whole(info, size), hash_state)
+        self._record_part(p, _stored_whole(info, size), hash_state, last=last)
 
     def _max_part(self) -> int:
         return self.store.capabilities.max_part_size or self.config.s3_part_size
@@ -180,11 +186,13 @@ class PartPump(IngestBase):
             return iter(())
         return self.store.open(upload_key(_token(p.upload_id)), 0, p.tail_size)
 
-    def _record_part(self, p: _Progress, info: PartInfo, hash_state: bytes | None) -> None:
+    def _record_part(
+        self, p: _Progress, info: PartInfo, hash_state: bytes | None, *, last: bool = False
+    ) -> None:
         p.parts_count += 1
         p.parts_size += info.size
         p.tail_size = 0
-        self._record(p, hash_state, info)
+        self._record(p, hash_state, info, last=last)
 
     @staticmethod
     def _hash_state(p: _Progress) -> bytes | None:
@@ -195,13 +203,29 @@ class PartPump(IngestBase):
             p.pipe.settle()
         return p.hasher.save()
 
-    def _record(self, p: _Progress, hash_state: bytes | None, part: PartInfo | None = None) -> None:
+    def _record(
+        self,
+        p: _Progress,
+        hash_state: bytes | None,
+        part: PartInfo | None = None,
+        *,
+        last: bool = False,
+    ) -> None:
         """Commit one durable step; refuse if our lease was lost meanwhile.
 
         ``hash_state`` must cover exactly ``p.offset`` bytes (see :meth:`_hash_state`);
         ``part``: the part just put, recorded with the size and ETag the store answered.
+        ``last``: the PATCH's body has ended, so this is its last step. Unless the upload
+        is now complete (the completion still needs the lease), the lease ends in this
+        same commit (``p.released``) instead of in a transaction of its own.
         """
         now = utcnow()
+        release = last and p.offset != p.length
+        lease_values: dict[str, Any] = (
+            {"lock_owner": None, "lock_expires_at": None}
+            if release
+            else {"lock_expires_at": now + self.config.lock_ttl}
+        )
         with self.uow_factory() as uow:
             result = uow.session.execute(
                 update(Upload)
@@ -212,8 +236,8 @@ class PartPump(IngestBase):
                     tail_size=p.tail_size,
                     offset=p.offset,
                     hash_state=hash_state,
-                    lock_expires_at=now + self.config.lock_ttl,
                     updated_at=now,
+                    **lease_values,
                 )
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -229,6 +253,8 @@ class PartPump(IngestBase):
             uow.commit()
         p.renewed_at = now
         p.hash_state = hash_state
+        if release:
+            p.released = True
 
     def _renewing(self, p: _Progress, blocks: Iterator[bytes]) -> Iterator[bytes]:
         """``blocks``, renewing the lease (when due) *before* each is handed on.
