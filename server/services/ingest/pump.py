@@ -36,7 +36,7 @@ from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
 from storage.hashing import HashWorker
 from storage.keys import upload_key
-from storage.port import PartInfo, PartsInFlight
+from storage.port import Block, PartInfo, PartsInFlight
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class PartPump(IngestBase):
             {"Content-Length": [f"at most {cap} with Upload-Checksum"]},
         )
 
-    def _verified_spool(self, blocks: Iterator[bytes], checksum: tus.Checksum) -> Any:
+    def _verified_spool(self, blocks: Iterator[Block], checksum: tus.Checksum) -> Any:
         """The whole chunk in a spool (memory, then disk), verified against its checksum."""
         spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
             max_size=self.config.checksum_spool_memory, dir=self.config.spool_dir
@@ -93,14 +93,14 @@ class PartPump(IngestBase):
             )
         return spool
 
-    def _pump(self, p: _Progress, blocks: Iterator[bytes]) -> None:
+    def _pump(self, p: _Progress, blocks: Iterator[Block]) -> None:
         """Move ``blocks`` into durable parts/tail, recording each durable step."""
         caps = self.store.capabilities
         assert p.storage_upload_id is not None
         gone: ClientGone | None = None
         pipe = p.pipe = None if p.hasher is None else HashWorker(p.hasher)
 
-        def hashed(source: Iterator[bytes]) -> Iterator[bytes]:
+        def hashed(source: Iterator[Block]) -> Iterator[Block]:
             nonlocal gone
             try:
                 for block in self._renewing(p, source):
@@ -123,7 +123,7 @@ class PartPump(IngestBase):
         if gone is not None:
             raise gone
 
-    def _pump_streaming(self, p: _Progress, blocks: Iterator[bytes]) -> None:
+    def _pump_streaming(self, p: _Progress, blocks: Iterator[Block]) -> None:
         """Stores without a part minimum (local): each part streams straight to disk."""
         assert p.storage_upload_id is not None
         source = _Peekable(blocks)
@@ -133,7 +133,7 @@ class PartPump(IngestBase):
             info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, part)
             self._record_part(p, info, self._hash_state(p), last=source.ended)
 
-    def _pump_buffered(self, p: _Progress, blocks: Iterator[bytes], min_part: int) -> None:
+    def _pump_buffered(self, p: _Progress, blocks: Iterator[Block], min_part: int) -> None:
         """Stores with a part minimum (S3): part buffers, a durable tail below the minimum.
 
         Full part buffers go to a :class:`_PartSender`, and the next part is received
@@ -142,7 +142,7 @@ class PartPump(IngestBase):
         """
         assert p.storage_upload_id is not None
         part_size = max(min_part, min(self.config.s3_part_size, self._max_part()))
-        buffer: list[bytes] = list(self._tail_blocks(p)) if p.tail_size else []
+        buffer: list[Block] = list(self._tail_blocks(p)) if p.tail_size else []
         buffered = sum(map(len, buffer))
         new_bytes = False
         with _PartSender(self, p) as sender:
@@ -166,7 +166,7 @@ class PartPump(IngestBase):
     def _put_buffer(
         self,
         p: _Progress,
-        buffer: list[bytes],
+        buffer: list[Block],
         size: int,
         hash_state: bytes | None,
         *,
@@ -256,7 +256,7 @@ class PartPump(IngestBase):
         if release:
             p.released = True
 
-    def _renewing(self, p: _Progress, blocks: Iterator[bytes]) -> Iterator[bytes]:
+    def _renewing(self, p: _Progress, blocks: Iterator[Block]) -> Iterator[Block]:
         """``blocks``, renewing the lease (when due) *before* each is handed on.
 
         A block reaches the store only within ``lock_ttl / 3`` of a successful renewal,
@@ -384,7 +384,7 @@ def _stored_whole(info: PartInfo, size: int) -> PartInfo:
     return info
 
 
-def _taken(buffer: list[bytes]) -> Iterator[bytes]:
+def _taken(buffer: list[Block]) -> Iterator[Block]:
     """The blocks of ``buffer``, each let go as the store takes it (one copy of a part
     in memory, not two)."""
     buffer.reverse()
@@ -420,7 +420,7 @@ class _PartSender:
     def __enter__(self) -> _PartSender:
         return self
 
-    def send(self, buffer: list[bytes], size: int) -> None:
+    def send(self, buffer: list[Block], size: int) -> None:
         """Put ``buffer`` (``size`` bytes) as the next part, in the background."""
         state = self._ingest._hash_state(self._p)
         while len(self._pending) >= self._in_flight:
@@ -434,7 +434,7 @@ class _PartSender:
     def _put(
         self,
         number: int,
-        buffer: list[bytes],
+        buffer: list[Block],
         size: int,
         hash_state: bytes | None,
         previous: Future[None] | None,
