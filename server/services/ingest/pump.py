@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 
 from server import hashstate, tus
 from server.errors import (
@@ -242,9 +242,14 @@ class PartPump(IngestBase):
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Locked(lease.LOST)
-            if part is not None:
-                uow.session.merge(
-                    UploadPart(
+            if part is not None:  # replaces a row left by an unrecorded put of this number
+                uow.session.execute(
+                    delete(UploadPart).where(
+                        UploadPart.upload_id == p.upload_id, UploadPart.number == part.number
+                    )
+                )
+                uow.session.execute(
+                    insert(UploadPart).values(
                         upload_id=p.upload_id, number=part.number, size=part.size, etag=part.etag
                     )
                 )
