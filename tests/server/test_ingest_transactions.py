@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
+from server.models import Upload
 from server.services.custody import note_signer
 from server.services.receipts import receipt_problems
 from tests.server.conftest import World, parts
@@ -121,3 +123,27 @@ def test_a_patch_takes_at_most_three_transactions(world: World, counter: SqlCoun
     assert receipt_problems(receipt_of(response), _verifier_key(world.app)) == []
     resumed = tus.head(location)
     assert int(resumed.headers["Upload-Offset"]) == len(data)
+
+
+def test_a_patch_that_does_not_complete_ends_its_lease_with_its_last_record(
+    world: World, counter: SqlCounter
+) -> None:
+    """Two transactions: the lease taken, then the PATCH's last durable step, which also
+    lets the lease go (the next PATCH, from any process, need not wait for it)."""
+    parts(world.app).jobs.mode = "worker"
+    data = os.urandom(600_000)
+    ann = announce(world, [("VID_0002.mp4", data, "video/mp4")])
+    tus = Tus(world.app.test_client(), ann.device.token)
+    location = tus.create(len(data), metadata(evidence_id=ann.evidence[0]["evidence_id"]))
+    counter.reset()
+    response = tus.patch(location.headers["Location"], 0, data[:200_000])
+    assert response.status_code == 204, response.get_json()
+    assert counter.mine().transactions == 2, counter.mine().statements_seen
+    upload_id = location.headers["Location"].rsplit("/", 1)[1]
+    with parts(world.app).engine.connect() as connection:
+        lease = connection.execute(
+            select(Upload.lock_owner, Upload.lock_expires_at, Upload.offset).where(
+                Upload.id == upload_id
+            )
+        ).one()
+    assert tuple(lease) == (None, None, 200_000)

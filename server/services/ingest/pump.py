@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 
 from server import hashstate, tus
 from server.errors import (
@@ -36,7 +36,7 @@ from server.services.unit_of_work import UnitOfWork
 from storage import errors as storage_errors
 from storage.hashing import HashWorker
 from storage.keys import upload_key
-from storage.port import PartInfo, PartsInFlight
+from storage.port import Block, PartInfo, PartsInFlight
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class PartPump(IngestBase):
             {"Content-Length": [f"at most {cap} with Upload-Checksum"]},
         )
 
-    def _verified_spool(self, blocks: Iterator[bytes], checksum: tus.Checksum) -> Any:
+    def _verified_spool(self, blocks: Iterator[Block], checksum: tus.Checksum) -> Any:
         """The whole chunk in a spool (memory, then disk), verified against its checksum."""
         spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
             max_size=self.config.checksum_spool_memory, dir=self.config.spool_dir
@@ -93,14 +93,14 @@ class PartPump(IngestBase):
             )
         return spool
 
-    def _pump(self, p: _Progress, blocks: Iterator[bytes]) -> None:
+    def _pump(self, p: _Progress, blocks: Iterator[Block]) -> None:
         """Move ``blocks`` into durable parts/tail, recording each durable step."""
         caps = self.store.capabilities
         assert p.storage_upload_id is not None
         gone: ClientGone | None = None
         pipe = p.pipe = None if p.hasher is None else HashWorker(p.hasher)
 
-        def hashed(source: Iterator[bytes]) -> Iterator[bytes]:
+        def hashed(source: Iterator[Block]) -> Iterator[Block]:
             nonlocal gone
             try:
                 for block in self._renewing(p, source):
@@ -123,7 +123,7 @@ class PartPump(IngestBase):
         if gone is not None:
             raise gone
 
-    def _pump_streaming(self, p: _Progress, blocks: Iterator[bytes]) -> None:
+    def _pump_streaming(self, p: _Progress, blocks: Iterator[Block]) -> None:
         """Stores without a part minimum (local): each part streams straight to disk."""
         assert p.storage_upload_id is not None
         source = _Peekable(blocks)
@@ -131,9 +131,9 @@ class PartPump(IngestBase):
             part = _part_blocks(source, self.config.local_part_size)
             self._claim(p)
             info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, part)
-            self._record_part(p, info, self._hash_state(p))
+            self._record_part(p, info, self._hash_state(p), last=source.ended)
 
-    def _pump_buffered(self, p: _Progress, blocks: Iterator[bytes], min_part: int) -> None:
+    def _pump_buffered(self, p: _Progress, blocks: Iterator[Block], min_part: int) -> None:
         """Stores with a part minimum (S3): part buffers, a durable tail below the minimum.
 
         Full part buffers go to a :class:`_PartSender`, and the next part is received
@@ -142,7 +142,7 @@ class PartPump(IngestBase):
         """
         assert p.storage_upload_id is not None
         part_size = max(min_part, min(self.config.s3_part_size, self._max_part()))
-        buffer: list[bytes] = list(self._tail_blocks(p)) if p.tail_size else []
+        buffer: list[Block] = list(self._tail_blocks(p)) if p.tail_size else []
         buffered = sum(map(len, buffer))
         new_bytes = False
         with _PartSender(self, p) as sender:
@@ -156,21 +156,27 @@ class PartPump(IngestBase):
         if not buffer or not new_bytes:
             return
         if buffered >= min_part or p.offset - p.tail_size + buffered == p.length:
-            self._put_buffer(p, buffer, buffered, self._hash_state(p))
+            self._put_buffer(p, buffer, buffered, self._hash_state(p), last=True)
         else:
             self._claim(p)
             self.store.write(upload_key(_token(p.upload_id)), buffer, write_once=False)
             p.tail_size = buffered
-            self._record(p, self._hash_state(p))
+            self._record(p, self._hash_state(p), last=True)
 
     def _put_buffer(
-        self, p: _Progress, buffer: list[bytes], size: int, hash_state: bytes | None
+        self,
+        p: _Progress,
+        buffer: list[Block],
+        size: int,
+        hash_state: bytes | None,
+        *,
+        last: bool = False,
     ) -> None:
         """Put ``buffer`` as the next part and record it with ``hash_state`` (its end)."""
         assert p.storage_upload_id is not None
         self._claim(p)
         info = self.store.put_part(p.storage_key, p.storage_upload_id, p.parts_count + 1, buffer)
-        self._record_part(p, _stored_whole(info, size), hash_state)
+        self._record_part(p, _stored_whole(info, size), hash_state, last=last)
 
     def _max_part(self) -> int:
         return self.store.capabilities.max_part_size or self.config.s3_part_size
@@ -180,11 +186,13 @@ class PartPump(IngestBase):
             return iter(())
         return self.store.open(upload_key(_token(p.upload_id)), 0, p.tail_size)
 
-    def _record_part(self, p: _Progress, info: PartInfo, hash_state: bytes | None) -> None:
+    def _record_part(
+        self, p: _Progress, info: PartInfo, hash_state: bytes | None, *, last: bool = False
+    ) -> None:
         p.parts_count += 1
         p.parts_size += info.size
         p.tail_size = 0
-        self._record(p, hash_state, info)
+        self._record(p, hash_state, info, last=last)
 
     @staticmethod
     def _hash_state(p: _Progress) -> bytes | None:
@@ -195,13 +203,29 @@ class PartPump(IngestBase):
             p.pipe.settle()
         return p.hasher.save()
 
-    def _record(self, p: _Progress, hash_state: bytes | None, part: PartInfo | None = None) -> None:
+    def _record(
+        self,
+        p: _Progress,
+        hash_state: bytes | None,
+        part: PartInfo | None = None,
+        *,
+        last: bool = False,
+    ) -> None:
         """Commit one durable step; refuse if our lease was lost meanwhile.
 
         ``hash_state`` must cover exactly ``p.offset`` bytes (see :meth:`_hash_state`);
         ``part``: the part just put, recorded with the size and ETag the store answered.
+        ``last``: the PATCH's body has ended, so this is its last step. Unless the upload
+        is now complete (the completion still needs the lease), the lease ends in this
+        same commit (``p.released``) instead of in a transaction of its own.
         """
         now = utcnow()
+        release = last and p.offset != p.length
+        lease_values: dict[str, Any] = (
+            {"lock_owner": None, "lock_expires_at": None}
+            if release
+            else {"lock_expires_at": now + self.config.lock_ttl}
+        )
         with self.uow_factory() as uow:
             result = uow.session.execute(
                 update(Upload)
@@ -212,15 +236,20 @@ class PartPump(IngestBase):
                     tail_size=p.tail_size,
                     offset=p.offset,
                     hash_state=hash_state,
-                    lock_expires_at=now + self.config.lock_ttl,
                     updated_at=now,
+                    **lease_values,
                 )
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Locked(lease.LOST)
-            if part is not None:
-                uow.session.merge(
-                    UploadPart(
+            if part is not None:  # replaces a row left by an unrecorded put of this number
+                uow.session.execute(
+                    delete(UploadPart).where(
+                        UploadPart.upload_id == p.upload_id, UploadPart.number == part.number
+                    )
+                )
+                uow.session.execute(
+                    insert(UploadPart).values(
                         upload_id=p.upload_id, number=part.number, size=part.size, etag=part.etag
                     )
                 )
@@ -229,8 +258,10 @@ class PartPump(IngestBase):
             uow.commit()
         p.renewed_at = now
         p.hash_state = hash_state
+        if release:
+            p.released = True
 
-    def _renewing(self, p: _Progress, blocks: Iterator[bytes]) -> Iterator[bytes]:
+    def _renewing(self, p: _Progress, blocks: Iterator[Block]) -> Iterator[Block]:
         """``blocks``, renewing the lease (when due) *before* each is handed on.
 
         A block reaches the store only within ``lock_ttl / 3`` of a successful renewal,
@@ -358,7 +389,7 @@ def _stored_whole(info: PartInfo, size: int) -> PartInfo:
     return info
 
 
-def _taken(buffer: list[bytes]) -> Iterator[bytes]:
+def _taken(buffer: list[Block]) -> Iterator[Block]:
     """The blocks of ``buffer``, each let go as the store takes it (one copy of a part
     in memory, not two)."""
     buffer.reverse()
@@ -394,7 +425,7 @@ class _PartSender:
     def __enter__(self) -> _PartSender:
         return self
 
-    def send(self, buffer: list[bytes], size: int) -> None:
+    def send(self, buffer: list[Block], size: int) -> None:
         """Put ``buffer`` (``size`` bytes) as the next part, in the background."""
         state = self._ingest._hash_state(self._p)
         while len(self._pending) >= self._in_flight:
@@ -408,7 +439,7 @@ class _PartSender:
     def _put(
         self,
         number: int,
-        buffer: list[bytes],
+        buffer: list[Block],
         size: int,
         hash_state: bytes | None,
         previous: Future[None] | None,
