@@ -167,29 +167,6 @@ def _sync(fd: int, offset: int = 0, length: int = 0) -> None:
 _FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
 
 
-def _writing_back(fileobj: BinaryIO, offset: int) -> Callable[[Block], object]:
-    """``fileobj.write`` that also starts writing each large block to the disk at once.
-
-    Left alone, the kernel writes dirty pages back seconds later, so the ``fsync`` at the
-    end of a part waited for all of it (80–100 ms for 256 MiB here, while nothing else
-    happened). ``POSIX_FADV_DONTNEED`` on pages just written starts their write-back
-    without waiting for it (Linux); the disk then works while the next block arrives.
-    """
-    if _FADV_DONTNEED is None:
-        return fileobj.write
-    fd, advice, position = fileobj.fileno(), _FADV_DONTNEED, offset
-
-    def write(block: Block) -> None:
-        nonlocal position
-        fileobj.write(block)
-        n = len(block)
-        if n >= _THREADED_WRITE:  # large writes bypass the file object's buffer
-            os.posix_fadvise(fd, position, n, advice)
-        position += n
-
-    return write
-
-
 _PAGE = 4096
 """``O_DIRECT``'s alignment: buffer addresses, lengths and file offsets in whole pages."""
 
@@ -214,6 +191,12 @@ class _DirectWrites:
     receive buffers are anonymous mappings — go direct; the rest (a last partial page, a
     block of ``bytes``, every block on a filesystem that refuses ``O_DIRECT``) through
     the cache. ``fsync`` makes both durable.
+
+    Left alone, the kernel writes cached pages back seconds later, and the ``fsync`` at
+    the end of a part waited for all of it (80–100 ms for 256 MiB here, while nothing else
+    happened): a large block that goes through the cache has its write-back started at
+    once (``POSIX_FADV_DONTNEED`` on the pages just written, Linux), so the disk works
+    while the next block arrives.
     """
 
     def __init__(self, fd: int, offset: int) -> None:
@@ -262,10 +245,14 @@ class _DirectWrites:
         return True
 
     def _write_all(self, view: memoryview) -> None:
+        start = self._position
         while view:
             n = os.write(self._fd, view)
             self._position += n
             view = view[n:]
+        written = self._position - start
+        if not self._direct and written >= _THREADED_WRITE and _FADV_DONTNEED is not None:
+            os.posix_fadvise(self._fd, start, written, _FADV_DONTNEED)
 
 
 _TMPFILE_LINKABLE = hasattr(os, "O_TMPFILE") and Path("/proc/self/fd").is_dir()
@@ -397,25 +384,26 @@ class LocalBlobStore:
         threads: bool = True,
         offset: int = 0,
     ) -> int:
-        """Write ``blocks`` to ``fileobj`` (positioned at ``offset``); return the byte count.
+        """Write ``blocks`` to ``fileobj``'s descriptor from ``offset``; return the byte count.
 
         Large blocks are written by a :class:`_Writer` thread while the next block is
         produced (a socket read, for an upload): both spend their time in system calls
         that release the GIL, so on two cores they overlap instead of taking turns. Each
-        block's write-back to the disk starts as soon as it is written (see
-        :func:`_writing_back`), so the ``fsync`` that follows has little left to wait for.
+        block goes to the disk as :class:`_DirectWrites` can (from the receive buffer, or
+        through the cache with its write-back started), so the ``fsync`` that follows has
+        little left to wait for.
         """
         size = 0
+        fileobj.flush()
+        write = _DirectWrites(fileobj.fileno(), offset).write
         if not threads:
-            fileobj.flush()
-            write = _DirectWrites(fileobj.fileno(), offset).write
             for block in blocks:
                 if digester is not None:
                     digester.update(block)
                 write(block)
                 size += len(block)
             return size
-        with _Writer(_writing_back(fileobj, offset)) as writer:
+        with _Writer(write) as writer:
             for block in blocks:
                 if digester is not None:
                     digester.update(block)  # queued first, so hashing runs while we write

@@ -9,6 +9,7 @@ import mmap
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -92,31 +93,31 @@ def test_disk_full_is_a_clear_storage_full_error(
     assert list((tmp_path / ".tmp").iterdir()) == []
 
 
-def test_a_failed_write_of_large_blocks_reaches_the_caller_as_it_was(tmp_path: Path) -> None:
+def test_a_failed_write_of_large_blocks_reaches_the_caller_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # large blocks are written by a worker thread: its error must not get lost there
-    disk = (tmp_path / "f").open("wb")  # the descriptor whose write-back each block starts
+    disk = (tmp_path / "f").open("wb")
+    real_write = os.write
+    sizes: list[int] = []
 
-    class FillingUp:
-        def __init__(self) -> None:
-            self.sizes: list[int] = []
+    def filling_up(fd: int, data: Any) -> int:
+        if fd != disk.fileno():
+            return real_write(fd, data)
+        if len(sizes) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        sizes.append(len(data))
+        return real_write(fd, data)
 
-        def fileno(self) -> int:
-            return disk.fileno()
-
-        def write(self, block: bytes) -> int:
-            if len(self.sizes) == 2:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            self.sizes.append(len(block))
-            return len(block)
-
-    target = FillingUp()
+    monkeypatch.setattr(os, "write", filling_up)
     blocks = (payload(1 << 20) for _ in range(8))
     with pytest.raises(OSError) as caught:
-        LocalBlobStore._stream_to(target, blocks, None)
+        LocalBlobStore._stream_to(disk, blocks, None)
     assert caught.value.errno == errno.ENOSPC
-    assert target.sizes == [1 << 20, 1 << 20]
-    small = FillingUp()
-    assert LocalBlobStore._stream_to(small, iter([b"ab", b"c"]), None) == 3  # written inline
+    assert sizes == [1 << 20, 1 << 20]
+    sizes.clear()
+    assert LocalBlobStore._stream_to(disk, iter([b"ab", b"c"]), None) == 3  # written inline
+    assert sizes == [2, 1]
     disk.close()
 
 

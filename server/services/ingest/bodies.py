@@ -120,16 +120,17 @@ class _BlockBuffers:
 
     def __init__(self, keep: int) -> None:
         self._keep = keep
-        self._buffers: list[bytearray] = []
+        self._buffers: list[mmap.mmap] = []
         self._lock = threading.Lock()
 
-    def take(self) -> bytearray:
-        """A buffer of ``BLOCK_SIZE`` bytes no block refers to (contents undefined)."""
+    def take(self) -> mmap.mmap:
+        """A buffer of ``BLOCK_SIZE`` bytes no block refers to (contents undefined),
+        page-aligned: the local store writes it to the disk as it is (``O_DIRECT``)."""
         with self._lock:
             for buffer in self._buffers:
                 if sys.getrefcount(buffer) == self._UNUSED:
                     return buffer
-            fresh = bytearray(BLOCK_SIZE)
+            fresh = mmap.mmap(-1, BLOCK_SIZE)
             if len(self._buffers) < self._keep:
                 self._buffers.append(fresh)
             return fresh
