@@ -29,10 +29,8 @@ import errno
 import fcntl
 import json
 import os
-import queue
 import shutil
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -50,7 +48,7 @@ from storage.errors import (
     Unavailable,
     UploadNotFound,
 )
-from storage.hashing import Digester, digest_blocks, limited, read_blocks
+from storage.hashing import Digester, HashWorker, digest_blocks, limited, read_blocks
 from storage.keys import (
     check_key,
     check_prefix,
@@ -94,57 +92,57 @@ def _os_errors(key: str | None) -> Iterator[None]:
         ) from exc
 
 
-_INLINE_MAX = 16 << 20
-"""Objects of at most this declared size are written by the calling thread (no writer
-thread; the digests still run in the digester's threads)."""
-
 _THREADED_WRITE = 256 << 10
 """Blocks at least this large are written by a worker thread (smaller ones inline)."""
 
 
 class _Writer:
-    """Writes blocks through ``write`` in a worker thread, at most two blocks behind.
+    """Writes blocks through ``write`` in a pooled worker thread (a
+    :class:`storage.hashing.HashWorker` lane, as the digests use), a few blocks behind.
 
     Small blocks (below ``_THREADED_WRITE``) are written inline until a large one comes.
-    An error of the worker's ``write`` is raised again in the caller, as it was raised
-    (``ENOSPC`` stays an ``OSError`` for ``_os_errors``). Leaving the ``with`` block
-    waits until every queued block is written.
+    After a failed write nothing more is written, and the error is raised again in the
+    caller as it was raised (``ENOSPC`` stays an ``OSError`` for ``_os_errors``): at its
+    next block, or on leaving the ``with`` block, which waits until every queued block is
+    written. A thread started and joined for each object cost more than a photo's write.
     """
 
     def __init__(self, write: Callable[[Block], object]) -> None:
         self._write = write
-        self._queue: queue.Queue[Block | None] = queue.Queue(maxsize=2)
-        self._thread: threading.Thread | None = None
+        self._worker: HashWorker | None = None
         self._error: BaseException | None = None
 
     def __enter__(self) -> _Writer:
         return self
 
-    def _run(self) -> None:
-        get, write = self._queue.get, self._write
-        while (block := get()) is not None:
-            if self._error is None:
-                try:
-                    write(block)
-                except BaseException as exc:  # handed to the caller's thread
-                    self._error = exc
+    def update(self, block: Block) -> None:
+        """The worker's side: write ``block`` unless a write already failed."""
+        if self._error is None:
+            try:
+                self._write(block)
+            except BaseException as exc:  # handed to the caller's thread
+                self._error = exc
+                raise
 
     def write(self, block: Block) -> None:
         """Write ``block`` (queued once blocks are large); raise an earlier write's error."""
         if self._error is not None:
             raise self._error
-        if self._thread is None:
+        if self._worker is None:
             if len(block) < _THREADED_WRITE:
                 self._write(block)
                 return
-            self._thread = threading.Thread(target=self._run, name="local-writer", daemon=True)
-            self._thread.start()
-        self._queue.put(block)
+            self._worker = HashWorker(self)
+        self._worker.update(block)
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            try:
+                worker.close()
+            except Exception:
+                if exc_type is None:
+                    raise
         if self._error is not None and exc_type is None:
             raise self._error
 
@@ -381,7 +379,6 @@ class LocalBlobStore:
         blocks: Iterator[Block],
         digester: Digester | None,
         *,
-        threads: bool = True,
         offset: int = 0,
     ) -> int:
         """Write ``blocks`` to ``fileobj``'s descriptor from ``offset``; return the byte count.
@@ -396,13 +393,6 @@ class LocalBlobStore:
         size = 0
         fileobj.flush()
         write = _DirectWrites(fileobj.fileno(), offset).write
-        if not threads:
-            for block in blocks:
-                if digester is not None:
-                    digester.update(block)
-                write(block)
-                size += len(block)
-            return size
         with _Writer(write) as writer:
             for block in blocks:
                 if digester is not None:
@@ -432,15 +422,12 @@ class LocalBlobStore:
                 )
             fd, tmp, named = self._new_file(write_once)
             try:
-                # a small object (a photo, at most _INLINE_MAX) is written by the calling
-                # thread while the digester's thread hashes: a writer thread as well costs
-                # more in GIL hand-overs than it overlaps (measured with bench P1)
-                small = max_size is not None and max_size <= _INLINE_MAX
+                # a photo's blocks as well are written by a writer thread while the next
+                # is received: written direct, each waits for the disk (P1, one client:
+                # +7 % against writing them inline, which held the receive up)
                 digester = Digester(sha512=sha512)
                 with os.fdopen(fd, "wb", closefd=False) as f, digester:
-                    self._stream_to(
-                        f, limited(blocks, limit=max_size, key=key), digester, threads=not small
-                    )
+                    self._stream_to(f, limited(blocks, limit=max_size, key=key), digester)
                     f.flush()
                     _sync(fd)
                 if expected_sha256 is not None and digester.sha256 != expected_sha256:
