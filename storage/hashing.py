@@ -105,11 +105,16 @@ class _Lane:
         get = self.queue.get
         while (item := get()) is not None:
             update, block, done, errors = item
+            item = None
             try:
                 update(block)
             except Exception as exc:  # the feeder raises it (settle); the lane lives on
                 errors.append(exc)
             finally:
+                # no reference to the block outlives the feeder being told it is hashed:
+                # ingest receives into a buffer again only once nothing refers to it
+                # (server.services.ingest.bodies._BlockBuffers)
+                del block
                 done.release()
 
 

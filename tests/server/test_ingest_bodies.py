@@ -6,12 +6,18 @@ from __future__ import annotations
 import io
 import os
 
-from server.services.ingest.bodies import _filled_blocks
+import pytest
+
+from server.services.ingest import bodies
+from server.services.ingest.bodies import _BlockBuffers, _filled_blocks
 
 MiB = 1 << 20
 
 
-def test_blocks_are_reused_buffers_and_a_held_block_is_never_overwritten() -> None:
+def test_blocks_are_reused_buffers_and_a_held_block_is_never_overwritten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bodies, "_BLOCK_BUFFERS", _BlockBuffers(keep=16))  # this test's own
     payload = os.urandom(40 * MiB + 123)
     source = io.BytesIO(payload)
     held: list[tuple[int, memoryview]] = []

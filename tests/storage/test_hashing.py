@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 
 import pytest
@@ -64,3 +65,18 @@ def test_an_update_that_fails_is_raised_to_the_feeder_and_the_thread_serves_the_
     after.update(b"abc")
     after.close()
     assert running.hexdigest() == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_a_worker_done_with_a_block_keeps_no_reference_to_it() -> None:
+    """Ingest receives the next block into a buffer once nothing refers to it any more;
+    a hash thread waiting for work must not pin the last block it hashed."""
+    buffer = bytearray(os.urandom(1 << 20))
+    idle = sys.getrefcount(buffer)
+    running = hashlib.sha256()
+    worker = HashWorker(running)
+    block = memoryview(buffer)
+    worker.update(block)
+    worker.close()
+    del block
+    assert sys.getrefcount(buffer) == idle
+    assert running.hexdigest() == hashlib.sha256(buffer).hexdigest()
