@@ -137,7 +137,7 @@ class _Progress:
     hash_state: bytes | None = None  # as last recorded
     expected_sha256: str = ""
     recorded: list[PartInfo] | None = None  # read with the last step's record
-    released: bool = False  # the lease ended with the completion's commit
+    released: bool = False  # the lease ended (with the last record, or the completion)
 
     @property
     def offset(self) -> int:
