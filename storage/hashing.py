@@ -154,7 +154,8 @@ os.register_at_fork(after_in_child=_forget_lanes)
 
 class HashWorker:
     """One running hash fed block by block to a thread of its own while it runs — the one
-    hasher worker (the :class:`Digester`'s algorithms, the ingest's resumable SHA-256).
+    block worker (the :class:`Digester`'s algorithms, the ingest's resumable SHA-256, and
+    the local store's writer, whose ``update`` writes the block).
 
     The feeding thread's reads and writes spend their time in system calls that release
     the GIL, and so does ``hashlib`` on large blocks: on two cores the two overlap. At most
