@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from storage import AlreadyExists, Unavailable
 from storage.hashing import read_blocks
 from storage.keys import original_key, upload_key
-from storage.s3 import S3BlobStore, make_s3_client
+from storage.s3 import PartChecksum, S3BlobStore, make_s3_client, part_checksum_for
 from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all, sha256
 from tests.support.seaweedfs import SeaweedFS
 
@@ -172,14 +173,17 @@ def _damage_parts_on_the_way(request: Any, **_: object) -> None:
     request.body = bytes(damaged)
 
 
+@pytest.mark.parametrize("checksum", ["crc32", "sha256"])
 def test_a_part_damaged_on_the_way_is_refused_by_the_store(
-    seaweedfs: SeaweedFS, bucket: str
+    seaweedfs: SeaweedFS, bucket: str, checksum: PartChecksum
 ) -> None:
-    # SeaweedFS 4.48 does not check the signed payload hash, but it does check
-    # x-amz-checksum-sha256: without it the damaged part would be stored and completed
+    # SeaweedFS 4.48 does not check the signed payload hash, but it does check the
+    # x-amz-checksum-* header: without it the damaged part would be stored and completed
     client = client_for(seaweedfs)
     client.meta.events.register("before-send.s3.UploadPart", _damage_parts_on_the_way)
-    store = S3BlobStore(client, bucket, prefix=f"t-{uuid.uuid4().hex[:12]}/", part_size=PART)
+    store = S3BlobStore(
+        client, bucket, prefix=f"t-{uuid.uuid4().hex[:12]}/", part_size=PART, part_checksum=checksum
+    )
     uid = store.start_upload("originals/x")
     with pytest.raises(Unavailable):
         store.put_part("originals/x", uid, 1, [payload(PART)])
@@ -187,6 +191,77 @@ def test_a_part_damaged_on_the_way_is_refused_by_the_store(
     with pytest.raises(Unavailable):  # write() puts parts the same way
         store.write("originals/y", [payload(2 * PART + 1)])
     assert not store.exists("originals/y")
+
+
+def _same_crc32(body: bytes) -> bytes:
+    """``body`` with some bits flipped so that its CRC-32 is unchanged: CRC-32 is linear,
+    so any 33 single-bit flips have a subset whose effects on it cancel out."""
+    zero = zlib.crc32(bytes(len(body)))
+    pivots: dict[int, tuple[int, int]] = {}  # top bit of an effect -> (effect, flips)
+    for k in range(64):
+        flip = bytearray(len(body))
+        flip[1000 + k] = 1
+        effect, flips = zlib.crc32(flip) ^ zero, 1 << k
+        while effect:
+            top = effect.bit_length() - 1
+            if top not in pivots:
+                pivots[top] = (effect, flips)
+                break
+            effect, flips = effect ^ pivots[top][0], flips ^ pivots[top][1]
+        else:
+            forged = bytearray(body)
+            for j in range(64):
+                forged[1000 + j] ^= flips >> j & 1
+            return bytes(forged)
+    raise AssertionError("33 flips in 32 bits always have a dependent subset")
+
+
+def test_only_sha256_refuses_a_part_forged_on_the_way(seaweedfs: SeaweedFS, bucket: str) -> None:
+    # why plain HTTP to another host gets SHA-256: whoever can alter the request can make
+    # a replaced part match its CRC-32, never its SHA-256
+    data = payload(PART, seed=9)
+    forged = _same_crc32(data)
+    assert forged != data and zlib.crc32(forged) == zlib.crc32(data)
+
+    def forge(request: Any, **_: object) -> None:
+        request.body = forged
+
+    refused = {}
+    checksums: tuple[PartChecksum, ...] = ("sha256", "crc32")
+    for checksum in checksums:
+        client = client_for(seaweedfs)
+        client.meta.events.register("before-send.s3.UploadPart", forge)
+        prefix = f"t-{uuid.uuid4().hex[:12]}/"
+        store = S3BlobStore(client, bucket, prefix, part_size=PART, part_checksum=checksum)
+        uid = store.start_upload("originals/x")
+        try:
+            store.put_part("originals/x", uid, 1, [data])
+            refused[checksum] = False
+        except Unavailable:
+            refused[checksum] = True
+        assert (store.list_parts("originals/x", uid) == []) is refused[checksum]
+    assert refused == {"sha256": True, "crc32": False}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "checksum"),
+    [
+        (None, "crc32"),  # AWS: https
+        ("https://s3.example.gov.cn", "crc32"),
+        ("http://127.0.0.1:8333", "crc32"),
+        ("http://127.8.0.1:8333", "crc32"),
+        ("http://[::1]:8333", "crc32"),
+        ("http://localhost:8333", "crc32"),
+        ("http://10.0.0.5:8333", "sha256"),
+        ("http://[fd00::5]:8333", "sha256"),
+        ("http://seaweedfs.internal:8333", "sha256"),  # a name may resolve anywhere
+        ("http://localhost.example.com:8333", "sha256"),
+    ],
+)
+def test_a_part_carries_crc32_only_where_no_one_can_alter_the_request(
+    endpoint: str | None, checksum: str
+) -> None:
+    assert part_checksum_for(endpoint) == checksum
 
 
 def test_a_photo_damaged_on_the_way_is_refused_by_the_store(
