@@ -25,6 +25,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+import blake3 as _blake3
+
 from storage.errors import TooLarge
 from storage.port import BLOCK_SIZE, BlobStore, Block, ByteStream
 
@@ -198,16 +200,18 @@ class HashWorker:
 
 
 class Digester:
-    """SHA-256 (and SHA-512 unless ``sha512=False``) of a byte sequence, fed block by block.
+    """SHA-256 (unless ``sha256=False``), SHA-512 (unless ``sha512=False``) and BLAKE3 (if
+    ``blake3=True``) of a byte sequence, fed block by block.
 
     Use as a context manager around each feeding session so large inputs are hashed in
     worker threads; the digests are read after the session (the state persists across
     sessions). Outside a session ``update`` hashes inline.
     """
 
-    def __init__(self, *, sha512: bool = True) -> None:
-        self._sha256 = hashlib.sha256()
+    def __init__(self, *, sha256: bool = True, sha512: bool = True, blake3: bool = False) -> None:
+        self._sha256 = hashlib.sha256() if sha256 else None
         self._sha512 = hashlib.sha512() if sha512 else None
+        self._blake3 = _blake3.blake3() if blake3 else None
         self.size = 0
         self._in_session = False
         self._workers: list[HashWorker] = []
@@ -222,8 +226,8 @@ class Digester:
         for worker in workers:
             worker.close()
 
-    def _hashers(self) -> list[hashlib._Hash]:
-        return [h for h in (self._sha256, self._sha512) if h is not None]
+    def _hashers(self) -> list[_Hasher]:
+        return [h for h in (self._sha256, self._sha512, self._blake3) if h is not None]
 
     def update(self, block: Block) -> None:
         """Hash ``block`` (queued to the workers inside a session once blocks are large)."""
@@ -240,6 +244,8 @@ class Digester:
     @property
     def sha256(self) -> str:
         """``sha256:<hex>`` of everything fed so far (call outside a feeding session)."""
+        if self._sha256 is None:
+            raise ValueError("made with sha256=False")
         return format_digest("sha256", self._sha256.hexdigest())
 
     @property
@@ -249,14 +255,25 @@ class Digester:
             return None
         return format_digest("sha512", self._sha512.hexdigest())
 
+    @property
+    def blake3(self) -> str | None:
+        """``blake3:<hex>`` (256 bits) of everything fed so far, or None unless made with
+        ``blake3=True``."""
+        if self._blake3 is None:
+            return None
+        return format_digest("blake3", self._blake3.hexdigest())
 
-def digest_blocks(blocks: Iterable[Block], *, sha512: bool = True) -> Digester:
+
+def digest_blocks(
+    blocks: Iterable[Block], *, sha512: bool = True, blake3: bool = False
+) -> Digester:
     """Hash every block of ``blocks`` in one pass (worker threads for large blocks).
 
-    The finished :class:`Digester`: ``size``, ``sha256`` and (unless ``sha512=False``)
-    ``sha512``. Errors of the source (``NotFound``, ``Unavailable``) propagate.
+    The finished :class:`Digester`: ``size``, ``sha256``, (unless ``sha512=False``)
+    ``sha512`` and (with ``blake3=True``) ``blake3``. Errors of the source (``NotFound``,
+    ``Unavailable``) propagate.
     """
-    digester = Digester(sha512=sha512)
+    digester = Digester(sha512=sha512, blake3=blake3)
     with digester:
         for block in blocks:
             digester.update(block)
@@ -264,7 +281,12 @@ def digest_blocks(blocks: Iterable[Block], *, sha512: bool = True) -> Digester:
 
 
 def digest_object(
-    store: BlobStore, key: str, *, sha512: bool = True, end: int | None = None
+    store: BlobStore,
+    key: str,
+    *,
+    sha512: bool = True,
+    blake3: bool = False,
+    end: int | None = None,
 ) -> Digester:
     """Read the object at ``key`` once (up to ``end``) and digest it (:func:`digest_blocks`)."""
-    return digest_blocks(store.open(key, 0, end), sha512=sha512)
+    return digest_blocks(store.open(key, 0, end), sha512=sha512, blake3=blake3)

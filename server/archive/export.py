@@ -2,9 +2,10 @@
 
 Before the seal, with no transaction open, stock is taken of the case's stored originals
 (:mod:`server.archive.originals`): every object is stat'ed, and originals whose SHA-512
-is not known yet (stored but not yet read back by the inspection job) are read once —
-SHA-256 and size re-checked, SHA-512 recorded on the evidence. A missing object, a wrong
-size or a wrong digest logs ``fixity_failed`` and refuses the export, before any byte.
+or BLAKE3 is not known yet (stored but not yet read back by the inspection job) are read
+once — SHA-256 and size re-checked, SHA-512 and BLAKE3 recorded on the evidence. A
+missing object, a wrong size or a wrong digest logs ``fixity_failed`` and refuses the
+export, before any byte.
 
 Order of a seal — three short units; the custody log's lock (on SQLite: the database's
 only write lock) is held only while appending, never while storage is asked or proofs
@@ -37,8 +38,9 @@ An offline verifier checks everything through ``exported``; ``bag_sealed`` is ch
 against the server's log (inclusion proof of that event, whose details name the
 tag-manifest digests).
 
-Streaming re-hashes each original (size + SHA-256); a mismatch stops the stream before any later byte
-and appends ``fixity_failed``. A sealed export can be streamed again byte for byte
+Streaming re-hashes each original (size + the BLAKE3 recorded from bytes whose SHA-256
+matched, or SHA-256 where none is recorded); a mismatch stops the stream before any later
+byte and appends ``fixity_failed``. A sealed export can be streamed again byte for byte
 (resumable download with ``Range``) from its stored recipe; each such read appends
 ``downloaded`` before the first byte.
 """
@@ -213,7 +215,8 @@ class CaseExporter:
 
     def _take_stock(self, principal: Principal, case_id: str) -> set[str]:
         """Check every stored original's object outside any transaction (and read those
-        with no SHA-512 yet); refuse on any problem, else record the SHA-512s found.
+        with no SHA-512 or BLAKE3 yet); refuse on any problem, else record the digests
+        found.
         The evidence ids found as recorded."""
         with self._uow().reading() as uow:
             case = get_visible_case(uow.session, principal, case_id)
@@ -221,12 +224,13 @@ class CaseExporter:
         stock = take_stock(self._store, copies)
         if stock.problems:
             self._refuse(case_id, principal, stock.problems)
-        if stock.sha512:
+        if stock.digests:
             with self._uow() as uow:
-                for evidence_id, sha512 in stock.sha512.items():
+                for evidence_id, found in stock.digests.items():
                     evidence = uow.session.get(Evidence, evidence_id)
-                    if evidence is not None and evidence.sha512 is None:
-                        evidence.sha512 = sha512
+                    if evidence is not None:
+                        evidence.sha512 = evidence.sha512 or found.sha512
+                        evidence.blake3 = evidence.blake3 or found.blake3
                 uow.commit()
         return stock.found
 

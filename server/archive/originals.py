@@ -2,9 +2,10 @@
 
 A seal first takes stock (:func:`take_stock`) with no transaction open: every stored
 original's object is stat'ed — missing, or not the recorded size, is an
-:class:`ObjectProblem` — and an original whose SHA-512 is not known yet (stored, but not
-yet re-read by the inspection job; ingest verifies SHA-256 only) is read once: SHA-256 and
-size re-checked, SHA-512 found. The seal's write unit then lists the originals again
+:class:`ObjectProblem` — and an original whose SHA-512 or BLAKE3 is not known yet (stored,
+but not yet re-read by the inspection job; ingest verifies SHA-256 only) is read once:
+SHA-256 and size re-checked, SHA-512 and BLAKE3 found (the BLAKE3 is what the stream
+re-checks the original against, :mod:`server.archive.bag`). The seal's write unit then lists the originals again
 (:func:`stored_originals`) and stats only those stored since (:func:`object_problems`),
 so a case of thousands of photos costs no storage round trip while uploads wait.
 """
@@ -52,16 +53,25 @@ class RecordedCopy:
     size: int
     sha256: str
     sha512: str | None
+    blake3: str | None
+
+
+@dataclass(frozen=True)
+class FoundDigests:
+    """The digests a stocktake's read found for an original whose SHA-256 matched."""
+
+    sha512: str | None
+    blake3: str | None
 
 
 @dataclass
 class Stocktake:
     """Every stored original checked: which were found as recorded, the problems, and the
-    SHA-512s found by reading."""
+    digests found by reading."""
 
     found: set[str] = field(default_factory=set)
     problems: list[ObjectProblem] = field(default_factory=list)
-    sha512: dict[str, str | None] = field(default_factory=dict)
+    digests: dict[str, FoundDigests] = field(default_factory=dict)
 
 
 def _stored(case_id: str) -> Any:
@@ -70,10 +80,11 @@ def _stored(case_id: str) -> Any:
 
 def recorded_copies(session: Session, case_id: str) -> list[RecordedCopy]:
     """The case's stored originals as recorded (for :func:`take_stock`, read-only)."""
-    return [
-        RecordedCopy(e.id, e.storage_key, e.expected_size, e.expected_sha256, e.sha512)
-        for e in session.scalars(select(Evidence).where(_stored(case_id)))
-    ]
+    return [_recorded(e) for e in session.scalars(select(Evidence).where(_stored(case_id)))]
+
+
+def _recorded(e: Evidence) -> RecordedCopy:
+    return RecordedCopy(e.id, e.storage_key, e.expected_size, e.expected_sha256, e.sha512, e.blake3)
 
 
 def stored_originals(session: Session, case_id: str) -> list[Original]:
@@ -102,19 +113,21 @@ def _object_problem(store: Any, copy: RecordedCopy) -> ObjectProblem | None:
 
 
 def take_stock(store: Any, copies: Iterable[RecordedCopy]) -> Stocktake:
-    """Stat every object; read those with no SHA-512 yet and check SHA-256 and size."""
+    """Stat every object; read those with no SHA-512 or BLAKE3 yet and check SHA-256 and
+    size."""
     stock = Stocktake()
     for copy in copies:
         problem = _object_problem(store, copy)
-        if problem is None and copy.sha512 is None:
+        if problem is None and (copy.sha512 is None or copy.blake3 is None):
             assert copy.storage_key is not None
             try:
-                digester = digest_object(store, copy.storage_key)
+                digester = digest_object(store, copy.storage_key, blake3=True)
             except BlobNotFound:
                 problem = ObjectProblem(copy.evidence_id, "对象缺失 / object missing", True)
             else:
                 if (digester.sha256, digester.size) == (copy.sha256, copy.size):
-                    stock.sha512[copy.evidence_id] = digester.sha512
+                    found = FoundDigests(digester.sha512, digester.blake3)
+                    stock.digests[copy.evidence_id] = found
                 else:
                     why = f"摘要不符 / read {digester.sha256} ({digester.size} B)"
                     problem = ObjectProblem(copy.evidence_id, why, False)
@@ -133,8 +146,6 @@ def object_problems(
     for o in originals:
         if o.evidence.id in found:
             continue
-        e = o.evidence
-        copy = RecordedCopy(e.id, e.storage_key, e.expected_size, e.expected_sha256, e.sha512)
-        if (problem := _object_problem(store, copy)) is not None:
+        if (problem := _object_problem(store, _recorded(o.evidence))) is not None:
             problems.append(problem)
     return problems

@@ -128,6 +128,7 @@ def payload_entries(
             o.evidence.expected_sha256,
             o.evidence.sha512 or "",
             o.evidence.storage_key or "",
+            o.evidence.blake3,
         )
         for o in originals
     )

@@ -11,8 +11,9 @@ original's SHA-256) and saves facts and flags on the row (``done``), or the erro
 (``failed``). The original is only read, never touched.
 
 The same read is the original's first full re-read after ingest, so it computes SHA-512
-(ingest verifies SHA-256 only, off the hot path) and re-checks SHA-256 and size: a match
-records ``evidence.sha512``; a mismatch (the store changed the bytes right after ingest)
+and BLAKE3 (ingest verifies SHA-256 only, off the hot path) and re-checks SHA-256 and
+size: a match records ``evidence.sha512`` and ``evidence.blake3`` (what an export
+re-checks the original against as it streams); a mismatch (the store changed the bytes right after ingest)
 records no SHA-512, appends ``fixity_failed`` to the case's custody log and flags the
 evidence ``fixity_failed``. Originals above the inspection size limit, or when ffmpeg is
 missing, are still read once for this.
@@ -181,10 +182,11 @@ class InspectionJobs:
     def _record_digests(
         uow: UnitOfWork, evidence: Evidence, read: Digester, result: dict[str, Any]
     ) -> None:
-        """SHA-512 of a re-read that matches ingest; else ``fixity_failed`` event + flag."""
+        """SHA-512 and BLAKE3 of a re-read that matches ingest; else ``fixity_failed``
+        event + flag."""
         if read.sha256 == evidence.expected_sha256 and read.size == evidence.expected_size:
-            if evidence.sha512 is None:
-                evidence.sha512 = read.sha512
+            evidence.sha512 = evidence.sha512 or read.sha512
+            evidence.blake3 = evidence.blake3 or read.blake3
             return
         problem = (
             f"摘要不符 / recorded {evidence.expected_sha256} ({evidence.expected_size} B), "
@@ -282,9 +284,9 @@ class InspectionJobs:
 
 @dataclass
 class _OriginalRead:
-    """SHA-256 + SHA-512 of the inspection's one read of an original."""
+    """SHA-256, SHA-512 and BLAKE3 of the inspection's one read of an original."""
 
-    digests: Digester = field(default_factory=Digester)
+    digests: Digester = field(default_factory=lambda: Digester(blake3=True))
     complete: bool = False  # read to the end (a failed read proves nothing)
 
 

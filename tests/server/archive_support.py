@@ -26,7 +26,7 @@ from server.components import Components
 from server.models import Case, Evidence, EvidenceStatus, Role, User, utcnow
 from server.services import cases, devices, manifests, users
 from server.services.custody import record_custody
-from storage.hashing import read_blocks
+from storage.hashing import Digester, digest_blocks, read_blocks
 from storage.keys import original_key
 
 MiB = 1 << 20
@@ -123,11 +123,8 @@ class _Reader:
         return out
 
 
-def _sha256(size: int, seed: int) -> str:
-    h = hashlib.sha256()
-    for block in pattern(size, seed):
-        h.update(block)
-    return "sha256:" + h.hexdigest()
+def _digests(size: int, seed: int) -> Digester:
+    return digest_blocks(pattern(size, seed), sha512=False, blake3=True)
 
 
 @dataclass
@@ -186,8 +183,9 @@ def seed_large_case(
         )
         case_id = case.id
         uow.commit()
+    digests = [_digests(size, i) for i, size in enumerate(sizes)]
     files = [
-        ManifestFile(f"VID_{i:04d}.mp4", size, _sha256(size, i), "video/mp4")
+        ManifestFile(f"VID_{i:04d}.mp4", size, digests[i].sha256, "video/mp4")
         for i, size in enumerate(sizes)
     ]
     manifest = Manifest(
@@ -232,6 +230,7 @@ def seed_large_case(
             evidence.status = EvidenceStatus.STORED.value
             evidence.storage_key = stored_key
             evidence.sha512 = info.sha512
+            evidence.blake3 = digests[i].blake3  # as the inspection's read finds it
             evidence.received_at = utcnow()
             obj = ObjectRef(f.sha256, f.size)
             details = {"evidence_id": evidence_id, "storage_key": stored_key}

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import bagit
+import blake3
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
 
 from core.verify import leaf_hash as rfc6962_leaf
 from core.verify import open_checkpoint, verify_bag, verify_inclusion
@@ -288,3 +290,63 @@ def test_a_missing_object_refuses_the_export_before_any_byte(world: World) -> No
     assert "fixity_failed" in body["message"] and "evidence" in body["errors"]
     types = _types(world, case_id)
     assert "fixity_failed" in types and "exported" not in types
+
+
+def _blake3(data: bytes) -> str:
+    return "blake3:" + blake3.blake3(data).hexdigest()
+
+
+def test_originals_are_rechecked_against_the_blake3_found_when_their_sha256_matched(
+    world: World,
+) -> None:
+    ingested = ingest_case(world, CAPTURES)
+    case_id = ingested.case["id"]
+    contents = {name: data for name, data, _ in (RECORD, PHOTO, VIDEO)}
+
+    def recorded() -> dict[str, str | None]:
+        with parts(world.app).unit_of_work() as uow:
+            return {e.name: e.blake3 for e in uow.session.query(Evidence).all()}
+
+    # the inspection's read found them
+    assert recorded() == {name: _blake3(data) for name, data in contents.items()}
+    # rows from before BLAKE3 was kept: the export's stocktake reads them once more
+    with parts(world.app).unit_of_work() as uow:
+        uow.session.execute(update(Evidence).values(blake3=None))
+        uow.commit()
+    response = _export(world, case_id)
+    assert response.status_code == 200, response.get_json()
+    assert recorded() == {name: _blake3(data) for name, data in contents.items()}
+    export_id = response.headers["CaseTrail-Export-Id"]
+    store = parts(world.app).store
+    recipe = json.loads(b"".join(store.open(f"exports/{export_id}/recipe.json")))
+    assert sorted(p["blake3"] for p in recipe["recipe"]["payload"]) == sorted(
+        _blake3(d) for d in contents.values()
+    )
+
+
+def test_a_recipe_sealed_before_blake3_was_kept_is_rechecked_by_sha256(world: World) -> None:
+    ingested = ingest_case(world, CAPTURES)
+    case_id = ingested.case["id"]
+    first = _export(world, case_id)
+    assert first.status_code == 200
+    export_id = first.headers["CaseTrail-Export-Id"]
+    store = parts(world.app).store
+    key = f"exports/{export_id}/recipe.json"
+    recipe = json.loads(b"".join(store.open(key)))
+    for entry in recipe["recipe"]["payload"]:
+        del entry["blake3"]
+    store.delete(key)
+    store.write(key, [json.dumps(recipe).encode()], write_once=False)
+    again = world.as_("a_archivist").get(first.headers["Content-Location"].removeprefix("/api/v1"))
+    assert again.status_code == 200 and again.data == first.data
+
+    altered = bytearray(VIDEO[1])
+    altered[100] ^= 0xFF
+    _corrupt_stored(world, VIDEO[0], bytes(altered))
+    location = first.headers["Content-Location"].removeprefix("/api/v1")
+    response = world.as_("a_archivist").get(location)
+    with pytest.raises(FixityMismatch) as caught:
+        for _ in response.response:
+            pass
+    assert "SHA-256: recorded sha256:" in str(caught.value)
+    assert "read sha256:" in str(caught.value)

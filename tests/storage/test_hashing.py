@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from storage.hashing import HashWorker, digest_blocks
+from storage.hashing import Digester, HashWorker, digest_blocks
 
 
 def test_a_hash_fed_in_blocks_through_the_worker_is_the_hash_of_the_bytes() -> None:
@@ -80,3 +80,31 @@ def test_a_worker_done_with_a_block_keeps_no_reference_to_it() -> None:
     del block
     assert sys.getrefcount(buffer) == idle
     assert running.hexdigest() == hashlib.sha256(buffer).hexdigest()
+
+
+def test_blake3_beside_sha256_and_sha512_in_one_pass_in_blocks_or_whole() -> None:
+    # the BLAKE3 team's published vector for the empty input
+    assert digest_blocks([], blake3=True).blake3 == (
+        "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    )
+    data = os.urandom(5 << 20) + b"tail"
+    whole = Digester(blake3=True)
+    whole.update(data)  # outside a session: inline
+    in_blocks = digest_blocks(
+        [data[i : i + 300_001] for i in range(0, len(data), 300_001)], blake3=True
+    )
+    for d in (whole, in_blocks):
+        assert d.size == len(data)
+        assert d.sha256 == "sha256:" + hashlib.sha256(data).hexdigest()
+        assert d.sha512 == "sha512:" + hashlib.sha512(data).hexdigest()
+    assert whole.blake3 == in_blocks.blake3 is not None
+    assert digest_blocks([data]).blake3 is None  # only when asked for
+
+
+def test_a_digester_without_sha256_has_no_sha256_to_give() -> None:
+    digester = digest_blocks([b"x" * 100], blake3=True)
+    alone = Digester(sha256=False, sha512=False, blake3=True)
+    alone.update(b"x" * 100)
+    assert alone.blake3 == digester.blake3 and alone.sha512 is None
+    with pytest.raises(ValueError, match="sha256=False"):
+        _ = alone.sha256
