@@ -5,9 +5,10 @@ original's object is stat'ed — missing, or not the recorded size, is an
 :class:`ObjectProblem` — and an original whose SHA-512 or BLAKE3 is not known yet (stored,
 but not yet re-read by the inspection job; ingest verifies SHA-256 only) is read once:
 SHA-256 and size re-checked, SHA-512 and BLAKE3 found (the BLAKE3 is what the stream
-re-checks the original against, :mod:`server.archive.bag`). The seal's write unit then lists the originals again
-(:func:`stored_originals`) and stats only those stored since (:func:`object_problems`),
-so a case of thousands of photos costs no storage round trip while uploads wait.
+re-checks the original against, :mod:`server.archive.bag`). The seal's write unit then
+lists the originals again (:func:`stored_originals`) and stats only those stored since
+(:func:`object_problems`), so a case of thousands of photos costs no storage round trip
+while uploads wait.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ original's SHA-256) and saves facts and flags on the row (``done``), or the erro
 The same read is the original's first full re-read after ingest, so it computes SHA-512
 and BLAKE3 (ingest verifies SHA-256 only, off the hot path) and re-checks SHA-256 and
 size: a match records ``evidence.sha512`` and ``evidence.blake3`` (what an export
-re-checks the original against as it streams); a mismatch (the store changed the bytes right after ingest)
-records no SHA-512, appends ``fixity_failed`` to the case's custody log and flags the
-evidence ``fixity_failed``. Originals above the inspection size limit, or when ffmpeg is
+re-checks the original against as it streams); a mismatch (the store changed the bytes
+right after ingest) records neither, appends ``fixity_failed`` to the case's custody log
+and flags the evidence ``fixity_failed``. Originals above the inspection size limit, or when ffmpeg is
 missing, are still read once for this.
 
 Modes (``CASETRAIL_INSPECTION``): ``thread`` (default: an in-process thread pool per
