@@ -348,7 +348,8 @@ class CustodyEventRow(Base):
     __table_args__ = (UniqueConstraint("case_id", "case_seq"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     log_index: Mapped[int] = mapped_column(BigInteger, unique=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    # no index of its own: (case_id, case_seq) and ix_custody_events_case_type lead with it
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
     case_seq: Mapped[int] = mapped_column(BigInteger)
     event_type: Mapped[str] = mapped_column(String(64))
     event_hash: Mapped[str] = mapped_column(String(71))
