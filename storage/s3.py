@@ -21,19 +21,20 @@ The only module that imports boto3/botocore. Vendor errors stop here: every
   leaves ``originals/`` listings) and the locked bytes stay, as a noncurrent version,
   until the retention ends — a locked original is never deleted.
 - Checksums: the client is made with ``request_checksum_calculation="when_required"``
-  (boto3 ≥ 1.36 otherwise sends CRC trailers some S3 servers reject). A single-request
-  write carries ``x-amz-checksum-sha256`` of the body, which we compute anyway. Every
-  UploadPart carries a checksum of the part buffer we hold, so a part damaged on the way
-  is refused by the store instead of being completed into an original: CRC-32 where no
-  one on the network can alter the request (``https``, or a loopback address), SHA-256
-  on plain HTTP to another host, where only a cryptographic digest in the signed headers
-  stops a part being replaced in transit (:func:`part_checksum_for`). The whole file's
-  SHA-256 is computed by the caller anyway; a second SHA-256 pass per part cost the
-  process and the store ≈ 1 ms of CPU per MiB, CRC-32 (``zlib``, the GIL released) a
-  third of that. A body whose checksum is in those signed headers is not hashed a
-  second time for the SigV4 payload signature (``UNSIGNED-PAYLOAD``, as the AWS SDKs do
-  over TLS): the store checks the body against the signed checksum, and the process
-  hashes each byte it sends once instead of twice.
+  (boto3 ≥ 1.36 otherwise sends CRC trailers some S3 servers reject). Every write — a
+  single PutObject and every UploadPart — carries a checksum of the buffer we hold, so a
+  body damaged on the way is refused by the store instead of becoming an original:
+  CRC-32 where no one on the network can alter the request (``https``, or a loopback
+  address), SHA-256 on plain HTTP to another host, where only a cryptographic digest in
+  the signed headers stops a body being replaced in transit (:func:`write_checksum_for`;
+  a PutObject's SHA-256 is the object's digest, known already). The SHA-256 was a second
+  pass per part beside the upload's running SHA-256 (≈ 0.7 ms of our CPU per MiB) and
+  cost the store a verification (≈ 0.5 ms per MiB, ≈ 2 ms per photo); ``zlib.crc32``
+  (the GIL released) costs a third of one pass and the store next to nothing. A body
+  whose checksum is in those signed headers is not hashed a second time for the SigV4
+  payload signature (``UNSIGNED-PAYLOAD``, as the AWS SDKs do over TLS): the store
+  checks the body against the signed checksum, and the process hashes each byte it
+  sends once instead of twice.
 - A single-request body goes as the one buffer we hold, in one ``sendall``: botocore
   would wrap a PutObject body in a ``BytesIO`` and send it in copied 128 KiB slices
   (≈ 0.35 ms of the adapter's ≈ 3.9 ms CPU for a 3.5 MiB photo, SHA-256 included). A
@@ -208,20 +209,16 @@ def _refused_while_locked(key: str) -> Iterator[None]:
         raise
 
 
-def _b64_sha256(digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(digest.partition(":")[2])).decode("ascii")
+WriteChecksum = Literal["crc32", "sha256"]
 
 
-PartChecksum = Literal["crc32", "sha256"]
-
-
-def part_checksum_for(endpoint_url: str | None) -> PartChecksum:
-    """The checksum an UploadPart carries on the link to ``endpoint_url``.
+def write_checksum_for(endpoint_url: str | None) -> WriteChecksum:
+    """The checksum a write's body carries on the link to ``endpoint_url``.
 
     ``crc32`` (against accident) where TLS or the loopback interface already keeps anyone
     from altering the request — AWS itself (no endpoint) is ``https``; ``sha256`` on
     plain HTTP to any other host, named or not: a CRC is easily forged to match a
-    replaced part, a SHA-256 is not.
+    replaced body, a SHA-256 is not.
     """
     if endpoint_url is None:
         return "crc32"
@@ -241,14 +238,6 @@ def _crc32_argument(data: Block) -> dict[str, str]:
     return {"ChecksumCRC32": base64.b64encode(crc).decode("ascii")}
 
 
-def _sha256_argument(data: Block) -> dict[str, str]:
-    return {"ChecksumSHA256": base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")}
-
-
-_PART_CHECKSUM_ARGUMENT: dict[str, Callable[[Block], dict[str, str]]] = {
-    "crc32": _crc32_argument,
-    "sha256": _sha256_argument,
-}
 _CHECKSUM_HEADERS = ("x-amz-checksum-sha256", "x-amz-checksum-crc32")
 
 
@@ -339,19 +328,16 @@ class S3BlobStore:
         retention_days: int | None = None,
         retention_mode: str = "COMPLIANCE",
         write_once_native: bool | None = None,
-        part_checksum: PartChecksum | None = None,
+        checksum: WriteChecksum | None = None,
     ) -> None:
-        """``part_checksum``: what each UploadPart carries; by default chosen from the
-        client's endpoint (:func:`part_checksum_for`)."""
+        """``checksum``: what each write's body carries; by default chosen from the
+        client's endpoint (:func:`write_checksum_for`)."""
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
         if prefix:
             check_prefix(prefix)
         self._client = client
-        self.part_checksum: PartChecksum = part_checksum or part_checksum_for(
-            client.meta.endpoint_url
-        )
-        self._part_checksum_argument = _PART_CHECKSUM_ARGUMENT[self.part_checksum]
+        self.checksum: WriteChecksum = checksum or write_checksum_for(client.meta.endpoint_url)
         _sign_checksum_not_payload(client)
         _send_put_bodies_whole(client)
         self.bucket = bucket
@@ -364,6 +350,14 @@ class S3BlobStore:
         self._versioned: bool | None = None
         self._replaced: dict[str, dict[int, str]] = {}  # upload id -> part number -> ETag
         self._put: dict[str, int] = {}  # upload id -> last part number this process put
+
+    def _checksum_argument(self, data: Block, sha256: str | None = None) -> dict[str, str]:
+        """The checksum ``data`` carries (:attr:`checksum`): its CRC-32, or its SHA-256
+        (``sha256`` when the caller has it, as ``sha256:<hex>``)."""
+        if self.checksum == "crc32":
+            return _crc32_argument(data)
+        raw = bytes.fromhex(sha256.partition(":")[2]) if sha256 else hashlib.sha256(data).digest()
+        return {"ChecksumSHA256": base64.b64encode(raw).decode("ascii")}
 
     # -- capabilities and health ----------------------------------------------------------
 
@@ -491,7 +485,7 @@ class S3BlobStore:
                     Bucket=self.bucket,
                     Key=s3_key,
                     Body=first,
-                    ChecksumSHA256=_b64_sha256(digester.sha256),
+                    **self._checksum_argument(first, digester.sha256),
                     **condition,
                     **self._lock_args(key),
                 )
@@ -512,7 +506,7 @@ class S3BlobStore:
                             UploadId=upload_id,
                             PartNumber=number,
                             Body=buffer,
-                            **self._part_checksum_argument(buffer),
+                            **self._checksum_argument(buffer),
                         )
                     parts.append({"PartNumber": number, "ETag": response["ETag"]})
                     buffer = b""  # drop the sent part before reading the next one
@@ -727,7 +721,7 @@ class S3BlobStore:
                     PartNumber=number,
                     Body=body,
                     ContentLength=len(data),
-                    **self._part_checksum_argument(data),
+                    **self._checksum_argument(data),
                 )
         except BaseException as exc:
             self._put.pop(upload_id, None)  # unsure what is stored: ask ListParts next time

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 import uuid
@@ -14,7 +15,7 @@ import pytest
 from storage import AlreadyExists, Unavailable
 from storage.hashing import read_blocks
 from storage.keys import original_key, upload_key
-from storage.s3 import PartChecksum, S3BlobStore, make_s3_client, part_checksum_for
+from storage.s3 import S3BlobStore, WriteChecksum, make_s3_client, write_checksum_for
 from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all, sha256
 from tests.support.seaweedfs import SeaweedFS
 
@@ -175,14 +176,14 @@ def _damage_parts_on_the_way(request: Any, **_: object) -> None:
 
 @pytest.mark.parametrize("checksum", ["crc32", "sha256"])
 def test_a_part_damaged_on_the_way_is_refused_by_the_store(
-    seaweedfs: SeaweedFS, bucket: str, checksum: PartChecksum
+    seaweedfs: SeaweedFS, bucket: str, checksum: WriteChecksum
 ) -> None:
     # SeaweedFS 4.48 does not check the signed payload hash, but it does check the
     # x-amz-checksum-* header: without it the damaged part would be stored and completed
     client = client_for(seaweedfs)
     client.meta.events.register("before-send.s3.UploadPart", _damage_parts_on_the_way)
     store = S3BlobStore(
-        client, bucket, prefix=f"t-{uuid.uuid4().hex[:12]}/", part_size=PART, part_checksum=checksum
+        client, bucket, prefix=f"t-{uuid.uuid4().hex[:12]}/", part_size=PART, checksum=checksum
     )
     uid = store.start_upload("originals/x")
     with pytest.raises(Unavailable):
@@ -216,31 +217,39 @@ def _same_crc32(body: bytes) -> bytes:
     raise AssertionError("33 flips in 32 bits always have a dependent subset")
 
 
-def test_only_sha256_refuses_a_part_forged_on_the_way(seaweedfs: SeaweedFS, bucket: str) -> None:
+def test_only_sha256_refuses_a_body_forged_on_the_way(seaweedfs: SeaweedFS, bucket: str) -> None:
     # why plain HTTP to another host gets SHA-256: whoever can alter the request can make
-    # a replaced part match its CRC-32, never its SHA-256
-    data = payload(PART, seed=9)
-    forged = _same_crc32(data)
-    assert forged != data and zlib.crc32(forged) == zlib.crc32(data)
+    # a replaced part or photo match its CRC-32, never its SHA-256
+    data, photo = payload(PART, seed=9), payload(PART - 1, seed=10)
+    forged = {len(d): _same_crc32(d) for d in (data, photo)}
+    assert all(forged[len(d)] != d for d in (data, photo))
+    assert all(zlib.crc32(forged[len(d)]) == zlib.crc32(d) for d in (data, photo))
 
     def forge(request: Any, **_: object) -> None:
-        request.body = forged
+        body = request.body.read() if hasattr(request.body, "read") else request.body
+        request.body = forged[len(body)]
 
     refused = {}
-    checksums: tuple[PartChecksum, ...] = ("sha256", "crc32")
+    checksums: tuple[WriteChecksum, ...] = ("sha256", "crc32")
     for checksum in checksums:
         client = client_for(seaweedfs)
-        client.meta.events.register("before-send.s3.UploadPart", forge)
         prefix = f"t-{uuid.uuid4().hex[:12]}/"
-        store = S3BlobStore(client, bucket, prefix, part_size=PART, part_checksum=checksum)
+        store = S3BlobStore(client, bucket, prefix, part_size=PART, checksum=checksum)
+        assert store.capabilities.write_once_native  # probed before the forgery
+        client.meta.events.register("before-send.s3.UploadPart", forge)
+        client.meta.events.register("before-send.s3.PutObject", forge)
         uid = store.start_upload("originals/x")
-        try:
+        part_refused = photo_refused = True
+        with contextlib.suppress(Unavailable):
             store.put_part("originals/x", uid, 1, [data])
-            refused[checksum] = False
-        except Unavailable:
-            refused[checksum] = True
-        assert (store.list_parts("originals/x", uid) == []) is refused[checksum]
-    assert refused == {"sha256": True, "crc32": False}
+            part_refused = False
+        assert (store.list_parts("originals/x", uid) == []) is part_refused
+        with contextlib.suppress(Unavailable):
+            store.write("uploads/photo", [photo], write_once=False)
+            photo_refused = False
+        assert store.exists("uploads/photo") is not photo_refused
+        refused[checksum] = (part_refused, photo_refused)
+    assert refused == {"sha256": (True, True), "crc32": (False, False)}
 
 
 @pytest.mark.parametrize(
@@ -258,19 +267,21 @@ def test_only_sha256_refuses_a_part_forged_on_the_way(seaweedfs: SeaweedFS, buck
         ("http://localhost.example.com:8333", "sha256"),
     ],
 )
-def test_a_part_carries_crc32_only_where_no_one_can_alter_the_request(
+def test_a_body_carries_crc32_only_where_no_one_can_alter_the_request(
     endpoint: str | None, checksum: str
 ) -> None:
-    assert part_checksum_for(endpoint) == checksum
+    assert write_checksum_for(endpoint) == checksum
 
 
+@pytest.mark.parametrize("checksum", ["crc32", "sha256"])
 def test_a_photo_damaged_on_the_way_is_refused_by_the_store(
-    seaweedfs: SeaweedFS, bucket: str
+    seaweedfs: SeaweedFS, bucket: str, checksum: WriteChecksum
 ) -> None:
     # a single-request write goes as one unsigned-payload PutObject: only its signed
-    # x-amz-checksum-sha256 lets the store notice that the bytes it got are not ours
+    # x-amz-checksum-* header lets the store notice that the bytes it got are not ours
     client = client_for(seaweedfs)
-    store = S3BlobStore(client, bucket, prefix=f"t-{uuid.uuid4().hex[:12]}/", part_size=PART)
+    prefix = f"t-{uuid.uuid4().hex[:12]}/"
+    store = S3BlobStore(client, bucket, prefix, part_size=PART, checksum=checksum)
     assert store.capabilities.write_once_native  # probed (with PutObjects) before the damage
     client.meta.events.register("before-send.s3.PutObject", _damage_parts_on_the_way)
     data = payload(3 << 20, seed=5)
