@@ -19,6 +19,8 @@ client trickling its headers at 1 byte/s holds a thread for as long as it likes.
   1 byte/s trickle is cut after about 10 s. Every other read of the connection (gunicorn's
   own body reading, chunked bodies) gives up after :data:`BODY_IDLE` seconds without a
   byte (``SO_RCVTIMEO``).
+- **Receive buffers** hold a whole photo (:func:`widen_receive_buffer`), so its client
+  hands it over while the request's head is parsed, not 128 KiB at a time.
 - gunicorn's own refusals of malformed or oversized requests answer in the API's one
   JSON error shape instead of gunicorn's HTML page.
 - An early answer that leaves more of the body unread than gunicorn drains (64 KiB)
@@ -39,6 +41,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import gunicorn
@@ -76,6 +79,10 @@ client that sends its whole body before reading gets the answer on a live connec
 DEFAULT_THREADS = 64
 """Request threads per worker: bodies being read, requests being answered."""
 
+RECEIVE_BUFFER = 4 << 20
+"""Receive buffer each accepted TCP connection asks for (``SO_RCVBUF``), where the system
+allows that much (:func:`widen_receive_buffer`)."""
+
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -84,6 +91,36 @@ def _set_receive_timeout(sock: socket.socket, seconds: float) -> None:
     whole = int(seconds)
     timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+
+
+def _rmem_max() -> int:
+    """The largest ``SO_RCVBUF`` the system grants (``net.core.rmem_max``); 0 if unknown."""
+    try:
+        return int(Path("/proc/sys/net/core/rmem_max").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def widen_receive_buffer(sock: socket.socket, rmem_max: int | None = None) -> bool:
+    """Give a TCP connection a :data:`RECEIVE_BUFFER` receive buffer, if the system grants
+    that much (``rmem_max``: ``net.core.rmem_max``); whether it was set.
+
+    A new connection starts with Linux's default (``tcp_rmem``: 128 KiB) and grows only as
+    its reader keeps up, so a photo's client sent its first 128 KiB and then waited while
+    the request's head was parsed and its token checked; the view's first 1 MiB block came
+    0.74 ms after it began to read, the whole 3 MiB at 0.94 ms. With room for the whole
+    photo the client hands it over meanwhile: 0.08 and 0.26 ms (P1 at one client: +7 %).
+    The buffer is kernel memory used only by bytes received and not read yet; Linux's own
+    growth would allow up to ``tcp_rmem``'s maximum. Where ``rmem_max`` is smaller the
+    request would be cut down to it and end that growth instead, so the socket is left as
+    it is. Not TCP (a Unix socket behind a proxy): left as it is.
+    """
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    if (_rmem_max() if rmem_max is None else rmem_max) < RECEIVE_BUFFER:
+        return False
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    return True
 
 
 def error_response(status: int, message: str, *, close: bool = True) -> bytes:
@@ -149,6 +186,7 @@ class CaseTrailWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.heads: dict[Any, _Head] = {}  # insertion order is deadline order
+        self.rmem_max = _rmem_max()
 
     def accept(self, listener: socket.socket) -> None:
         """A new connection waits for its request head in the event loop."""
@@ -161,6 +199,7 @@ class CaseTrailWorker(ThreadWorker):  # type: ignore[misc]
                 raise
             return
         self.nr_conns += 1
+        widen_receive_buffer(client, self.rmem_max)
         self._await_head(TConn(self.cfg, client, address, listener.getsockname()))
 
     def on_client_socket_readable(self, conn: Any, client: Any) -> None:

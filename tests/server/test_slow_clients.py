@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -25,7 +26,13 @@ import httpx
 import pytest
 
 from bench.slow_clients import PROFILES, run_slow_clients
-from server.serving import BODY_GRACE, HEADER_TIMEOUT
+from server.serving import (
+    BODY_GRACE,
+    HEADER_TIMEOUT,
+    RECEIVE_BUFFER,
+    _rmem_max,
+    widen_receive_buffer,
+)
 from tests.server.e2e_support import FieldDevice, field_device
 from tests.support.server_process import BIN, ServerProcess
 
@@ -164,6 +171,38 @@ def test_refused_heads_answer_in_the_json_error_shape(served) -> None:
         },
     )
     assert capped.status_code == 422 and "Upload-Metadata" in capped.text
+
+
+def _server_side_receive_buffer(server_port: int, client: socket.socket) -> int:
+    """``rb`` of the server's end of ``client``'s connection, as ``ss`` reports it."""
+    out = subprocess.run(
+        ["ss", "-tmnH", "state", "established",
+         f"( sport = :{server_port} and dport = :{client.getsockname()[1]} )"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(r"\brb(\d+)", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def test_each_connection_has_room_for_a_whole_photo_where_the_system_allows(served) -> None:
+    server, _ = served
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _answer(sock)[0] == 200  # accepted and served: the buffer was set by now
+        rb = _server_side_receive_buffer(server.port, sock)
+    if _rmem_max() >= RECEIVE_BUFFER:
+        assert rb >= RECEIVE_BUFFER  # Linux reports twice what was asked (its bookkeeping)
+    else:  # left to Linux's own growth, which starts at 128 KiB
+        assert rb < RECEIVE_BUFFER
+
+
+def test_the_receive_buffer_is_left_alone_where_the_system_would_cut_it_down() -> None:
+    with socket.socket() as tcp, socket.socket(socket.AF_UNIX) as unix:
+        before = tcp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        assert not widen_receive_buffer(tcp, rmem_max=RECEIVE_BUFFER - 1)
+        assert tcp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == before
+        assert not widen_receive_buffer(unix, rmem_max=RECEIVE_BUFFER)
 
 
 def test_a_head_trickled_past_the_timeout_gets_a_json_408(served) -> None:
