@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import io
 import json
 import re
@@ -123,6 +124,22 @@ def widen_receive_buffer(sock: socket.socket, rmem_max: int | None = None) -> bo
     return True
 
 
+def freeze_loaded_heap() -> int:
+    """Collect once, then leave every object alive now (the app's modules, models, the
+    SQLAlchemy and botocore caches: ≈ 214,000 objects) out of later collections
+    (``gc.freeze``); how many were frozen.
+
+    A full collection walks every tracked object while it holds the GIL: in a photo load
+    (B4, 900 photos at 8 clients) each worker ran one, of 180–190 ms — every request
+    thread of the process stood still meanwhile. Frozen, the loaded objects are never
+    walked again (nor freed: they live as long as the process anyway); the same load ran
+    none.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def error_response(status: int, message: str, *, close: bool = True) -> bytes:
     """A complete HTTP/1.1 response in the API's one JSON error shape."""
     phrase = HTTPStatus(status).phrase
@@ -187,6 +204,11 @@ class CaseTrailWorker(ThreadWorker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.heads: dict[Any, _Head] = {}  # insertion order is deadline order
         self.rmem_max = _rmem_max()
+
+    def load_wsgi(self) -> None:
+        """Load the app, then move everything it made out of the collector's way."""
+        super().load_wsgi()
+        freeze_loaded_heap()
 
     def accept(self, listener: socket.socket) -> None:
         """A new connection waits for its request head in the event loop."""

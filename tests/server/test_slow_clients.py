@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import hashlib
 import json
 import re
@@ -20,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,6 +32,7 @@ from server.serving import (
     BODY_GRACE,
     HEADER_TIMEOUT,
     RECEIVE_BUFFER,
+    CaseTrailWorker,
     _rmem_max,
     widen_receive_buffer,
 )
@@ -203,6 +206,22 @@ def test_the_receive_buffer_is_left_alone_where_the_system_would_cut_it_down() -
         assert not widen_receive_buffer(tcp, rmem_max=RECEIVE_BUFFER - 1)
         assert tcp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == before
         assert not widen_receive_buffer(unix, rmem_max=RECEIVE_BUFFER)
+
+
+def test_a_worker_leaves_what_loading_the_app_made_out_of_full_collections() -> None:
+    worker = object.__new__(CaseTrailWorker)  # only its load step, with a stand-in app
+    worker.app = SimpleNamespace(wsgi=lambda: "the app")
+    gc.unfreeze()
+    walked_before = len(gc.get_objects(generation=2))
+    try:
+        worker.load_wsgi()
+        assert worker.wsgi == "the app"
+        assert gc.get_freeze_count() > 10_000  # this process's modules, pytest's included
+        # a full collection (it holds every request thread while it runs) walks only
+        # what was made since
+        assert len(gc.get_objects(generation=2)) < walked_before / 10
+    finally:
+        gc.unfreeze()
 
 
 def test_a_head_trickled_past_the_timeout_gets_a_json_408(served) -> None:
