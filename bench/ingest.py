@@ -14,7 +14,8 @@ run, on the same machine, against the same store:
       fills, and a fixed order charged that to whichever went second.
 - B5  server RSS growth while ingesting size S vs 2·S: growth must not scale with size.
 - B6  4 uploads throttled to 256 KB/s + a health probe: probe p99 < 50 ms.
-- B9  local-store ingest through the server vs write + fsync of the same bytes.
+- B9  local-store ingest through the server vs write + fsync of the same bytes (each after
+      ``os.sync()``, going first as often as the other); target ≥ 0.85 (issue #19).
 """
 
 from __future__ import annotations
@@ -553,25 +554,39 @@ def bench_b9(results: Results, profile: Profile) -> None:
             payloads = [Payload(size) for _ in range(profile.repeats)]
             token, ids = _announce(server, payloads)
             up = Uploader(server.port, token)
-            plain_t, tus_t = [], []
-            for p, evidence_id in zip(payloads, ids, strict=True):
+            plain_t: list[float] = []
+            tus_t: list[float] = []
+
+            def plain(p: Payload, _evidence_id: str) -> Path | None:
+                """Write and fsync a new file; the file (deleted untimed)."""
                 target = Path(tmp) / f"plain-{uuid.uuid4().hex}"
-                begun = time.perf_counter()
                 with target.open("wb") as f:
                     for block in p.blocks():
                         f.write(block)
                     f.flush()
                     os.fsync(f.fileno())
-                plain_t.append(time.perf_counter() - begun)
-                target.unlink()
-                begun = time.perf_counter()
+                return target
+
+            def ingest(p: Payload, evidence_id: str) -> Path | None:
                 _, location = up.create(evidence_id, p.size)
                 up.patch(location, 0, p.stream(), p.size)
-                tus_t.append(time.perf_counter() - begun)
+                return None
+
+            for r, (p, evidence_id) in enumerate(zip(payloads, ids, strict=True)):
+                # each goes first as often as the other (the one before leaves its
+                # write-back and, on a filesystem mounted with discard, a deleted file's trim)
+                turns = [(plain_t, plain), (tus_t, ingest)]
+                for times, write in turns if r % 2 == 0 else reversed(turns):
+                    os.sync()
+                    begun = time.perf_counter()
+                    written = write(p, evidence_id)
+                    times.append(time.perf_counter() - begun)
+                    if written is not None:
+                        written.unlink()
         finally:
             server.stop()
     results.emit(
         "B9", f"server ingest → local store {size >> 20} MiB",
         tus_mb_s=mb_per_s(size, min(tus_t)), plain_mb_s=mb_per_s(size, min(plain_t)),
-        ratio=ratio(min(plain_t), min(tus_t)), target=0.8,
+        ratio=ratio(min(plain_t), min(tus_t)), target=0.85,
     )  # fmt: skip
