@@ -14,6 +14,7 @@ import gc
 import hashlib
 import json
 import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -178,6 +179,8 @@ def test_refused_heads_answer_in_the_json_error_shape(served) -> None:
 
 def _server_side_receive_buffer(server_port: int, client: socket.socket) -> int:
     """``rb`` of the server's end of ``client``'s connection, as ``ss`` reports it."""
+    if shutil.which("ss") is None:  # .ci/system-deps installs it (iproute2)
+        pytest.skip("!!! RECEIVE BUFFER TEST SKIPPED !!! iproute2's ss is missing")
     out = subprocess.run(
         ["ss", "-tmnH", "state", "established",
          f"( sport = :{server_port} and dport = :{client.getsockname()[1]} )"],
