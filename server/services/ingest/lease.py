@@ -18,7 +18,9 @@ for one's own again.
   end.
 
 Each function works inside the caller's unit of work, so the lease is taken, renewed
-or ended in the same transaction as the step it guards.
+or ended in the same transaction as the step it guards. Their ``UPDATE``\ s leave upload
+objects the session has loaded as they were (:data:`UNSYNCHRONIZED`): a caller that goes
+on with the row reads it again (``append`` refreshes it after :func:`take`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ LOST = (
     "写入租约已被另一请求接管，本请求已停止；请 HEAD 查询后续传 (this request lost its "
     "write lease to another one and stopped; send HEAD and resume)"
 )
+
+UNSYNCHRONIZED: dict[str, Any] = {"synchronize_session": False}
+"""Execution options of an ``UPDATE`` of uploads that need not touch objects already
+loaded: the ORM's default evaluates its criteria against each of them (≈ 0.1 ms of the
+≈ 0.3 an ``UPDATE`` costs on SQLite here)."""
 
 
 def owner_prefix() -> str:
@@ -98,6 +105,7 @@ def _claim(
             lock_expires_at=now + ttl,
             updated_at=Upload.updated_at,  # a lease is not a change of the upload
         )
+        .execution_options(**UNSYNCHRONIZED)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -117,6 +125,7 @@ def renew(
         update(Upload)
         .where(Upload.id == upload_id, Upload.lock_owner == owner, *conditions)
         .values(lock_expires_at=now + ttl, updated_at=Upload.updated_at)
+        .execution_options(**UNSYNCHRONIZED)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Locked(LOST)
@@ -128,6 +137,7 @@ def release(session: Session, upload_id: str, owner: str) -> None:
         update(Upload)
         .where(Upload.id == upload_id, Upload.lock_owner == owner)
         .values(lock_owner=None, lock_expires_at=None, updated_at=Upload.updated_at)
+        .execution_options(**UNSYNCHRONIZED)
     )
 
 

@@ -239,6 +239,7 @@ class PartPump(IngestBase):
                     updated_at=now,
                     **lease_values,
                 )
+                .execution_options(**lease.UNSYNCHRONIZED)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Locked(lease.LOST)
