@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -60,11 +60,18 @@ class ObjectStat:
 
 @dataclass(frozen=True)
 class PartInfo:
-    """One stored part of a resumable upload; ``etag`` is an opaque token for completion."""
+    """One stored part of a resumable upload; ``etag`` is an opaque token for completion.
+
+    ``checksum``: what the store checked the part's bytes against when it took them, as
+    ``<algorithm>:<value>`` (S3: ``crc32:<base64>`` or ``sha256:<base64>``), for stores
+    that want it back at completion; ``None`` where the store keeps none or did not say
+    (a listing). Not part of a part's identity: a recorded part equals its listing.
+    """
 
     number: int
     size: int
     etag: str
+    checksum: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,12 @@ The only module that imports boto3/botocore. Vendor errors stop here: every
   payload signature (``UNSIGNED-PAYLOAD``, as the AWS SDKs do over TLS): the store
   checks the body against the signed checksum, and the process hashes each byte it
   sends once instead of twice.
+- Multipart checksums: where the store lists the checksum each part was put with (AWS
+  S3; probed once, :attr:`S3BlobStore.declares_checksums`) an upload begins with
+  ``ChecksumAlgorithm`` and completes naming every part's checksum, as AWS requires of
+  checksummed parts; the store then keeps the object's composite checksum. SeaweedFS
+  4.48 lists none (and refuses such a completion without them), so there uploads begin
+  and complete as before, their parts still checked one by one.
 - A single-request body goes as the one buffer we hold, in one ``sendall``: botocore
   would wrap a PutObject body in a ``BytesIO`` and send it in copied 128 KiB slices
   (≈ 0.35 ms of the adapter's ≈ 3.9 ms CPU for a 3.5 MiB photo, SHA-256 included). A
@@ -55,6 +61,7 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
+import dataclasses
 import hashlib
 import ipaddress
 import uuid
@@ -238,6 +245,46 @@ def _crc32_argument(data: Block) -> dict[str, str]:
     return {"ChecksumCRC32": base64.b64encode(crc).decode("ascii")}
 
 
+_ALGORITHMS: dict[str, str] = {"crc32": "CRC32", "sha256": "SHA256"}
+"""S3's name of each :data:`WriteChecksum` (``ChecksumAlgorithm``, ``Checksum<NAME>``)."""
+
+
+def _part_checksum(argument: dict[str, str]) -> str:
+    """A part's checksum as :class:`PartInfo` keeps it, from the argument it was put with."""
+    ((name, value),) = argument.items()
+    return f"{name.removeprefix('Checksum').lower()}:{value}"
+
+
+def _listed_checksum(item: dict[str, Any]) -> str | None:
+    """The checksum a ListParts entry shows (AWS does for uploads begun with an algorithm;
+    SeaweedFS 4.48 shows none)."""
+    for algorithm, name in _ALGORITHMS.items():
+        if value := item.get(f"Checksum{name}"):
+            return f"{algorithm}:{value}"
+    return None
+
+
+def _completed_parts(
+    parts: builtins.list[PartInfo], declared: bool
+) -> builtins.list[dict[str, Any]]:
+    """CompleteMultipartUpload's list: each part's number and ETag, and — for an upload
+    begun with ``ChecksumAlgorithm`` (``declared``) — its checksum, when every part has one
+    of the same algorithm (S3 then wants them all; an upload begun without names none)."""
+    listed: builtins.list[dict[str, Any]] = [
+        {"PartNumber": p.number, "ETag": p.etag} for p in parts
+    ]
+    if not declared:
+        return listed
+    checksums = [p.checksum or "" for p in parts]
+    algorithms = {c.partition(":")[0] for c in checksums}
+    if len(algorithms) != 1 or not algorithms <= _ALGORITHMS.keys():
+        return listed
+    name = _ALGORITHMS[algorithms.pop()]
+    for entry, checksum in zip(listed, checksums, strict=True):
+        entry[f"Checksum{name}"] = checksum.partition(":")[2]
+    return listed
+
+
 _CHECKSUM_HEADERS = ("x-amz-checksum-sha256", "x-amz-checksum-crc32")
 
 
@@ -329,9 +376,11 @@ class S3BlobStore:
         retention_mode: str = "COMPLIANCE",
         write_once_native: bool | None = None,
         checksum: WriteChecksum | None = None,
+        declare_checksums: bool | None = None,
     ) -> None:
         """``checksum``: what each write's body carries; by default chosen from the
-        client's endpoint (:func:`write_checksum_for`)."""
+        client's endpoint (:func:`write_checksum_for`). ``declare_checksums``: see
+        :attr:`declares_checksums` (by default probed)."""
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
         if prefix:
@@ -348,6 +397,7 @@ class S3BlobStore:
         self._write_once_native = write_once_native
         self._object_lock: bool | None = None
         self._versioned: bool | None = None
+        self._declares_checksums = declare_checksums
         self._replaced: dict[str, dict[int, str]] = {}  # upload id -> part number -> ETag
         self._put: dict[str, int] = {}  # upload id -> last part number this process put
 
@@ -358,6 +408,61 @@ class S3BlobStore:
             return _crc32_argument(data)
         raw = bytes.fromhex(sha256.partition(":")[2]) if sha256 else hashlib.sha256(data).digest()
         return {"ChecksumSHA256": base64.b64encode(raw).decode("ascii")}
+
+    @property
+    def declares_checksums(self) -> bool:
+        """Whether multipart uploads begin with ``ChecksumAlgorithm`` (the algorithm of
+        :attr:`checksum`) and complete naming every part's checksum.
+
+        AWS S3 (and Ceph) refuse a checksummed part of an upload begun without it
+        ("Checksum Type mismatch … expected checksum Type: null"), and then want each
+        part's checksum again at completion — which any process may run, so the adapter
+        takes them from ListParts (AWS lists them). SeaweedFS 4.48 takes checksummed parts
+        either way, but lists no part checksums and refuses to complete such an upload
+        without them: completing from a listing (a restart, another process) would fail.
+        So it is probed once: declared where the store lists the checksum a part was put
+        with, not elsewhere.
+        """
+        if self._declares_checksums is None:
+            self._declares_checksums = self._probe_listed_checksums()
+        return self._declares_checksums
+
+    @property
+    def _algorithm(self) -> dict[str, str]:
+        """CreateMultipartUpload's checksum argument (see :attr:`declares_checksums`)."""
+        if not self.declares_checksums:
+            return {}
+        return {"ChecksumAlgorithm": _ALGORITHMS[self.checksum]}
+
+    def _probe_listed_checksums(self) -> bool:
+        key = f"{self.prefix}casetrail-probe/{uuid.uuid4().hex}"
+        body = b"casetrail"
+        with _s3_errors(None):
+            try:
+                upload_id = self._client.create_multipart_upload(
+                    Bucket=self.bucket, Key=key, ChecksumAlgorithm=_ALGORITHMS[self.checksum]
+                )["UploadId"]
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+                if status >= 500:
+                    raise
+                return False  # the store does not take the argument
+            try:
+                self._client.upload_part(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=1,
+                    Body=body,
+                    **self._checksum_argument(body),
+                )
+                listed = self._client.list_parts(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            finally:
+                with contextlib.suppress(ClientError, BotoCoreError):
+                    self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
+        return any(_listed_checksum(item) for item in listed.get("Parts", []))
 
     # -- capabilities and health ----------------------------------------------------------
 
@@ -491,24 +596,26 @@ class S3BlobStore:
                 )
                 return BlobInfo(key, digester.size, digester.sha256, digester.sha512)
             upload_id = self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=s3_key, **self._lock_args(key)
+                Bucket=self.bucket, Key=s3_key, **self._algorithm, **self._lock_args(key)
             )["UploadId"]
             try:
-                parts: builtins.list[dict[str, Any]] = []
+                parts: builtins.list[PartInfo] = []
                 buffer = first
                 while buffer:
                     number = len(parts) + 1
                     with digester:  # hashing overlaps with sending the part
                         digester.update(buffer)
+                        checksum = self._checksum_argument(buffer)
                         response = self._client.upload_part(
                             Bucket=self.bucket,
                             Key=s3_key,
                             UploadId=upload_id,
                             PartNumber=number,
                             Body=buffer,
-                            **self._checksum_argument(buffer),
+                            **checksum,
                         )
-                    parts.append({"PartNumber": number, "ETag": response["ETag"]})
+                    etag = str(response["ETag"])
+                    parts.append(PartInfo(number, len(buffer), etag, _part_checksum(checksum)))
                     buffer = b""  # drop the sent part before reading the next one
                     buffer = self._read_part(received)
                 self._check_digest(key, digester.sha256, expected_sha256)
@@ -518,7 +625,7 @@ class S3BlobStore:
                     Bucket=self.bucket,
                     Key=s3_key,
                     UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
+                    MultipartUpload={"Parts": _completed_parts(parts, self.declares_checksums)},
                     **condition,
                 )
             except BaseException:
@@ -647,7 +754,7 @@ class S3BlobStore:
         """CreateMultipartUpload at ``key`` (with a retention lock for originals if set)."""
         with _s3_errors(key):
             response = self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=self._k(key), **self._lock_args(key)
+                Bucket=self.bucket, Key=self._k(key), **self._algorithm, **self._lock_args(key)
             )
         upload_id = str(response["UploadId"])
         self._remember_put(upload_id, 0)
@@ -703,6 +810,7 @@ class S3BlobStore:
                 key=key,
                 limit=self.part_size,
             ) from exc
+        checksum = self._checksum_argument(data)
         body: bytes | _HeldPart = data
         if previous is not None:
             counted: list[int] = []
@@ -721,7 +829,7 @@ class S3BlobStore:
                     PartNumber=number,
                     Body=body,
                     ContentLength=len(data),
-                    **self._checksum_argument(data),
+                    **checksum,
                 )
         except BaseException as exc:
             self._put.pop(upload_id, None)  # unsure what is stored: ask ListParts next time
@@ -733,7 +841,7 @@ class S3BlobStore:
         etag = str(response["ETag"])
         if number == count:
             self._replaced.setdefault(upload_id, {})[number] = etag
-        return PartInfo(number, len(data), etag)
+        return PartInfo(number, len(data), etag, _part_checksum(checksum))
 
     def _check_order(self, key: str, upload_id: str, number: int) -> int:
         """Refuse a part out of order (``InvalidParts``); the number of parts before it.
@@ -772,7 +880,12 @@ class S3BlobStore:
             pages = paginator.paginate(Bucket=self.bucket, Key=self._k(key), UploadId=upload_id)
             for page in pages:
                 for item in page.get("Parts", []):
-                    part = PartInfo(int(item["PartNumber"]), int(item["Size"]), item["ETag"])
+                    part = PartInfo(
+                        int(item["PartNumber"]),
+                        int(item["Size"]),
+                        item["ETag"],
+                        _listed_checksum(item),
+                    )
                     rank = (replaced.get(part.number) == part.etag, item["LastModified"], part)
                     ranked.setdefault(part.number, []).append(rank)
         return {
@@ -780,9 +893,12 @@ class S3BlobStore:
             for n in sorted(ranked)
         }
 
-    def _checked_parts(self, key: str, upload_id: str, parts: builtins.list[PartInfo]) -> None:
+    def _checked_parts(
+        self, key: str, upload_id: str, parts: builtins.list[PartInfo]
+    ) -> builtins.list[PartInfo]:
         """``parts`` must be 1..n, each one of the listed versions of its number (the
-        caller's recorded ETag wins over our guess among duplicates), none left out."""
+        caller's recorded ETag wins over our guess among duplicates), none left out.
+        Returned with the checksum each was put with: as listed, else as the caller has it."""
         versions = self._part_versions(key, upload_id)
         given = {p.number: p for p in parts}
         chosen = [
@@ -794,6 +910,8 @@ class S3BlobStore:
             raise InvalidParts(
                 "分片清单与已存储分片不符 / parts do not match the stored upload", problems, key=key
             )
+        listed = {version: version for found in versions.values() for version in found}
+        return [dataclasses.replace(p, checksum=listed[p].checksum or p.checksum) for p in parts]
 
     def complete_upload(
         self,
@@ -811,7 +929,7 @@ class S3BlobStore:
         its digests; a mismatch then moves it straight to quarantine and raises
         ``DigestMismatch``.
         """
-        self._checked_parts(key, upload_id, parts)
+        checked = self._checked_parts(key, upload_id, parts)
         if verified_sha256 is not None:
             self._check_digest(key, verified_sha256, expected_sha256)
         with _s3_errors(key):
@@ -820,9 +938,7 @@ class S3BlobStore:
                 Bucket=self.bucket,
                 Key=self._k(key),
                 UploadId=upload_id,
-                MultipartUpload={
-                    "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]
-                },
+                MultipartUpload={"Parts": _completed_parts(checked, self.declares_checksums)},
                 **condition,
             )
         self._replaced.pop(upload_id, None)

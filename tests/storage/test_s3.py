@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import itertools
 import time
 import uuid
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 from storage import AlreadyExists, Unavailable
 from storage.hashing import read_blocks
@@ -68,6 +71,8 @@ def test_seaweedfs_capabilities_detected(env: StoreEnv) -> None:
     assert caps.write_once_native  # SeaweedFS 4.48 honours If-None-Match: *
     assert not caps.object_lock  # no Object Lock on this bucket
     assert (caps.min_part_size, caps.max_part_size) == (5 << 20, PART)
+    # SeaweedFS 4.48 lists no part checksums: uploads begin without ChecksumAlgorithm
+    assert not env.store.declares_checksums  # type: ignore[attr-defined]
 
 
 def test_object_lock_on_originals_where_enabled(seaweedfs: SeaweedFS) -> None:
@@ -181,10 +186,11 @@ def test_a_part_damaged_on_the_way_is_refused_by_the_store(
     # SeaweedFS 4.48 does not check the signed payload hash, but it does check the
     # x-amz-checksum-* header: without it the damaged part would be stored and completed
     client = client_for(seaweedfs)
-    client.meta.events.register("before-send.s3.UploadPart", _damage_parts_on_the_way)
     store = S3BlobStore(
         client, bucket, prefix=f"t-{uuid.uuid4().hex[:12]}/", part_size=PART, checksum=checksum
     )
+    assert not store.declares_checksums  # probed (with a part) before the damage
+    client.meta.events.register("before-send.s3.UploadPart", _damage_parts_on_the_way)
     uid = store.start_upload("originals/x")
     with pytest.raises(Unavailable):
         store.put_part("originals/x", uid, 1, [payload(PART)])
@@ -236,6 +242,7 @@ def test_only_sha256_refuses_a_body_forged_on_the_way(seaweedfs: SeaweedFS, buck
         prefix = f"t-{uuid.uuid4().hex[:12]}/"
         store = S3BlobStore(client, bucket, prefix, part_size=PART, checksum=checksum)
         assert store.capabilities.write_once_native  # probed before the forgery
+        assert not store.declares_checksums
         client.meta.events.register("before-send.s3.UploadPart", forge)
         client.meta.events.register("before-send.s3.PutObject", forge)
         uid = store.start_upload("originals/x")
@@ -314,3 +321,120 @@ def test_completion_takes_the_recorded_version_of_a_part_put_twice(env: StoreEnv
     other = env.reopen()
     other.complete_upload("originals/x", uid, [first])
     assert read_all(other, "originals/x") == payload(1000, seed=1)
+
+
+class _Wire:
+    """What a store's client sent: each request's operation, headers and body."""
+
+    def __init__(self, client: Any) -> None:
+        self.sent: list[tuple[str, dict[str, str], bytes]] = []
+        client.meta.events.register("before-send.s3", self._seen)
+
+    def _seen(self, request: Any, event_name: str, **_: object) -> None:
+        operation = event_name.rpartition(".")[2]  # before-send.s3.<operation>
+        body = request.body if isinstance(request.body, bytes) else b""
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        self.sent.append((operation, headers, body))
+
+    def of(self, operation: str) -> list[tuple[dict[str, str], bytes]]:
+        return [(h, b) for op, h, b in self.sent if op == operation]
+
+
+def _checksum_of(data: bytes, checksum: WriteChecksum) -> str:
+    raw = (
+        zlib.crc32(data).to_bytes(4, "big")
+        if checksum == "crc32"
+        else hashlib.sha256(data).digest()
+    )
+    return base64.b64encode(raw).decode("ascii")
+
+
+@pytest.mark.parametrize("checksum", ["crc32", "sha256"])
+def test_a_multipart_upload_names_its_checksum_first_and_every_parts_checksum_at_completion(
+    seaweedfs: SeaweedFS, bucket: str, checksum: WriteChecksum
+) -> None:
+    """What AWS S3 (and Ceph) insist on for checksummed parts: ``ChecksumAlgorithm`` when
+    the upload begins, each part's checksum again when it completes — from the parts as
+    recorded, so any process can complete it (SeaweedFS 4.48 lists no part checksums)."""
+    client = client_for(seaweedfs)
+    wire = _Wire(client)
+    prefix = f"t-{uuid.uuid4().hex[:12]}/"
+
+    def declaring(client: Any) -> S3BlobStore:  # as a store found listing part checksums
+        return S3BlobStore(
+            client, bucket, prefix, part_size=PART, checksum=checksum, declare_checksums=True
+        )
+
+    store = declaring(client)
+    name = {"crc32": "CRC32", "sha256": "SHA256"}[checksum]
+    data = [payload(PART, seed=21), payload(1000, seed=22)]
+    uid = store.start_upload("originals/x")
+    parts = [store.put_part("originals/x", uid, n, [d]) for n, d in enumerate(data, 1)]
+    assert [p.checksum for p in parts] == [f"{checksum}:{_checksum_of(d, checksum)}" for d in data]
+    # another process completes: a fresh store with the parts as the database recorded them
+    other = declaring(client_for(seaweedfs))
+    other_wire = _Wire(other._client)
+    other.complete_upload("originals/x", uid, parts, write_once=False)
+    assert read_all(store, "originals/x") == b"".join(data)
+    # the store keeps the object's checksum of its parts' checksums, as S3 does
+    stored = client.head_object(Bucket=bucket, Key=prefix + "originals/x", ChecksumMode="ENABLED")
+    raw = b"".join(base64.b64decode(_checksum_of(d, checksum)) for d in data)
+    assert stored[f"Checksum{name}"] == f"{_checksum_of(raw, checksum)}-{len(data)}"
+    [(begun, _)] = wire.of("CreateMultipartUpload")
+    assert begun["x-amz-checksum-algorithm"] == name
+    [(_, completed)] = other_wire.of("CompleteMultipartUpload")
+    for d in data:
+        assert f"<Checksum{name}>{_checksum_of(d, checksum)}</Checksum{name}>".encode() in completed
+    # write() of a large object goes the same way in one call
+    whole = payload(2 * PART + 1, seed=23)
+    store.write(
+        "originals/y",
+        [whole[i : i + (1 << 20)] for i in range(0, len(whole), 1 << 20)],
+        write_once=False,
+    )
+    assert read_all(store, "originals/y") == whole
+    [_, (begun, _)] = wire.of("CreateMultipartUpload")
+    assert begun["x-amz-checksum-algorithm"] == name
+    [(_, completed)] = wire.of("CompleteMultipartUpload")
+    assert completed.count(f"<Checksum{name}>".encode()) == 3
+
+
+def test_where_parts_are_listed_without_checksums_uploads_begin_and_complete_without(
+    seaweedfs: SeaweedFS, bucket: str
+) -> None:
+    """SeaweedFS 4.48: an upload begun with ``ChecksumAlgorithm`` could only complete with
+    checksums it does not list, so none is declared; a completion from the listing (a
+    restart, another process) works as before."""
+    client = client_for(seaweedfs)
+    prefix = f"t-{uuid.uuid4().hex[:12]}/"
+    store = S3BlobStore(client, bucket, prefix, part_size=PART, checksum="crc32")
+    assert not store.declares_checksums  # probed: one upload begun, listed, aborted
+    wire = _Wire(client)
+    data = [payload(PART, seed=24), payload(10, seed=25)]
+    uid = store.start_upload("originals/z")
+    for n, d in enumerate(data, 1):
+        store.put_part("originals/z", uid, n, [d])
+    again = S3BlobStore(client_for(seaweedfs), bucket, prefix, part_size=PART, checksum="crc32")
+    again.complete_upload(
+        "originals/z", uid, again.list_parts("originals/z", uid), write_once=False
+    )
+    assert read_all(store, "originals/z") == b"".join(data)
+    [(begun, _)] = wire.of("CreateMultipartUpload")
+    assert "x-amz-checksum-algorithm" not in begun
+    assert all("x-amz-checksum-crc32" in headers for headers, _ in wire.of("UploadPart"))
+
+
+def test_a_store_that_lists_part_checksums_is_probed_to_declare_them() -> None:
+    """The probe's logic against the answers AWS S3 gives (botocore's stubber)."""
+    client = make_s3_client("https://s3.example.gov.cn", "k", "s", "cn-north-1")
+    listed = {"PartNumber": 1, "ETag": '"e"', "Size": 9, "ChecksumCRC32": "AAAAAA=="}
+    for parts, declared in (([listed], True), ([{**listed, "ChecksumCRC32": None}], False)):
+        parts = [{k: v for k, v in p.items() if v is not None} for p in parts]
+        with Stubber(client) as stub:
+            stub.add_response("create_multipart_upload", {"UploadId": "u"})
+            stub.add_response("upload_part", {"ETag": '"e"'})
+            stub.add_response("list_parts", {"Parts": parts})
+            stub.add_response("abort_multipart_upload", {})
+            store = S3BlobStore(client, "evidence", checksum="crc32")
+            assert store.declares_checksums is declared
+            stub.assert_no_pending_responses()
