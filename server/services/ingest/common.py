@@ -334,8 +334,11 @@ class IngestBase:
         return principal, AnnouncedFile(row.id, row.expected_sha256, row.expected_size, row.status)
 
     def _visible_upload(
-        self, uow: UnitOfWork, principal: Principal, upload_id: str
+        self, uow: UnitOfWork, principal: Principal, upload_id: str, *, to_write: bool = False
     ) -> tuple[Upload, Evidence]:
+        """The upload and its evidence, if ``principal`` may see them. ``to_write``: the
+        row stays as read until the unit ends (PostgreSQL locks it; a SQLite write unit
+        holds the database's write lock already), so no other request moves it meanwhile."""
         missing = NotFound("上传不存在或您无权查看 (upload not found or not visible to you)")
         try:
             uuid.UUID(upload_id)
@@ -346,6 +349,8 @@ class IngestBase:
             .join(Evidence, Evidence.id == Upload.evidence_id)
             .where(Upload.id == upload_id)
         )
+        if to_write:
+            mine = mine.with_for_update(of=Upload)
         row: Any = uow.session.execute(_with_access(mine), {"user_id": principal.user_id}).first()
         if row is None or row[2] != principal.agency_id or row[3] is None:
             raise missing

@@ -18,9 +18,9 @@ for one's own again.
   end.
 
 Each function works inside the caller's unit of work, so the lease is taken, renewed
-or ended in the same transaction as the step it guards. Their ``UPDATE``\ s leave upload
-objects the session has loaded as they were (:data:`UNSYNCHRONIZED`): a caller that goes
-on with the row reads it again (``append`` refreshes it after :func:`take`).
+or ended in the same transaction as the step it guards. Their statements leave upload
+objects the session has loaded as they were (:data:`UNSYNCHRONIZED`): nobody reads the
+row after them (``append`` reads it to write, before :func:`take`).
 """
 
 from __future__ import annotations

@@ -338,16 +338,13 @@ class Ingest(Ending):
             self._check_checksum_chunk(body_length)
         with self.uow_factory() as uow:
             principal = _principal(uow, who)
-            upload, evidence = self._visible_upload(uow, principal, upload_id)
+            # read to write: no other PATCH moves the row before the lease is ours
+            upload, evidence = self._visible_upload(uow, principal, upload_id, to_write=True)
             if upload.status == COMPLETED and offset == upload.length and not body_length:
                 _keep_token_use(uow)
                 return self._view(upload, evidence)  # a re-sent final PATCH
             self._check_patch(upload, offset, body_length)
-            # the lease in the same unit, then the row again: another PATCH may have
-            # moved it between our read and the lease
             lock, taken_at = self._take_lease(uow, upload_id)
-            uow.session.refresh(upload)
-            self._check_patch(upload, offset, body_length)
             progress = self._progress(upload, lock, taken_at)
             progress.expected_sha256 = evidence.expected_sha256
             view = self._view(upload, evidence)
