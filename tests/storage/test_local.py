@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage import LocalBlobStore, StorageFull, Unavailable
+from storage import InvalidParts, LocalBlobStore, StorageFull, Unavailable
 from storage.port import PartInfo
 from tests.storage.contract import BlobStoreContract, StoreEnv, payload, read_all
 
@@ -146,6 +146,45 @@ def test_a_journal_line_appended_after_a_torn_one_is_repaired(tmp_path: Path) ->
     with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
         f.write(b'{"n": 2, "si{"n": 2, "size": 5}\n')
     assert store.list_parts("u/k", uid) == [p1, PartInfo(2, 5, "2-5")]
+
+
+def test_a_torn_line_after_what_this_process_read_is_cut_off_and_the_upload_resumes(
+    tmp_path: Path,
+) -> None:
+    # the store read the journal up to part 1 (and goes on from there), then a crash of
+    # another process tore part 2's line
+    store = LocalBlobStore(tmp_path)
+    uid = store.start_upload("u/k")
+    p1 = store.put_part("u/k", uid, 1, [b"kept"])
+    assert store.list_parts("u/k", uid) == [p1]
+    with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
+        f.write(b'{"n": 2, "si')
+    assert store.list_parts("u/k", uid) == [p1]
+    p2 = store.put_part("u/k", uid, 2, [b"-more"])
+    assert store.list_parts("u/k", uid) == [p1, p2]
+    assert LocalBlobStore(tmp_path).list_parts("u/k", uid) == [p1, p2]
+    store.complete_upload("u/k", uid, [p1, p2])
+    assert read_all(store, "u/k") == b"kept-more"
+
+
+def test_parts_put_by_two_processes_in_turn_are_seen_by_both(tmp_path: Path) -> None:
+    one, two = LocalBlobStore(tmp_path), LocalBlobStore(tmp_path)  # two server processes
+    uid = one.start_upload("u/k")
+    parts = [one.put_part("u/k", uid, 1, [b"a"])]
+    parts.append(two.put_part("u/k", uid, 2, [b"bb"]))
+    parts.append(one.put_part("u/k", uid, 3, [b"ccc"]))
+    assert two.list_parts("u/k", uid) == parts
+    parts[2] = two.put_part("u/k", uid, 3, [b"CCCC"])  # the last part put again
+    assert one.list_parts("u/k", uid) == parts
+    assert [(p.number, p.size) for p in parts] == [(1, 1), (2, 2), (3, 4)]
+    with pytest.raises(InvalidParts):
+        one.put_part("u/k", uid, 5, [b"e"])
+    parts += [one.put_part("u/k", uid, n, [bytes([n % 256]) * n]) for n in range(4, 300)]
+    assert two.list_parts("u/k", uid) == parts
+    two.complete_upload("u/k", uid, parts)
+    assert read_all(one, "u/k") == b"abbCCCC" + b"".join(
+        bytes([n % 256]) * n for n in range(4, 300)
+    )
 
 
 def test_an_unreadable_journal_is_a_storage_error_not_a_crash(tmp_path: Path) -> None:
