@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import peer
 
         peer.bench_p2(results, profile)
+    if selected("P3"):
+        from bench import peer
+
+        peer.bench_p3(results, profile)
     if selected("B8"):
         from bench import fixity
         from tests.support.seaweedfs import SeaweedFS

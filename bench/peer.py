@@ -27,6 +27,11 @@ with the load average. Every upload is checked (final 204 with Upload-Offset = l
 peer's object has the length) so a broken run reports no speed. Without ``node`` or
 SeaweedFS the cell (or its S3 half) is skipped with one clear line.
 Run: ``python -m bench --only P2``.
+
+P3 — the same to the local store in PATCHes of 256 KiB: the field client's smallest chunk,
+where it ends up on a bad link (quick 128 MiB, 512 PATCHes; full 1 GiB, 4,096). What each
+PATCH costs besides its bytes — the lease, the record, the store's bookkeeping — weighs
+here. Run: ``python -m bench --only P3``.
 """
 
 from __future__ import annotations
@@ -448,11 +453,21 @@ def _blocks(data: memoryview, nonce: bytes, start: int, end: int) -> Iterator[by
             yield bytes(data[pos : max(pos, cut)]) + nonce[max(pos, cut) - cut : stop - cut]
 
 
+def _size_name(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= MiB else f"{n >> 10} KiB"
+
+
 def upload_large(
-    port: int, path: str, headers: dict[str, str], meta: str, data: memoryview, nonce: bytes
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    meta: str,
+    data: memoryview,
+    nonce: bytes,
+    patch_bytes: int = PATCH_BYTES,
 ) -> tuple[float, str, int]:
     """One tus upload of ``data`` (its tail replaced by ``nonce``): a creation POST, then
-    PATCHes of 16 MiB on one keep-alive connection. Returns (seconds, the upload's path,
+    PATCHes of ``patch_bytes`` on one keep-alive connection. Returns (seconds, the upload's path,
     connections opened). Every answer is checked: 201 with a Location, then 204 with
     Upload-Offset at the end of each PATCH — the last one equal to the length."""
     size = len(data)
@@ -468,7 +483,7 @@ def upload_large(
     location = "/" + response.headers["Location"].split("://", 1)[-1].split("/", 1)[1]
     offset = 0
     while offset < size:
-        n = min(PATCH_BYTES, size - offset)
+        n = min(patch_bytes, size - offset)
         conn.request(
             "PATCH",
             location,
@@ -522,15 +537,45 @@ def bench_p2(results: Results, profile: Profile) -> None:
         weed.stop()
 
 
+SMALL_PATCH_BYTES = 256 * 1024
+"""P3's PATCH size: ``field_client.tus_client.MIN_CHUNK``, the field client's floor."""
+
+
+def bench_p3(results: Results, profile: Profile) -> None:
+    """One large file in 256 KiB PATCHes to the local store, CaseTrail vs ``@tus/server``
+    FileStore, interleaved."""
+    where = install_peer("P3")
+    if where is None:
+        results.emit("P3", "large file in small PATCHes vs @tus/server", skipped="node not found")
+        return
+    size = 1 << 30 if profile.name == "full" else 128 * MiB
+    data = memoryview(os.urandom(size))
+    prefix = hashlib.sha256(data[:-16])
+    with tempfile.TemporaryDirectory() as tmp:
+        _p2_rounds(
+            results, where, Path(tmp) / "local", data, prefix, None,
+            bench="P3", patch_bytes=SMALL_PATCH_BYTES, target=1.0,
+        )  # fmt: skip
+
+
 def _p2_rounds(
-    results: Results, where: Path, tmp: Path, data: memoryview, prefix: Any, weed: Any
+    results: Results,
+    where: Path,
+    tmp: Path,
+    data: memoryview,
+    prefix: Any,
+    weed: Any,
+    *,
+    bench: str = "P2",
+    patch_bytes: int = PATCH_BYTES,
+    target: float = 1.2,
 ) -> None:
     from bench.ingest import _announce, _s3_env, _start
 
     runs, size = 3, len(data)
     tmp.mkdir()
     if weed is None:
-        target, peer_store, env, check = "local store", "FileStore", None, None
+        target_name, peer_store, env, check = "local store", "FileStore", None, None
         peer = PeerServer(where, tmp / "peer")
 
         def peer_size(upload_id: str) -> int:
@@ -539,7 +584,7 @@ def _p2_rounds(
     else:
         from tests.support.seaweedfs import ACCESS_KEY, REGION, SECRET_KEY
 
-        target, peer_store = "SeaweedFS", "S3Store"
+        target_name, peer_store = "SeaweedFS", "S3Store"
         env, bucket, check = _s3_env(weed)
         s3 = (weed.endpoint_url, bucket, REGION, ACCESS_KEY, SECRET_KEY)
         peer = PeerServer(where, tmp / "peer-tmp", s3)
@@ -563,12 +608,12 @@ def _p2_rounds(
             os.sync()
             c_s, _, c_conns = upload_large(
                 ours.port, "/api/v1/uploads", auth, "evidence_id " + _b64(evidence_id),
-                data, nonce,
+                data, nonce, patch_bytes,
             )  # fmt: skip
             os.sync()
             p_s, location, p_conns = upload_large(
                 peer.port, "/files", {}, "filename " + _b64("large.bin"), data,
-                uuid.uuid4().bytes,
+                uuid.uuid4().bytes, patch_bytes,
             )  # fmt: skip
             stored = peer_size(location.rsplit("/", 1)[1])
             assert stored == size, (stored, size)
@@ -578,16 +623,16 @@ def _p2_rounds(
             seen["ratio"].append(c_rate / p_rate)
             seen["load"].append(load)
             log(
-                f"P2 {target} run {run + 1}: CaseTrail {c_rate:.1f} MB/s ({c_conns} "
+                f"{bench} {target_name} run {run + 1}: CaseTrail {c_rate:.1f} MB/s ({c_conns} "
                 f"connection{'s' * (c_conns > 1)}), peer {p_rate:.1f} MB/s ({p_conns}), "
                 f"ratio {c_rate / p_rate:.2f} (load {load:.2f})"
             )
         results.emit(
-            "P2", f"large file {size >> 20} MiB in 16 MiB PATCHes to {target} "
-            f"vs @tus/server {peer_store}",
+            bench, f"large file {size >> 20} MiB in {_size_name(patch_bytes)} PATCHes to "
+            f"{target_name} vs @tus/server {peer_store}",
             ratio=round(statistics.median(seen["ratio"]), 3), ratio_spread=_spread(seen["ratio"]),
             casetrail_mb_s=_spread(seen["ct"]), peer_mb_s=_spread(seen["peer"]),
-            load_avg_1m=_spread(seen["load"]), runs=runs, target=1.2,
+            load_avg_1m=_spread(seen["load"]), runs=runs, target=target,
         )  # fmt: skip
     finally:
         peer.stop()
