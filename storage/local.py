@@ -279,11 +279,24 @@ _JOURNAL_TAIL = 4096
 @dataclass
 class _JournalRead:
     """An upload's journal as far as this process has read it: the bytes up to and
-    including its last newline then, and the parts they record. Those bytes never change
-    (records are only appended; a crash can leave a torn line only after them)."""
+    including its last newline then, and the sizes of the parts they record (part ``n``
+    is ``sizes[n - 1]``) with their sum. Those bytes never change (records are only
+    appended; a crash can leave a torn line only after them)."""
 
     read_to: int = 0
-    parts: builtins.list[PartInfo] = field(default_factory=list)
+    sizes: builtins.list[int] = field(default_factory=list)
+    total: int = 0
+
+    def record(self, number: int, size: int) -> None:
+        """Part ``number`` is ``size`` bytes; any part from ``number`` on is replaced."""
+        self.total -= sum(self.sizes[number - 1 :])
+        del self.sizes[number - 1 :]
+        self.sizes.append(size)
+        self.total += size
+
+    @property
+    def parts(self) -> builtins.list[PartInfo]:
+        return [PartInfo(n, size, f"{n}-{size}") for n, size in enumerate(self.sizes, 1)]
 
 
 class _JournalsRead:
@@ -293,7 +306,7 @@ class _JournalsRead:
     threads reading one journal at once each read from a consistent entry (one of them
     from the start), never from one the other is changing."""
 
-    def __init__(self, keep: int = 256) -> None:
+    def __init__(self, keep: int = 64) -> None:
         self._keep = keep
         self._read: collections.OrderedDict[str, _JournalRead] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -599,7 +612,11 @@ class LocalBlobStore:
         return directory
 
     def _read_journal(self, directory: Path) -> builtins.list[PartInfo]:
-        """The parts the journal records; a torn last line (a crash mid-append) is ignored.
+        """The parts the journal records (see :meth:`_journal`)."""
+        return self._journal(directory).parts
+
+    def _journal(self, directory: Path) -> _JournalRead:
+        """What the journal records; a torn last line (a crash mid-append) is ignored.
 
         A line that cannot be read is a torn record followed by the next one (written by
         versions that appended after a torn line): its last record is kept. Anything else
@@ -619,12 +636,10 @@ class LocalBlobStore:
             added = j.read()
         whole = added.rfind(b"\n") + 1  # after it: "" or an interrupted, unsynced line
         for line in added[:whole].split(b"\n")[:-1]:
-            number, size = _journal_record(line, upload_id)
-            del known.parts[number - 1 :]
-            known.parts.append(PartInfo(number, size, f"{number}-{size}"))
+            known.record(*_journal_record(line, upload_id))
         known.read_to += whole
-        self._journals.keep(upload_id, known)
-        return list(known.parts)
+        self._journals.keep(upload_id, _JournalRead(known.read_to, list(known.sizes), known.total))
+        return known
 
     @staticmethod
     def _append_journal(directory: Path, number: int, size: int) -> None:
@@ -664,18 +679,18 @@ class LocalBlobStore:
         """Append part ``number`` to the upload's data file (or replace the last part)."""
         directory = self._upload_dir(key, upload_id)
         with _os_errors(key):
-            parts = self._read_journal(directory)
-            if number == len(parts) + 1:
-                kept = parts
-            elif parts and number == len(parts):
-                kept = parts[:-1]
+            journal = self._journal(directory)
+            count = len(journal.sizes)
+            if number == count + 1:
+                offset = journal.total
+            elif count and number == count:
+                offset = journal.total - journal.sizes[-1]
             else:
                 raise InvalidParts(
-                    f"分片须按顺序上传 / parts go in order: expected {len(parts) + 1} "
-                    f"(or {len(parts)} to replace the last), got {number}",
+                    f"分片须按顺序上传 / parts go in order: expected {count + 1} "
+                    f"(or {count} to replace the last), got {number}",
                     key=key,
                 )
-            offset = sum(p.size for p in kept)
             with (directory / "data").open("r+b") as f:
                 f.truncate(offset)
                 f.seek(offset)
