@@ -636,7 +636,10 @@ class LocalBlobStore:
             added = j.read()
         whole = added.rfind(b"\n") + 1  # after it: "" or an interrupted, unsynced line
         for line in added[:whole].split(b"\n")[:-1]:
-            known.record(*_journal_record(line, upload_id))
+            number, size = _journal_record(line, upload_id)
+            if number > len(known.sizes) + 1:  # never written so: parts go in order
+                raise _damaged_journal(upload_id)
+            known.record(number, size)
         known.read_to += whole
         self._journals.keep(upload_id, _JournalRead(known.read_to, list(known.sizes), known.total))
         return known
@@ -816,7 +819,11 @@ def _journal_record(line: bytes, upload_id: str) -> tuple[int, int]:
             continue
         if number >= 1 and size >= 0:
             return number, size
-    raise Unavailable(
+    raise _damaged_journal(upload_id)
+
+
+def _damaged_journal(upload_id: str) -> Unavailable:
+    return Unavailable(
         f"上传 {upload_id} 的分片日志已损坏，无法续传；请新建上传重新发送该文件 / the part "
         f"journal of upload {upload_id} is damaged and cannot be resumed: create a new upload "
         "and send the file again"

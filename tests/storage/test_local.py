@@ -200,6 +200,17 @@ def test_an_unreadable_journal_is_a_storage_error_not_a_crash(tmp_path: Path) ->
         store.put_part("u/k", uid, 2, [b"x"])
 
 
+def test_a_journal_that_skips_a_part_number_is_a_storage_error(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    uid = store.start_upload("u/k")
+    store.put_part("u/k", uid, 1, [b"kept"])
+    with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
+        f.write(b'{"n": 3, "size": 2}\n')
+    for reader in (store, LocalBlobStore(tmp_path)):  # read on, or read whole
+        with pytest.raises(Unavailable):
+            reader.list_parts("u/k", uid)
+
+
 class _ClientGone(Exception):
     pass
 
