@@ -187,28 +187,25 @@ def test_parts_put_by_two_processes_in_turn_are_seen_by_both(tmp_path: Path) -> 
     )
 
 
-def test_an_unreadable_journal_is_a_storage_error_not_a_crash(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [b"\x00\x00garbage\n", b'{"n": 3, "size": 2}\n'],  # unreadable; skips part 2
+    ids=["unreadable", "skips-a-number"],
+)
+def test_an_unreadable_journal_is_a_storage_error_not_a_crash(
+    tmp_path: Path, damage: bytes
+) -> None:
     store = LocalBlobStore(tmp_path)
     uid = store.start_upload("u/k")
     store.put_part("u/k", uid, 1, [b"kept"])
     with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
-        f.write(b"\x00\x00garbage\n")
-    with pytest.raises(Unavailable) as caught:
-        store.list_parts("u/k", uid)
-    assert "新建上传" in str(caught.value)
-    with pytest.raises(Unavailable):
-        store.put_part("u/k", uid, 2, [b"x"])
-
-
-def test_a_journal_that_skips_a_part_number_is_a_storage_error(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path)
-    uid = store.start_upload("u/k")
-    store.put_part("u/k", uid, 1, [b"kept"])
-    with (tmp_path / ".staging" / uid / "journal").open("ab") as f:
-        f.write(b'{"n": 3, "size": 2}\n')
+        f.write(damage)
     for reader in (store, LocalBlobStore(tmp_path)):  # read on, or read whole
-        with pytest.raises(Unavailable):
+        with pytest.raises(Unavailable) as caught:
             reader.list_parts("u/k", uid)
+        assert "新建上传" in str(caught.value)
+        with pytest.raises(Unavailable):
+            reader.put_part("u/k", uid, 2, [b"x"])
 
 
 class _ClientGone(Exception):
